@@ -1,0 +1,55 @@
+#pragma once
+// Everything the etcd gateway client can be told, with its default.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace clusterlock::etcd {
+
+struct tls_config {
+  /// PEM file of the CA that signed the servers' certificates. Empty: the system's default CAs.
+  std::string ca_file;
+  /// Client certificate and key (PEM), for etcd started with --client-cert-auth. Both or neither.
+  std::string cert_file;
+  std::string key_file;
+  /// Verify the server's certificate and that it names the endpoint's host. Leave on: off is for tests only.
+  bool verify = true;
+};
+
+struct auth_config {
+  /// Empty: no authentication. Otherwise the client authenticates on first use and again once
+  /// whenever etcd says the token is invalid. Neither the password nor the token is ever logged
+  /// or put in an error message.
+  std::string user;
+  std::string password;
+};
+
+struct retry_config {
+  /// Backoff before a retry: full jitter over min(max_backoff, initial_backoff * 2^attempt).
+  /// The first pass over the endpoints moves on without waiting.
+  std::chrono::milliseconds initial_backoff{50};
+  std::chrono::milliseconds max_backoff{2000};
+  /// Attempts per call, all endpoints counted; 0: two passes over the endpoint list.
+  int max_attempts = 0;
+};
+
+struct client_config {
+  /// `http://host:port` or `https://host:port` URLs, tried in order; at least one.
+  std::vector<std::string> endpoints;
+  /// Deadline of one HTTP exchange, connect and TLS handshake included.
+  std::chrono::milliseconds request_timeout{1000};
+  tls_config tls;
+  auth_config auth;
+  retry_config retry;
+  /// Largest reply body accepted; a larger one fails with errc::response_too_large.
+  std::size_t max_response_size = 4 * 1024 * 1024;
+  /// Largest single watch message (one line of the stream) accepted.
+  std::size_t max_watch_message_size = 4 * 1024 * 1024;
+  /// Keep-alive connections for unary requests; more requests than this wait their turn.
+  /// Each watch uses a connection of its own on top.
+  std::size_t max_connections = 2;
+};
+
+}  // namespace clusterlock::etcd

@@ -1,0 +1,64 @@
+#include <clusterlock/error.hpp>
+
+#include <boost/asio/error.hpp>
+
+namespace clusterlock {
+namespace {
+
+class category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "clusterlock"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::invalid_options: return "invalid options";
+      case errc::unavailable: return "etcd unavailable: no endpoint answered";
+      case errc::timeout: return "request deadline passed";
+      case errc::tls_handshake_failed: return "TLS handshake failed (certificate or host name not accepted)";
+      case errc::watch_stalled: return "watch stream silent for longer than its idle deadline";
+      case errc::lease_not_found: return "lease not found (expired or revoked)";
+      case errc::compacted: return "requested revision has been compacted";
+      case errc::future_revision: return "requested revision is in the future";
+      case errc::unauthenticated: return "not authenticated: auth token missing or invalid";
+      case errc::auth_failed: return "authentication failed: wrong user name or password";
+      case errc::permission_denied: return "permission denied";
+      case errc::invalid_argument: return "etcd rejected the request as invalid";
+      case errc::failed_precondition: return "etcd: failed precondition";
+      case errc::resource_exhausted: return "etcd: resource exhausted";
+      case errc::server_error: return "etcd returned an error";
+      case errc::watch_canceled: return "etcd canceled the watch";
+      case errc::malformed_response: return "malformed response from etcd";
+      case errc::response_too_large: return "response exceeds the configured size bound";
+      case errc::lock_lost: return "lock lost";
+      case errc::not_started: return "lock manager not running";
+    }
+    return "unknown clusterlock error";
+  }
+};
+
+}  // namespace
+
+const boost::system::error_category& error_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+bool is_transient(const boost::system::error_code& ec) noexcept {
+  if (ec.category() == error_category()) {
+    switch (static_cast<errc>(ec.value())) {
+      case errc::unavailable:
+      case errc::timeout:
+      case errc::watch_stalled:
+      case errc::resource_exhausted:
+      case errc::malformed_response:
+      case errc::response_too_large:
+      case errc::tls_handshake_failed:
+        return true;
+      default:
+        return false;
+    }
+  }
+  return ec && ec != boost::asio::error::operation_aborted;
+}
+
+}  // namespace clusterlock
