@@ -1,0 +1,1 @@
+// Tests of the etcd test harness: written next.

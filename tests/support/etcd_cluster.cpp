@@ -1,0 +1,1 @@
+// Starts real etcd for the tests: written next.
