@@ -31,6 +31,7 @@ class category final : public boost::system::error_category {
       case errc::response_too_large: return "response exceeds the configured size bound";
       case errc::lock_lost: return "lock lost";
       case errc::not_started: return "lock manager not running";
+      case errc::events_dropped: return "events dropped: the subscriber fell behind its backlog";
     }
     return "unknown clusterlock error";
   }

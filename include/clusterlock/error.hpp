@@ -40,6 +40,7 @@ enum class errc {
   // Locks.
   lock_lost,           ///< the lock was lost while an operation needed it
   not_started,         ///< the manager was not started, or already shut down
+  events_dropped,      ///< a subscriber fell behind by more than its backlog; the oldest events were dropped
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace clusterlock {
+
+struct lock_event {
+  enum kind_type {
+    acquired,        ///< we hold the lock (again): have_lock() is true from now until a removed/unknown
+    removed,         ///< we held it and it is gone (our key deleted, our lease expired or revoked)
+    unknown,         ///< we held it and cannot prove we still do (etcd unreachable or too slow)
+    holder_changed,  ///< someone else (or no one) holds it now; sent to observers and contenders alike
+  };
+  kind_type kind = unknown;
+  /// The holder's key create revision: strictly increases from holder to holder. 0: no holder.
+  std::int64_t fencing_token = 0;
+  /// The holder's identity (ours for acquired/removed/unknown). Empty: no holder.
+  std::string holder;
+  /// The etcd revision at which this was observed (0 where not from etcd, e.g. unknown).
+  std::int64_t revision = 0;
+};
+
+const char* to_string(lock_event::kind_type k) noexcept;
+
+inline std::ostream& operator<<(std::ostream& os, const lock_event& e) {
+  return os << to_string(e.kind) << " token=" << e.fencing_token << " holder=" << e.holder << " rev=" << e.revision;
+}
+
+}  // namespace clusterlock

@@ -1,0 +1,45 @@
+#pragma once
+// Everything a lock_manager can be told, with its default. validate() checks it before any I/O.
+
+#include <clusterlock/etcd/client_config.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace clusterlock {
+
+struct options {
+  /// etcd endpoints, `http://host:port` or `https://host:port`; at least one.
+  std::vector<std::string> endpoints;
+  /// The lock's name. Its keys live under `name + "/"`, as etcd's own lock recipe (`etcdctl lock`) keeps them,
+  /// so the two exclude each other. Must not be empty.
+  std::string name;
+  /// Lease TTL asked of etcd. etcd may grant more (it raises small TTLs); every deadline uses what it granted.
+  /// Longer: less traffic, slower fail-over after a crash. Shorter: the opposite.
+  std::chrono::seconds ttl{10};
+  /// Deadline of one request to etcd (connect and TLS included).
+  std::chrono::milliseconds request_timeout{1000};
+  /// How often the holder proves that it still holds the lock (a linearizable read of its own key). A holder
+  /// that cannot reach etcd stops claiming the lock within probe_interval + request_timeout, and never after
+  /// its lease could have expired.
+  std::chrono::milliseconds probe_interval{1000};
+  /// Safety margin subtracted from the lease's proven lifetime, for clock-rate drift between us and etcd.
+  std::chrono::milliseconds clock_margin{100};
+  /// Identity stored as the lock key's value. Empty: hostname + "-" + a random UUID, new at every start.
+  std::string identity;
+  /// false: only observe the holder and the queue, never contend.
+  bool contend = true;
+  /// Events kept for a subscriber that does not keep up; beyond this the oldest are dropped and its next
+  /// wait reports errc::events_dropped once.
+  std::size_t event_backlog = 1024;
+  etcd::tls_config tls;
+  etcd::auth_config auth;
+  etcd::retry_config retry;
+};
+
+/// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.
+boost::system::error_code validate(const options& o, std::string* why = nullptr);
+
+}  // namespace clusterlock

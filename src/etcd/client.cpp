@@ -1,0 +1,368 @@
+// The etcd gateway client: endpoint choice, keep-alive connection pool, retries, auth.
+// Encoding lives in codec.cpp and HTTP in transport/; this file is the policy that ties them.
+
+#include <clusterlock/etcd/client.hpp>
+
+#include "etcd/codec.hpp"
+#include "transport/endpoint.hpp"
+#include "transport/http_connection.hpp"
+#include "transport/tls_context.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+
+namespace clusterlock::etcd {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+[[noreturn]] void throw_invalid(const std::string& what) {
+  throw boost::system::system_error(make_error_code(errc::invalid_options), what);
+}
+
+// Errors of the exchange itself (no usable reply): another endpoint may do better.
+bool is_transport_failure(const error_code& ec) {
+  return ec == errc::unavailable || ec == errc::timeout || ec == errc::tls_handshake_failed ||
+         ec == errc::malformed_response;
+}
+
+}  // namespace
+
+struct client::impl {
+  asio::any_io_executor ex;
+  client_config cfg;
+  std::vector<transport::endpoint> endpoints;
+  std::size_t current = 0;  // index into endpoints: where new connections go
+  std::shared_ptr<asio::ssl::context> tls;
+  transport::transport_options topts;
+
+  // Unary connections: idle ones wait here; `open_count` counts idle and busy ones.
+  std::vector<std::unique_ptr<transport::http_connection>> idle;
+  std::size_t open_count = 0;
+  std::deque<asio::steady_timer*> waiters;  // coroutines waiting for a connection slot
+
+  std::string token;  // auth token; empty: none yet
+  std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t generation = 0;  // bumped by close(): in-flight work sees it and stops
+
+  impl(asio::any_io_executor e, client_config c) : ex(std::move(e)), cfg(std::move(c)) {
+    if (cfg.endpoints.empty()) throw_invalid("no etcd endpoints given");
+    bool any_tls = false;
+    for (const auto& url : cfg.endpoints) {
+      auto ep = transport::parse_endpoint(url);
+      if (!ep) throw_invalid("bad etcd endpoint '" + url + "': " + transport::describe_endpoint_error(url));
+      any_tls = any_tls || ep->tls;
+      endpoints.push_back(std::move(*ep));
+    }
+    if (cfg.request_timeout.count() <= 0) throw_invalid("request_timeout must be positive");
+    if (cfg.max_connections == 0) throw_invalid("max_connections must be at least 1");
+    if (cfg.max_response_size == 0 || cfg.max_watch_message_size == 0) throw_invalid("size bounds must be positive");
+    if (cfg.retry.initial_backoff.count() < 0 || cfg.retry.max_backoff < cfg.retry.initial_backoff)
+      throw_invalid("retry backoff: need 0 <= initial_backoff <= max_backoff");
+    if (cfg.retry.max_attempts < 0) throw_invalid("retry.max_attempts must not be negative");
+    if (cfg.auth.user.empty() != cfg.auth.password.empty()) throw_invalid("auth needs both user and password");
+    if (any_tls) {
+      std::string message;
+      auto ctx = transport::make_tls_context(cfg.tls, &message);
+      if (!ctx) throw_invalid("TLS: " + message);
+      tls = std::move(*ctx);
+    }
+    topts.max_body = cfg.max_response_size;
+    topts.max_line = cfg.max_watch_message_size;
+    topts.connects = std::make_shared<std::uint64_t>(0);
+  }
+
+  int attempts() const {
+    if (cfg.retry.max_attempts > 0) return cfg.retry.max_attempts;
+    return static_cast<int>(std::max<std::size_t>(2, 2 * endpoints.size()));
+  }
+
+  // After a failure on endpoint `failed`, new connections go to the next one (unless someone moved on already).
+  void move_on_from(std::size_t failed) {
+    if (current == failed) current = (current + 1) % endpoints.size();
+  }
+
+  asio::awaitable<void> backoff(int attempt) {
+    // Full jitter: uniform in [0, min(max, initial * 2^n)].
+    auto cap = cfg.retry.initial_backoff * (1LL << std::min(attempt, 20));
+    cap = std::min<std::chrono::milliseconds>(cap, cfg.retry.max_backoff);
+    std::uniform_int_distribution<long long> pick(0, cap.count());
+    asio::steady_timer t(ex, std::chrono::milliseconds(pick(rng)));
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  // A connection to the current endpoint, waiting for a slot when max_connections are busy.
+  asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire() {
+    while (open_count >= cfg.max_connections && idle.empty()) {
+      asio::steady_timer wake(ex, asio::steady_timer::time_point::max());
+      waiters.push_back(&wake);
+      auto [ec] = co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+      std::erase(waiters, &wake);
+      if (ec != asio::error::operation_aborted) continue;  // cannot happen: it waits forever
+      // Woken by release(), or cancelled: the coroutine's cancellation state tells which.
+      auto cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
+    }
+    const auto& ep = endpoints[current];
+    while (!idle.empty()) {
+      auto conn = std::move(idle.back());
+      idle.pop_back();
+      if (conn->is_open() && conn->where().url == ep.url) co_return conn;
+      --open_count;  // idle connection to an endpoint we left, or closed by the peer
+    }
+    ++open_count;
+    co_return std::make_unique<transport::http_connection>(ex, ep, tls, topts);
+  }
+
+  void release(std::unique_ptr<transport::http_connection> conn) {
+    if (conn && conn->is_open()) {
+      idle.push_back(std::move(conn));
+    } else {
+      --open_count;
+    }
+    if (!waiters.empty()) waiters.front()->cancel();
+  }
+
+  // One request with endpoint fail-over, backoff, and one re-authentication.
+  template <class T>
+  asio::awaitable<result<T>> call(http::verb method, std::string target, std::string body, idempotency safety,
+                                  result<T> (*decode)(std::string_view)) {
+    const auto gen = generation;
+    error_code last = make_error_code(errc::unavailable);
+    bool reauthenticated = false;
+    const int max = attempts();
+    for (int attempt = 0; attempt < max; ++attempt) {
+      if (attempt >= static_cast<int>(endpoints.size())) co_await backoff(attempt - static_cast<int>(endpoints.size()));
+      if (gen != generation) co_return error_code(asio::error::operation_aborted);
+      if (needs_token() && target != "/v3/auth/authenticate") {
+        if (auto ec = co_await authenticate_once(); ec) {
+          if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
+          last = ec;
+          continue;
+        }
+      }
+      auto conn = co_await acquire();
+      if (!conn) co_return conn.error();
+      const std::size_t used = current;
+      transport::http_request req{method, target, body, cfg.auth.user.empty() ? std::string() : token};
+      bool sent = false;
+      auto reply = co_await (*conn)->exchange(req, cfg.request_timeout, &sent);
+      release(std::move(*conn));
+      if (!reply) {
+        last = reply.error();
+        if (last == asio::error::operation_aborted) co_return last;
+        if (is_transport_failure(last) || last == errc::response_too_large) {
+          move_on_from(used);
+          if (safety == idempotency::safe || !sent) continue;
+        }
+        co_return last;
+      }
+      if (reply->status == 200) co_return decode(reply->body);
+      last = codec::decode_error(reply->status, reply->body);
+      if (last == errc::unauthenticated && !cfg.auth.user.empty() && !reauthenticated) {
+        reauthenticated = true;
+        token.clear();  // stale: authenticate again before the retry
+        --attempt;      // the retry after a re-authentication is free
+        continue;
+      }
+      if (last == errc::unavailable || last == errc::timeout) {
+        move_on_from(used);
+        // etcd says unavailable/timeout also after it may have applied a write: only safe ones go again.
+        if (safety == idempotency::safe) continue;
+      }
+      co_return last;
+    }
+    co_return last;
+  }
+
+  bool needs_token() const { return !cfg.auth.user.empty() && token.empty(); }
+
+  asio::awaitable<error_code> authenticate_once() {
+    auto r = co_await call<std::string>(http::verb::post, "/v3/auth/authenticate",
+                                        codec::encode_authenticate(cfg.auth.user, cfg.auth.password),
+                                        idempotency::safe, codec::decode_authenticate);
+    if (!r) co_return r.error() == errc::invalid_argument ? make_error_code(errc::auth_failed) : r.error();
+    token = std::move(*r);
+    co_return error_code{};
+  }
+
+  void close() {
+    ++generation;
+    idle.clear();
+    open_count = 0;
+    for (auto* w : waiters) w->cancel();
+  }
+};
+
+client::client(executor_type ex, client_config config)
+    : impl_(std::make_unique<impl>(std::move(ex), std::move(config))) {}
+client::~client() = default;
+
+client::executor_type client::get_executor() const noexcept { return impl_->ex; }
+const client_config& client::config() const noexcept { return impl_->cfg; }
+std::uint64_t client::connects() const noexcept { return *impl_->topts.connects; }
+const std::string& client::current_endpoint() const noexcept { return impl_->endpoints[impl_->current].url; }
+void client::close() { impl_->close(); }
+
+asio::awaitable<result<range_response>> client::range(range_request req) {
+  return impl_->call(http::verb::post, "/v3/kv/range", codec::encode(req), idempotency::safe, codec::decode_range);
+}
+asio::awaitable<result<put_response>> client::put(put_request req, idempotency safety) {
+  return impl_->call(http::verb::post, "/v3/kv/put", codec::encode(req), safety, codec::decode_put);
+}
+asio::awaitable<result<delete_range_response>> client::delete_range(delete_range_request req, idempotency safety) {
+  return impl_->call(http::verb::post, "/v3/kv/deleterange", codec::encode(req), safety, codec::decode_delete_range);
+}
+asio::awaitable<result<txn_response>> client::txn(txn_request req, idempotency safety) {
+  return impl_->call(http::verb::post, "/v3/kv/txn", codec::encode(req), safety, codec::decode_txn);
+}
+asio::awaitable<result<lease_grant_response>> client::lease_grant(std::chrono::seconds ttl, std::int64_t id) {
+  // A repeated grant makes a second lease; the orphan expires on its own, so a retry is harmless.
+  return impl_->call(http::verb::post, "/v3/lease/grant", codec::encode_lease_grant(ttl, id), idempotency::safe,
+                     codec::decode_lease_grant);
+}
+asio::awaitable<result<lease_keepalive_response>> client::lease_keepalive(std::int64_t id) {
+  return impl_->call(http::verb::post, "/v3/lease/keepalive", codec::encode_lease_keepalive(id), idempotency::safe,
+                     codec::decode_lease_keepalive);
+}
+asio::awaitable<result<lease_revoke_response>> client::lease_revoke(std::int64_t id) {
+  return impl_->call(http::verb::post, "/v3/lease/revoke", codec::encode_lease_revoke(id), idempotency::safe,
+                     codec::decode_lease_revoke);
+}
+asio::awaitable<result<lease_time_to_live_response>> client::lease_time_to_live(std::int64_t id, bool keys) {
+  return impl_->call(http::verb::post, "/v3/lease/timetolive", codec::encode_lease_time_to_live(id, keys),
+                     idempotency::safe, codec::decode_lease_time_to_live);
+}
+asio::awaitable<result<compaction_response>> client::compact(std::int64_t revision, bool physical) {
+  return impl_->call(http::verb::post, "/v3/kv/compaction", codec::encode_compaction(revision, physical),
+                     idempotency::safe, codec::decode_compaction);
+}
+asio::awaitable<result<version_response>> client::version() {
+  return impl_->call(http::verb::get, "/version", std::string(), idempotency::safe, codec::decode_version);
+}
+asio::awaitable<result<health_response>> client::health() {
+  return impl_->call(http::verb::get, "/health", std::string(), idempotency::safe, codec::decode_health);
+}
+asio::awaitable<result<void>> client::authenticate() {
+  impl_->token.clear();
+  auto ec = co_await impl_->authenticate_once();
+  if (ec) co_return ec;
+  co_return result<void>();
+}
+
+// ---- watch_stream
+
+struct watch_stream::impl {
+  client::impl& c;
+  std::unique_ptr<transport::http_line_stream> stream;
+};
+
+watch_stream::watch_stream(client& c) : executor_(c.get_executor()), impl_(std::make_unique<impl>(*c.impl_)) {}
+watch_stream::~watch_stream() = default;
+
+void watch_stream::close() {
+  // Only the socket: a next() in flight still uses the stream object and completes with an error.
+  if (impl_->stream) impl_->stream->close();
+}
+bool watch_stream::is_open() const noexcept { return impl_->stream && impl_->stream->is_open(); }
+
+namespace {
+// A watch message that ends the watch, as an error.
+error_code watch_ended(const watch_response& m) {
+  if (m.compact_revision != 0) return make_error_code(errc::compacted);
+  if (m.canceled) return make_error_code(errc::watch_canceled);
+  return {};
+}
+}  // namespace
+
+asio::awaitable<result<void>> watch_stream::open(watch_request req) {
+  auto& c = impl_->c;
+  impl_->stream.reset();  // nobody reads it while it is being reopened
+  const std::string body = codec::encode_watch_create(req);
+  error_code last = make_error_code(errc::unavailable);
+  bool reauthenticated = false;
+  const int max = c.attempts();
+  for (int attempt = 0; attempt < max; ++attempt) {
+    if (attempt >= static_cast<int>(c.endpoints.size())) co_await c.backoff(attempt - static_cast<int>(c.endpoints.size()));
+    if (c.needs_token()) {
+      if (auto ec = co_await c.authenticate_once(); ec) {
+        last = ec;
+        if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
+        continue;
+      }
+    }
+    const std::size_t used = c.current;
+    auto stream = std::make_unique<transport::http_line_stream>(c.ex, c.endpoints[used], c.tls, c.topts);
+    transport::http_request http_req{http::verb::post, "/v3/watch", body, c.cfg.auth.user.empty() ? std::string() : c.token};
+    auto reply = co_await stream->open(http_req, c.cfg.request_timeout);
+    if (!reply) {
+      last = reply.error();
+      if (last == asio::error::operation_aborted) co_return last;
+      if (is_transport_failure(last)) {
+        c.move_on_from(used);
+        continue;
+      }
+      co_return last;
+    }
+    if (reply->status != 200) {
+      last = codec::decode_error(reply->status, reply->body);
+      if (last == errc::unauthenticated && !c.cfg.auth.user.empty() && !reauthenticated) {
+        reauthenticated = true;
+        c.token.clear();
+        --attempt;
+        continue;
+      }
+      if (last == errc::unavailable || last == errc::timeout) {
+        c.move_on_from(used);
+        continue;
+      }
+      co_return last;
+    }
+    // The first message says whether the watch was created (or already compacted away).
+    auto line = co_await stream->next_line(c.cfg.request_timeout);
+    if (!line) {
+      last = line.error() == errc::watch_stalled ? make_error_code(errc::timeout) : line.error();
+      if (last == asio::error::operation_aborted) co_return last;
+      c.move_on_from(used);
+      continue;
+    }
+    auto first = codec::decode_watch_message(*line);
+    if (!first) co_return first.error();
+    if (auto ec = watch_ended(*first); ec) co_return ec;
+    if (!first->created) co_return make_error_code(errc::malformed_response);
+    impl_->stream = std::move(stream);
+    co_return result<void>();
+  }
+  co_return last;
+}
+
+asio::awaitable<result<watch_response>> watch_stream::next(std::chrono::milliseconds idle_timeout) {
+  if (!impl_->stream) co_return make_error_code(errc::unavailable);
+  auto line = co_await impl_->stream->next_line(idle_timeout);
+  if (!line) {
+    close();
+    co_return line.error();
+  }
+  auto message = codec::decode_watch_message(*line);
+  if (!message) {
+    close();
+    co_return message.error();
+  }
+  if (auto ec = watch_ended(*message); ec) {
+    close();
+    co_return ec;
+  }
+  co_return message;
+}
+
+}  // namespace clusterlock::etcd

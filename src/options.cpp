@@ -1,0 +1,40 @@
+#include <clusterlock/lock_event.hpp>
+#include <clusterlock/options.hpp>
+
+#include "transport/endpoint.hpp"
+
+namespace clusterlock {
+
+boost::system::error_code validate(const options& o, std::string* why) {
+  auto fail = [&](std::string message) {
+    if (why) *why = std::move(message);
+    return make_error_code(errc::invalid_options);
+  };
+  if (o.endpoints.empty()) return fail("endpoints: at least one etcd endpoint is needed");
+  for (const auto& url : o.endpoints) {
+    if (!transport::parse_endpoint(url))
+      return fail("endpoints: '" + url + "': " + transport::describe_endpoint_error(url));
+  }
+  if (o.name.empty()) return fail("name: the lock needs a name");
+  if (o.ttl.count() <= 0) return fail("ttl: must be positive");
+  if (o.request_timeout.count() <= 0) return fail("request_timeout: must be positive");
+  if (o.probe_interval.count() <= 0) return fail("probe_interval: must be positive");
+  if (o.clock_margin.count() < 0) return fail("clock_margin: must not be negative");
+  if (o.clock_margin >= o.ttl) return fail("clock_margin: must be shorter than ttl");
+  if (o.event_backlog == 0) return fail("event_backlog: must be at least 1");
+  if (o.auth.user.empty() != o.auth.password.empty()) return fail("auth: needs both user and password");
+  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return fail("tls: cert_file and key_file go together");
+  return {};
+}
+
+const char* to_string(lock_event::kind_type k) noexcept {
+  switch (k) {
+    case lock_event::acquired: return "ACQUIRED";
+    case lock_event::removed: return "REMOVED";
+    case lock_event::unknown: return "UNKNOWN";
+    case lock_event::holder_changed: return "HOLDER_CHANGED";
+  }
+  return "?";
+}
+
+}  // namespace clusterlock

@@ -1,0 +1,188 @@
+// The recipe's decisions, driven without etcd: snapshots, watch events, probes and lease loss in, events out.
+#include "recipe/lock_machine.hpp"
+
+#include <gtest/gtest.h>
+
+namespace clusterlock::recipe {
+namespace {
+
+using status = lock_machine::status;
+
+queue_entry entry(std::string key, std::int64_t rev, std::string who = "other") {
+  return {std::move(key), std::move(who), rev, 0x10};
+}
+
+std::vector<lock_event::kind_type> kinds(lock_machine& m, bool holder_changes = false) {
+  std::vector<lock_event::kind_type> out;
+  for (auto& e : m.take_events())
+    if (holder_changes || e.kind != lock_event::holder_changed) out.push_back(e.kind);
+  return out;
+}
+
+TEST(lock_machine, first_in_an_empty_queue_holds_the_lock_at_once) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/a", 5, "me")}, "l/a");
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_EQ(m.my_token(), 5);
+  auto events = m.take_events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, lock_event::acquired);
+  EXPECT_EQ(events[0].fencing_token, 5);
+  EXPECT_EQ(events[0].holder, "me");
+  EXPECT_EQ(events[1].kind, lock_event::holder_changed);
+  EXPECT_EQ(events[1].holder, "me");
+}
+
+TEST(lock_machine, a_waiter_holds_the_lock_when_the_last_key_ahead_is_deleted) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/b", 6), entry("l/me", 9, "me"), entry("l/c", 12)}, "l/me");
+  EXPECT_EQ(m.current(), status::waiting);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  m.on_delete("l/b", 13);  // not the holder: nothing changes for us
+  EXPECT_EQ(m.current(), status::waiting);
+  m.on_put(entry("l/d", 14), 14);  // behind us: never matters
+  m.on_delete("l/a", 15);
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+  EXPECT_EQ(m.revision(), 15);
+}
+
+TEST(lock_machine, holder_changes_are_announced_to_observers) {
+  lock_machine m("observer");
+  m.on_snapshot(4, {entry("l/a", 3, "A"), entry("l/b", 4, "B")}, "");
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[0].holder, "A");
+  EXPECT_EQ(e[0].fencing_token, 3);
+  m.on_delete("l/a", 7);
+  e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].holder, "B");
+  EXPECT_EQ(e[0].fencing_token, 4);
+  m.on_delete("l/b", 8);
+  e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].holder, "");
+  EXPECT_EQ(e[0].fencing_token, 0);
+  EXPECT_FALSE(m.holder());
+  EXPECT_EQ(m.current(), status::idle);
+}
+
+TEST(lock_machine, our_key_deleted_by_hand_means_removed_and_contend_again) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_delete("l/me", 8);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  EXPECT_TRUE(m.needs_contend());
+  EXPECT_EQ(m.my_token(), 0);
+}
+
+TEST(lock_machine, a_waiters_key_deleted_means_contend_again_without_an_event) {
+  lock_machine m("me");
+  m.on_snapshot(6, {entry("l/a", 3), entry("l/me", 6, "me")}, "l/me");
+  m.take_events();
+  m.on_delete("l/me", 8);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_TRUE(m.needs_contend());
+}
+
+TEST(lock_machine, unreachable_then_probe_finds_our_key_gives_acquired_with_the_same_token) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_unreachable();
+  EXPECT_EQ(m.current(), status::uncertain);
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::unknown);
+  EXPECT_EQ(e[0].fencing_token, 5);
+  m.on_unreachable();  // said once
+  EXPECT_TRUE(m.take_events().empty());
+  m.on_probe(5, 30);
+  e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::acquired);
+  EXPECT_EQ(e[0].fencing_token, 5);
+  EXPECT_EQ(m.current(), status::held);
+}
+
+TEST(lock_machine, unreachable_then_probe_finds_our_key_gone_gives_removed) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.on_unreachable();
+  m.take_events();
+  m.on_probe(0, 30);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  EXPECT_TRUE(m.needs_contend());
+}
+
+TEST(lock_machine, a_probe_that_sees_a_newer_key_of_the_same_name_is_not_ours) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_probe(40, 41);  // deleted and re-created by someone else: another create revision
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  EXPECT_TRUE(m.needs_contend());
+}
+
+TEST(lock_machine, lease_lost_while_holding_gives_removed) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_lease_lost();
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  EXPECT_TRUE(m.needs_contend());
+  m.on_lease_lost();  // nothing left to lose
+  EXPECT_TRUE(m.take_events().empty());
+}
+
+TEST(lock_machine, resnapshot_after_compaction_keeps_the_lock_when_our_key_stands) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_snapshot(50, {entry("l/me", 5, "me"), entry("l/x", 44)}, "l/me");
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_EQ(m.revision(), 50);
+  m.on_snapshot(60, {entry("l/x", 44)}, "l/me");
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+}
+
+TEST(lock_machine, a_resnapshot_while_uncertain_proves_the_lock_again) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.on_unreachable();
+  m.take_events();
+  m.on_snapshot(70, {entry("l/me", 5, "me")}, "l/me");
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+}
+
+TEST(lock_machine, release_while_holding_gives_removed_and_hands_over) {
+  lock_machine m("me");
+  m.on_snapshot(6, {entry("l/me", 5, "me"), entry("l/b", 6, "B")}, "l/me");
+  m.take_events();
+  m.on_released();
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].kind, lock_event::removed);
+  EXPECT_EQ(e[1].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[1].holder, "B");
+}
+
+TEST(lock_machine, tokens_strictly_increase_across_holders) {
+  lock_machine a("A"), b("B");
+  const std::vector<queue_entry> keys{entry("l/a", 5, "A"), entry("l/b", 9, "B")};
+  a.on_snapshot(9, keys, "l/a");
+  b.on_snapshot(9, keys, "l/b");
+  EXPECT_EQ(a.current(), status::held);
+  EXPECT_EQ(b.current(), status::waiting);
+  a.on_released();
+  b.on_delete("l/a", 10);
+  EXPECT_EQ(b.current(), status::held);
+  EXPECT_GT(b.my_token(), 5);
+}
+
+}  // namespace
+}  // namespace clusterlock::recipe
