@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   gnuplot-nox
   procps iproute2
+  curl
 )
 
 missing=()
