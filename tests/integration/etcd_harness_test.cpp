@@ -1,11 +1,11 @@
 // Tests of the etcd test harness itself: what it starts is real, answers, fails over, freezes, and dies with us.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,10 +228,10 @@ TEST(EtcdHarness, TlsMemberIsReachableWithTheTestCaOnly) {
   EXPECT_FALSE(cluster.http(0, request, &error));
   EXPECT_THAT(error, HasSubstr("certificate verification failed"));
 
-  const command_result wrong_ca = run_command(
-      {"/usr/bin/etcdctl", "--endpoints=" + cluster.endpoints_csv(), "--cacert=" + cluster.other_ca_file(),
-       "--dial-timeout=300ms", "--command-timeout=500ms", "get", "tls-key"},
-      clean_environment({"ETCDCTL_API=3"}), 20s);
+  const command_result wrong_ca =
+      run_command({"/usr/bin/etcdctl", "--endpoints=" + cluster.endpoints_csv(), "--cacert=" + cluster.other_ca_file(),
+                   "--dial-timeout=300ms", "--command-timeout=500ms", "get", "tls-key"},
+                  clean_environment({"ETCDCTL_API=3"}), 20s);
   EXPECT_NE(wrong_ca.exit_code, 0);
   EXPECT_THAT(wrong_ca.out, Not(HasSubstr("tls-value")));
 }

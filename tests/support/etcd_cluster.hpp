@@ -6,9 +6,9 @@
 // Linux sends the parent-death signal when the spawning *thread* ends, so a member started from a short-lived
 // std::thread would be SIGKILLed when that thread returns.
 //
-// Timings measured on the shared 2-core machine (median of 20): one member ready in ~0.35 s, three in ~0.25 s,
-// TLS ~0.35 s; a new leader ~0.6 s after the leader is killed; a restarted member of three ~0.06 s; a restarted
-// single member ~0.75 s (etcd 3.4 skips its election fast-forward on a single-member restart).
+// Timings on the shared 2-core machine (median of 20 runs): one member ready in ~0.25-0.35 s, three in ~0.2-0.3 s,
+// TLS ~0.35-0.45 s; a new leader ~0.6 s after the leader is killed; a restarted member of three ready in ~0.07 s;
+// a restarted single member ~0.7 s (etcd 3.4 does not fast-forward its election after a single-member restart).
 #pragma once
 
 #include <sys/types.h>
@@ -26,13 +26,15 @@
 
 namespace clusterlock::test {
 
+// The `{}` on members without another default keep GCC 12 quiet (-Wmissing-field-initializers) about designated
+// initializers such as etcd_options{.members = 3}.
 struct etcd_options {
-  int members = 1;                      // any n >= 1
-  bool tls = false;                     // https client URLs (peer URLs stay plain http)
-  bool client_cert_auth = false;        // with tls: --client-cert-auth --trusted-ca-file
-  bool auth = false;                    // root user with root_password, auth enabled before the constructor returns
+  int members = 1;                // any n >= 1
+  bool tls = false;               // https client URLs (peer URLs stay plain http)
+  bool client_cert_auth = false;  // with tls: --client-cert-auth --trusted-ca-file
+  bool auth = false;              // root user with root_password, auth enabled before the constructor returns
   std::string root_password = "rootpw";
-  std::vector<std::string> extra_args{};  // appended to every member's command line
+  std::vector<std::string> extra_args{};           // appended to every member's command line
   std::chrono::milliseconds ready_timeout{20000};  // per start (constructor, restart)
   // Ports for the first start attempt (client, peer for each member); empty: free_port(). Lets the harness's own
   // test hand it a taken port to prove that the start is retried with new ports.
@@ -41,8 +43,8 @@ struct etcd_options {
 
 // How etcdctl is run by etcd_cluster::try_etcdctl.
 struct etcdctl_options {
-  std::vector<int> members{};  // endpoints; empty: every member that runs and is not stopped
-  bool as_root = true;       // --user root:PASSWORD when auth is on
+  std::vector<int> members{};                // endpoints; empty: every member that runs and is not stopped
+  bool as_root = true;                       // --user root:PASSWORD when auth is on
   std::chrono::milliseconds timeout{30000};  // then SIGKILL (etcdctl's own --command-timeout is 5 s per request)
 };
 
@@ -65,9 +67,9 @@ class etcd_cluster {
   unsigned short peer_port(int member) const;
 
   // Member control; every call is safe in any order and on a member in any state (no-op where it makes no sense).
-  void kill(int member);     // SIGKILL and reap
-  void stop(int member);     // SIGSTOP, returns once the kernel reports it stopped (its sockets stay open)
-  void cont(int member);     // SIGCONT
+  void kill(int member);  // SIGKILL and reap
+  void stop(int member);  // SIGSTOP, returns once the kernel reports it stopped (its sockets stay open)
+  void cont(int member);  // SIGCONT
   // Kills it if it runs, starts it again with the same name, data dir, ports and flags, and waits until it is
   // ready: /health "true" when a quorum of members runs (not stopped), otherwise only until it answers /version
   // (without a quorum it cannot become healthy). With an existing data dir etcd ignores the --initial-cluster
@@ -75,7 +77,7 @@ class etcd_cluster {
   void restart(int member);
   bool is_running(int member) const;  // started and not killed; true also while stopped
   bool is_stopped(int member) const;
-  pid_t pid(int member) const;        // -1 when not running
+  pid_t pid(int member) const;  // -1 when not running
 
   // Index of the member that says it is the leader (asked via POST /v3/maintenance/status to every running, not
   // stopped member, 1 s each); the highest raft term wins if two claim it. -1 when none does.
@@ -94,7 +96,7 @@ class etcd_cluster {
   std::string ca_file() const;
   std::string client_cert_file() const;
   std::string client_key_file() const;
-  std::string other_ca_file() const;  // a second CA that did NOT sign the server certificate
+  std::string other_ca_file() const;           // a second CA that did NOT sign the server certificate
   std::string other_client_cert_file() const;  // signed by the other CA: a client certificate etcd must refuse
   std::string other_client_key_file() const;
   // The files a client of this cluster needs: CA, plus the client certificate when client_cert_auth.

@@ -94,8 +94,7 @@ std::string openssl_errors() {
 // One connection, plain or TLS, non-blocking underneath; every operation is bounded by the deadline.
 class connection {
  public:
-  connection(const url_parts& url, const tls_client_files* tls, const deadline_clock& deadline)
-      : deadline_(deadline) {
+  connection(const url_parts& url, const tls_client_files* tls, const deadline_clock& deadline) : deadline_(deadline) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(url.port);

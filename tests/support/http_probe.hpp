@@ -25,8 +25,8 @@ struct http_request_options {
   std::string_view method = "GET";
   std::string_view target = "/health";
   std::string_view body;
-  std::string_view authorization;          // raw value of an Authorization header (etcd tokens), or empty
-  const tls_client_files* tls = nullptr;   // required for https URLs
+  std::string_view authorization;           // raw value of an Authorization header (etcd tokens), or empty
+  const tls_client_files* tls = nullptr;    // required for https URLs
   std::chrono::milliseconds timeout{1000};  // connect + TLS handshake + request + whole reply
 };
 

@@ -50,10 +50,26 @@ class certificate_maker {
   key_pair make(const std::string& name, const std::string& subject, const std::string& extensions,
                 const key_pair* issuer) {
     key_pair out{(dir_ / (name + ".crt")).string(), (dir_ / (name + ".key")).string()};
-    std::vector<std::string> argv = {
-        "/usr/bin/openssl", "req", "-x509", "-config", config_, "-extensions", extensions, "-newkey", "ec",
-        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", out.key, "-out", out.cert,
-        "-subj", subject, "-days", "7"};
+    std::vector<std::string> argv = {"/usr/bin/openssl",
+                                     "req",
+                                     "-x509",
+                                     "-config",
+                                     config_,
+                                     "-extensions",
+                                     extensions,
+                                     "-newkey",
+                                     "ec",
+                                     "-pkeyopt",
+                                     "ec_paramgen_curve:prime256v1",
+                                     "-nodes",
+                                     "-keyout",
+                                     out.key,
+                                     "-out",
+                                     out.cert,
+                                     "-subj",
+                                     subject,
+                                     "-days",
+                                     "7"};
     if (issuer) argv.insert(argv.end(), {"-CA", issuer->cert, "-CAkey", issuer->key});
     const command_result r = run_command(argv, env_, std::chrono::seconds(30));
     if (r.exit_code != 0) {
