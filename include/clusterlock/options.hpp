@@ -1,6 +1,7 @@
 #pragma once
 // Everything a lock_manager can be told, with its default. validate() checks it before any I/O.
 
+#include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
 #include <chrono>
