@@ -145,7 +145,9 @@ struct client::impl {
       if (attempt >= static_cast<int>(endpoints.size())) co_await backoff(attempt - static_cast<int>(endpoints.size()));
       if (gen != generation) co_return error_code(asio::error::operation_aborted);
       if (needs_token() && target != "/v3/auth/authenticate") {
-        if (auto ec = co_await authenticate_once(); ec) {
+        // (GCC 12 miscompiles co_await inside an if's condition or init-statement: keep it a statement.)
+        const error_code ec = co_await authenticate_once();
+        if (ec) {
           if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
           last = ec;
           continue;
@@ -286,7 +288,8 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
   for (int attempt = 0; attempt < max; ++attempt) {
     if (attempt >= static_cast<int>(c.endpoints.size())) co_await c.backoff(attempt - static_cast<int>(c.endpoints.size()));
     if (c.needs_token()) {
-      if (auto ec = co_await c.authenticate_once(); ec) {
+      const error_code ec = co_await c.authenticate_once();
+      if (ec) {
         last = ec;
         if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
         continue;

@@ -283,8 +283,9 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
     token.store(0);
     error_code failed;
     if (started && machine.my_token() != 0) {
-      auto r = co_await etcd::with_deadline(recipe::release(*client, machine.my_key(), machine.my_token()),
-                                            opts.request_timeout);
+      const std::string key = machine.my_key();
+      const std::int64_t mine = machine.my_token();
+      auto r = co_await etcd::with_deadline(recipe::release(*client, key, mine), opts.request_timeout);
       if (!r) failed = r.error();
     }
     machine.on_released();
