@@ -256,6 +256,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
       if (machine.my_token() != mine) continue;  // the world moved on while we asked
       if (!r) {
         machine.on_unreachable();
+        break_watch();  // the member may be cut off: a watch on it would stay silent; reopen elsewhere
       } else if (r->create_revision != mine || clock::now() < sess->valid_until()) {
         machine.on_probe(r->create_revision, r->revision);
       }
