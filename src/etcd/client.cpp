@@ -278,7 +278,7 @@ void watch_stream::close() {
 }
 bool watch_stream::is_open() const noexcept { return impl_->stream && impl_->stream->is_open(); }
 
-asio::awaitable<result<void>> watch_stream::open(watch_request req) {
+asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
   auto& c = impl_->c;
   impl_->stream.reset();  // nobody reads it while it is being reopened
   const std::string body = codec::encode_watch_create(req);
@@ -335,7 +335,7 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
     if (auto ec = codec::watch_cancel_error(*first); ec) co_return ec;
     if (!first->created) co_return make_error_code(errc::malformed_response);
     impl_->stream = std::move(stream);
-    co_return result<void>();
+    co_return first->header.revision;
   }
   co_return last;
 }
