@@ -105,7 +105,8 @@ class lock_manager {
   /// A new subscription: it sees every event from now on, in order.
   event_subscription subscribe();
 
-  /// Called on the manager's strand. on_lost: removed or unknown while we held the lock.
+  /// Called on the manager's strand. on_lost: removed or unknown while we held the lock (our own shutdown
+  /// included: it ends with removed).
   void on_acquired(callback cb);
   void on_lost(callback cb);
   /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader.
