@@ -51,9 +51,11 @@ asio::awaitable<void> measure(etcd::client& c, int n, run_result& out) {
     out.error = "warm-up put: " + r.error().message();
     co_return;
   }
+  etcd::range_request read;
+  read.key = "/bench/key";
   for (int i = 0; i < n; ++i) {
     const auto t = clock_type::now();
-    auto r = co_await c.range({.key = "/bench/key"});
+    auto r = co_await c.range(read);
     out.range_ms.push_back(elapsed_ms(t));
     if (!r) {
       out.error = "range: " + r.error().message();
