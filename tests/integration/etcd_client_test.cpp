@@ -76,8 +76,6 @@ std::string unique_prefix() {
   return "/ctest/" + std::string(info->test_suite_name()) + "." + info->name() + "/" + std::to_string(++counter) + "/";
 }
 
-std::string describe(const error_code& ec) { return ec.what(); }
-
 template <class T>
 std::string describe(const result<T>& r) {
   return r ? std::string("success") : r.error().what();
