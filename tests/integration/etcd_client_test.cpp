@@ -756,7 +756,9 @@ TEST_F(EtcdClientTest, BinaryKeysAndValuesRoundTrip) {
 TEST_F(EtcdClientTest, CompletionTokenUseAwaitable) {
   put(key("k"), "v");
   auto r = run(io_, [&]() -> asio::awaitable<etcd::range_response> {
-    co_return co_await client_->async_range(etcd::range_request{.key = key("k")}, asio::use_awaitable);
+    // A named request: GCC 12.2 destroys a braced temporary written inside a co_await expression twice.
+    etcd::range_request req{.key = key("k")};
+    co_return co_await client_->async_range(std::move(req), asio::use_awaitable);
   }());
   ASSERT_EQ(r.kvs.size(), 1u);
   EXPECT_EQ(r.kvs[0].value, "v");
@@ -962,6 +964,26 @@ TEST_F(EtcdClientTest, DeadlineCutsRetriesShort) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), make_error_code(errc::timeout)) << describe(r);
   EXPECT_LT(took, 1000ms) << "the call went on after its deadline";
+}
+
+TEST_F(EtcdClientTest, DeadlinesDuringBackoffLeaveTheClientUsable) {
+  // Calls cut short by with_deadline while they back off between attempts must give their connection slot back:
+  // more of them than max_connections, then the endpoint comes up, and the client must work.
+  const auto port = clusterlock::test::free_port();
+  auto config = config_for({"http://127.0.0.1:" + std::to_string(port)});
+  config.max_connections = 2;
+  config.retry.initial_backoff = 400ms;
+  config.retry.max_backoff = 400ms;
+  config.retry.max_attempts = 50;
+  etcd::client c(io_.get_executor(), config);
+  for (int i = 0; i < 6; ++i) {
+    auto r = run(io_, etcd::with_deadline(c.range({.key = key("k")}), 150ms));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), make_error_code(errc::timeout)) << describe(r);
+  }
+  clusterlock::test::tcp_forwarder relay("127.0.0.1", "127.0.0.1", cluster_->client_port(0), port);
+  auto r = run(io_, etcd::with_deadline(c.range({.key = key("k")}), 5s));
+  EXPECT_TRUE(r) << "the client is wedged: " << describe(r);
 }
 
 TEST_F(EtcdClientTest, CloseFailsRequestsInFlightAndTheClientStaysUsable) {
@@ -1286,7 +1308,12 @@ TEST(EtcdClientClientCertTest, ClientCertificateRequired) {
     etcd::client c(io.get_executor(), wrong_cert);
     auto r = run(io, c.range({.key = "/cc/k"}));
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), make_error_code(errc::tls_handshake_failed)) << describe(r);
+    // TLS 1.3: the client's handshake is over before etcd checks the certificate; etcd then sends its alert and
+    // closes with our request unread, so the reset can overtake the alert (seen here in about half the attempts):
+    // either error is a refusal.
+    EXPECT_THAT(r.error(), ::testing::AnyOf(make_error_code(errc::tls_handshake_failed),
+                                            make_error_code(errc::unavailable)))
+        << describe(r);
   }
 }
 

@@ -71,10 +71,11 @@ struct tcp_forwarder::impl {
   }
 };
 
-tcp_forwarder::tcp_forwarder(const std::string& listen_ip, const std::string& target_ip, unsigned short target_port)
+tcp_forwarder::tcp_forwarder(const std::string& listen_ip, const std::string& target_ip, unsigned short target_port,
+                             unsigned short listen_port)
     : impl_(std::make_unique<impl>()) {
   impl_->target = tcp::endpoint(asio::ip::make_address(target_ip), target_port);
-  tcp::endpoint local(asio::ip::make_address(listen_ip), 0);
+  tcp::endpoint local(asio::ip::make_address(listen_ip), listen_port);
   impl_->acceptor.open(local.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(local);

@@ -10,8 +10,10 @@ namespace clusterlock::test {
 
 class tcp_forwarder {
  public:
-  // Listens on `listen_ip`, port chosen by the kernel; relays to target_ip:target_port. Throws on bind failure.
-  tcp_forwarder(const std::string& listen_ip, const std::string& target_ip, unsigned short target_port);
+  // Listens on listen_ip:listen_port (0: the kernel picks one); relays to target_ip:target_port. Throws on bind
+  // failure.
+  tcp_forwarder(const std::string& listen_ip, const std::string& target_ip, unsigned short target_port,
+                unsigned short listen_port = 0);
   // Stops the thread and closes every socket.
   ~tcp_forwarder();
   tcp_forwarder(const tcp_forwarder&) = delete;
