@@ -8,6 +8,7 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
+#include <clusterlock/session.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -64,6 +65,10 @@ class lock_manager {
   /// Validates `opts` (see clusterlock::validate) and throws boost::system::system_error(errc::invalid_options)
   /// naming the bad field. No I/O until start().
   lock_manager(executor_type ex, options opts);
+  /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
+  /// contend and event_backlog are used; the name must lie under the session's watch_prefix. Runs on the
+  /// session's strand.
+  lock_manager(session& s, options opts);
   /// Safe at any time: a started manager stops, and deletes its key and revokes its lease in the background
   /// (on the executor, if it still runs).
   ~lock_manager();

@@ -163,7 +163,9 @@ struct client::impl {
       if (attempt >= static_cast<int>(endpoints.size())) co_await backoff(attempt - static_cast<int>(endpoints.size()));
       if (gen != generation) co_return error_code(asio::error::operation_aborted);
       if (needs_token() && target != "/v3/auth/authenticate") {
-        if (auto ec = co_await authenticate_once(); ec) {
+        // (GCC 12 miscompiles co_await inside an if's condition or init-statement: keep it a statement.)
+        const error_code ec = co_await authenticate_once();
+        if (ec) {
           if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
           last = ec;
           continue;
@@ -297,7 +299,7 @@ void watch_stream::close() {
 }
 bool watch_stream::is_open() const noexcept { return impl_->stream && impl_->stream->is_open(); }
 
-asio::awaitable<result<void>> watch_stream::open(watch_request req) {
+asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
   auto& c = impl_->c;
   impl_->stream.reset();  // nobody reads it while it is being reopened
   const std::string body = codec::encode_watch_create(req);
@@ -307,7 +309,8 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
   for (int attempt = 0; attempt < max; ++attempt) {
     if (attempt >= static_cast<int>(c.endpoints.size())) co_await c.backoff(attempt - static_cast<int>(c.endpoints.size()));
     if (c.needs_token()) {
-      if (auto ec = co_await c.authenticate_once(); ec) {
+      const error_code ec = co_await c.authenticate_once();
+      if (ec) {
         last = ec;
         if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
         continue;
@@ -364,7 +367,7 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
     }
     if (!first->created) co_return make_error_code(errc::malformed_response);
     impl_->stream = std::move(stream);
-    co_return result<void>();
+    co_return first->header.revision;
   }
   co_return last;
 }

@@ -565,6 +565,8 @@ TEST_F(EtcdClientTest, WatchKeyDeliversPutAndDelete) {
   EXPECT_TRUE(w.is_open());
 
   const auto p = put(key("k"), "v1");
+  EXPECT_GT(*opened, 0) << "open() returns the store's revision when the watch started";
+  EXPECT_EQ(p.header.revision, *opened + 1) << "a watch from now starts right after that revision";
   put(key("other"), "not watched");
   auto d = run(io_, client_->delete_range({key("k"), "", false}));
   ASSERT_TRUE(d) << describe(d);
