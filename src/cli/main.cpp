@@ -33,10 +33,10 @@ int usage_failure(const usage_error& e) {
   return exit_code::usage;
 }
 
-// "endpoints: 'x' is not a URL: invalid options" -> "endpoints: 'x' is not a URL"
+// "endpoints: 'x' is not a URL: invalid options [clusterlock:1]" -> "endpoints: 'x' is not a URL"
 std::string without_category_suffix(std::string what, const boost::system::error_code& ec) {
-  const std::string suffix = ": " + ec.message();
-  if (what.size() > suffix.size() && what.ends_with(suffix)) what.resize(what.size() - suffix.size());
+  const auto at = what.rfind(": " + ec.message());
+  if (at != std::string::npos && at > 0) what.resize(at);
   return what;
 }
 
