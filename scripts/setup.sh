@@ -11,7 +11,7 @@ packages=(
   etcd-server etcd-client
   clang libclang-rt-14-dev
   gnuplot-nox
-  procps iproute2
+  procps iproute2 bc curl
 )
 
 missing=()

@@ -276,15 +276,6 @@ void watch_stream::close() {
 }
 bool watch_stream::is_open() const noexcept { return impl_->stream && impl_->stream->is_open(); }
 
-namespace {
-// A watch message that ends the watch, as an error.
-error_code watch_ended(const watch_response& m) {
-  if (m.compact_revision != 0) return make_error_code(errc::compacted);
-  if (m.canceled) return make_error_code(errc::watch_canceled);
-  return {};
-}
-}  // namespace
-
 asio::awaitable<result<void>> watch_stream::open(watch_request req) {
   auto& c = impl_->c;
   impl_->stream.reset();  // nobody reads it while it is being reopened
@@ -338,7 +329,7 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
     }
     auto first = codec::decode_watch_message(*line);
     if (!first) co_return first.error();
-    if (auto ec = watch_ended(*first); ec) co_return ec;
+    if (auto ec = codec::watch_cancel_error(*first); ec) co_return ec;
     if (!first->created) co_return make_error_code(errc::malformed_response);
     impl_->stream = std::move(stream);
     co_return result<void>();
@@ -358,7 +349,7 @@ asio::awaitable<result<watch_response>> watch_stream::next(std::chrono::millisec
     close();
     co_return message.error();
   }
-  if (auto ec = watch_ended(*message); ec) {
+  if (auto ec = codec::watch_cancel_error(*message); ec) {
     close();
     co_return ec;
   }
