@@ -692,7 +692,9 @@ class lock_manager_three_members : public lock_manager_it {
     EXPECT_EQ(events_of(m).count(lock_event::removed), 0u) << events_of(m).dump();
     EXPECT_TRUE(m.have_lock()) << events_of(m).dump();
     EXPECT_EQ(m.fencing_token(), token);
-    if (!leader_first) EXPECT_EQ(unknowns, 0u) << "a follower's death should not make the holder unsure:\n" << events_of(m).dump();
+    if (!leader_first) {
+      EXPECT_EQ(unknowns, 0u) << "a follower's death should not make the holder unsure:\n" << events_of(m).dump();
+    }
 
     // Its watch works on another member: a newcomer shows up in its queue, and gets the lock when we leave.
     auto o2 = make_options(name, "newcomer", 5s);
