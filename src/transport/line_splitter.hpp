@@ -22,6 +22,9 @@ class line_splitter {
   /// The next complete line, without its '\n' (and a '\r' before it); empty lines are skipped.
   std::optional<std::string> next_line();
 
+  /// The failure that stopped the splitter (errc::response_too_large), or none.
+  boost::system::error_code error() const noexcept { return failed_; }
+
   /// Bytes held that are not yet a complete line.
   std::size_t pending() const noexcept { return buffer_.size() - consumed_; }
 
