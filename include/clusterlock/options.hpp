@@ -3,6 +3,8 @@
 
 #include <clusterlock/etcd/client_config.hpp>
 
+#include <boost/system/error_code.hpp>  // validate() returns one
+
 #include <chrono>
 #include <cstddef>
 #include <string>
