@@ -21,7 +21,9 @@ lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::se
     : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
-  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), granted_ttl / 3);
+  // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
+  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                             std::chrono::milliseconds(granted_ttl) / 3);
 }
 
 asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
