@@ -152,9 +152,9 @@ int run_scale(const std::string& endpoint, std::size_t count, int idle_seconds, 
   const auto after = clusterlock::bench::read_usage();
   const double idle_wall = static_cast<double>(now_ns() - idle_begin) / 1e9;
   const struct mallinfo2 heap = ::mallinfo2();
-  say("SCALE locks=%zu acquire_ms=%.1f tcp=%d rss_kib=%ld heap_kib=%zu cpu_pct=%.3f idle_s=%.1f still_held=%zu", count,
+  say("SCALE locks=%zu acquire_ms=%.1f tcp=%d rss_kib=%ld heap_kib=%zu heap_free_kib=%zu cpu_pct=%.3f idle_s=%.1f still_held=%zu", count,
       static_cast<double>(last_acquired - begin) / 1e6, clusterlock::bench::tcp_connections(0, counted_port),
-      after.rss_kib, (heap.uordblks + heap.hblkhd) / 1024, 100.0 * (after.cpu_seconds - before.cpu_seconds) / idle_wall, idle_wall,
+      after.rss_kib, (heap.uordblks + heap.hblkhd) / 1024, heap.fordblks / 1024, 100.0 * (after.cpu_seconds - before.cpu_seconds) / idle_wall, idle_wall,
       static_cast<std::size_t>(std::count_if(locks.begin(), locks.end(), [](auto& l) { return l->have_lock(); })));
   std::_Exit(0);  // no 10,000 releases: the driver deletes the keys
 }
