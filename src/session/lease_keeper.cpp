@@ -56,22 +56,39 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
   lease_ = r->id;
   granted_ttl_ = r->ttl;
   valid_until_ = sent + r->ttl - clock_margin_;
-  asio::co_spawn(client_->get_executor(), keep_alive(lease_),
-                 asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  if (!keeping_alive_) {
+    keeping_alive_ = true;  // one loop for the keeper's life: see keep_alive()
+    asio::co_spawn(client_->get_executor(), keep_alive(),
+                   asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  }
   co_return lease_;
 }
 
-asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
+asio::awaitable<void> lease_keeper::keep_alive() {
+  // One loop for the keeper's whole life, renewing whichever lease is current. A loop per lease would bind
+  // stop_keepalive_'s slot again while the previous loop may still be waiting (its lease lost from outside,
+  // through lease_gone()): binding a slot anew destroys the cancellation state the waiting coroutine still
+  // uses (a heap-use-after-free when its timer or request completes).
   auto self = shared_from_this();
   asio::steady_timer timer(client_->get_executor());
   auto next = clock::now() + keepalive_period(granted_ttl_);
-  while (lease_ == lease && !closed_) {
+  while (!closed_) {
     timer.expires_at(next);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec || lease_ != lease || closed_) co_return;
+    if (ec || closed_) co_return;
+    const auto lease = lease_;
+    if (lease == 0) {
+      // Lost: ensure_lease() grants the next one, which this loop renews from its next round.
+      next = clock::now() + keepalive_period(granted_ttl_);
+      continue;
+    }
     const auto sent = clock::now();
     auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
-    if (lease_ != lease || closed_) co_return;
+    if (closed_) co_return;
+    if (lease_ != lease) {
+      next = clock::now();  // lost (and perhaps replaced) while we asked: look again at once
+      continue;
+    }
     if (r && r->ttl.count() > 0) {
       granted_ttl_ = r->ttl;
       valid_until_ = sent + r->ttl - clock_margin_;
@@ -79,9 +96,9 @@ asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
       for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
     } else if (r || r.error() == errc::lease_not_found) {
       lease_gone(lease);  // TTL 0: expired or revoked
-      co_return;
+      next = clock::now() + keepalive_period(granted_ttl_);
     } else {
-      if (r.error() == asio::error::operation_aborted) co_return;
+      // A failure (operation_aborted too: it is not close(), which ends the loop above).
       for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
       // Try again soon: each answered keepalive before valid_until saves the lease (and the lock). After a
       // timeout go again at once: it already took request_timeout, the client has moved on to the next

@@ -56,7 +56,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   static std::chrono::milliseconds keepalive_period(std::chrono::seconds granted_ttl);
 
  private:
-  boost::asio::awaitable<void> keep_alive(std::int64_t lease);
+  boost::asio::awaitable<void> keep_alive();
 
   std::shared_ptr<etcd::client> client_;
   std::chrono::seconds ttl_;
@@ -67,6 +67,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   clock::time_point valid_until_{};
   std::vector<listener*> listeners_;
   boost::asio::cancellation_signal stop_keepalive_;
+  bool keeping_alive_ = false;  // the keepalive loop runs (it never ends before close())
   bool granting_ = false;
   std::vector<boost::asio::steady_timer*> grant_waiters_;
   bool closed_ = false;

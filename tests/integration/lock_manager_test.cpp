@@ -768,6 +768,20 @@ TEST_F(lock_manager_it, lease_revoked_by_hand_means_removed_then_a_new_lease_and
   ASSERT_TRUE(run_until([&] { return m.have_lock() && m.fencing_token() != token; }, 8s)) << events_of(m).dump();
   EXPECT_GT(m.fencing_token(), token);
   EXPECT_NE(m.key(), key) << "a new lease means a new key";
+
+  // The new lease is kept alive: the lock stays past its TTL (the old lease's keepalive round, still pending
+  // when the new lease was granted, comes due meanwhile and must not disturb it).
+  long samples = 0, lost = 0;
+  {
+    sampler s(io_, 10ms, [&] {
+      ++samples;
+      if (!m.have_lock()) ++lost;
+    });
+    run_for(3s);
+  }
+  EXPECT_GT(samples, 100);
+  EXPECT_EQ(lost, 0) << events_of(m).dump();
+  EXPECT_EQ(events_of(m).count(lock_event::removed), 1u) << events_of(m).dump();
 }
 
 TEST_F(lock_manager_it, waiter_gets_the_lock_when_the_holders_delete_was_compacted_away) {
