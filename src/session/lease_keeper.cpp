@@ -83,9 +83,13 @@ asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
     } else {
       if (r.error() == asio::error::operation_aborted) co_return;
       for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
-      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock).
-      next = clock::now() + std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
-                                                                 std::chrono::milliseconds(500));
+      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock). After a
+      // timeout go again at once: it already took request_timeout, the client has moved on to the next
+      // endpoint, and with a short TTL the lease may not outlive another half second (a frozen member).
+      next = clock::now() + (r.error() == errc::timeout
+                                 ? std::chrono::milliseconds::zero()
+                                 : std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
+                                                                       std::chrono::milliseconds(500)));
     }
   }
 }
