@@ -83,10 +83,10 @@ std::vector<std::pair<std::string, std::string>> machine_info(context& ctx) {
     info.emplace_back("etcd minimum lease TTL", std::to_string(etcd.granted_ttl(1s)) + " s (granted when asked for 1 s)");
   }
   info.emplace_back("compiler", std::string("GCC ") + __VERSION__);
-#ifdef NDEBUG
-  info.emplace_back("build", "optimized (-O2 -DNDEBUG)");
+#if defined(NDEBUG) && defined(__OPTIMIZE__)
+  info.emplace_back("build", "optimized, NDEBUG (scripts/bench.sh: Release, -O2)");
 #else
-  info.emplace_back("build", "NOT a release build (assertions on): numbers are not representative");
+  info.emplace_back("build", "NOT an optimized release build: numbers are not representative");
 #endif
   info.emplace_back("Boost", BOOST_LIB_VERSION);
   return info;

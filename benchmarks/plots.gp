@@ -71,10 +71,10 @@ if (exists_file(f)) {
   set yrange [0:*]
   set xtics 1
   set key bottom right
-  plot f every ::1 using 1:(pick(2, "lock acquire+release", $5)) with linespoints lw 2 pt 7 title "lock acquire+release", \
-       f every ::1 using 1:(pick(2, "put+delete floor", $5)) with linespoints lw 2 pt 5 title "put+delete floor", \
-       f every ::1 using 1:(pick(2, "lock txns without watch", $5)) with linespoints dt 2 pt 4 title "the lock's two txns alone", \
-       f every ::1 using 1:(pick(2, "lock txns with watch", $5)) with linespoints dt 2 pt 6 title "the lock's two txns, prefix watched"
+  plot f every ::1 using 1:(pick(2, "lock acquire+release", $5)) with points pt 7 ps 1.3 title "lock acquire+release", \
+       f every ::1 using 1:(pick(2, "put+delete floor", $5)) with points pt 5 ps 1.3 title "put+delete floor", \
+       f every ::1 using 1:(pick(2, "lock txns without watch", $5)) with points pt 4 ps 1.3 title "the lock's two txns alone", \
+       f every ::1 using 1:(pick(2, "lock txns with watch", $5)) with points pt 6 ps 1.3 title "the lock's two txns, prefix watched"
 }
 
 # 6. Scale: many locks on one session.
