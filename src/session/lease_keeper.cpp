@@ -3,7 +3,6 @@
 #include "etcd/with_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,7 +17,11 @@ namespace asio = boost::asio;
 lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl,
                            std::chrono::milliseconds clock_margin,
                            std::chrono::milliseconds request_timeout)
-    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
+    : client_(std::move(client)),
+      ttl_(ttl),
+      clock_margin_(clock_margin),
+      request_timeout_(request_timeout),
+      keepalive_timer_(client_->get_executor()) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
   return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), granted_ttl / 3);
@@ -54,18 +57,20 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
   lease_ = r->id;
   granted_ttl_ = r->ttl;
   valid_until_ = sent + r->ttl - clock_margin_;
-  asio::co_spawn(client_->get_executor(), keep_alive(lease_),
-                 asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  // Not stopped through a cancellation slot: the keepalive of a lost lease may still be on its way when the next
+  // lease's starts, and binding one signal's slot again destroyed the handler the first coroutine still used
+  // (AddressSanitizer: heap-use-after-free). It stops itself once lease_ is another one, or on close().
+  asio::co_spawn(client_->get_executor(), keep_alive(lease_), asio::detached);
   co_return lease_;
 }
 
 asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
   auto self = shared_from_this();
-  asio::steady_timer timer(client_->get_executor());
   auto next = clock::now() + keepalive_period(granted_ttl_);
   while (lease_ == lease && !closed_) {
-    timer.expires_at(next);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    // One timer for all: setting it for the new lease's loop cancels the wait of an old loop, which then ends.
+    keepalive_timer_.expires_at(next);
+    auto [ec] = co_await keepalive_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || lease_ != lease || closed_) co_return;
     const auto sent = clock::now();
     auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
@@ -101,7 +106,7 @@ void lease_keeper::remove_listener(listener* l) { std::erase(listeners_, l); }
 asio::awaitable<void> lease_keeper::close() {
   if (closed_) co_return;
   closed_ = true;
-  stop_keepalive_.emit(asio::cancellation_type::terminal);
+  keepalive_timer_.cancel();  // a keepalive on its way ends within its deadline, and sees closed_
   const auto lease = std::exchange(lease_, 0);
   valid_until_ = {};
   if (lease != 0) co_await etcd::with_deadline(client_->lease_revoke(lease), request_timeout_);

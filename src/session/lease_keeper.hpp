@@ -6,7 +6,6 @@
 #include <clusterlock/etcd/client.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -66,7 +65,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   std::chrono::seconds granted_ttl_{0};
   clock::time_point valid_until_{};
   std::vector<listener*> listeners_;
-  boost::asio::cancellation_signal stop_keepalive_;
+  boost::asio::steady_timer keepalive_timer_;  // the keepalive loop waits on it; close() cancels it
   bool granting_ = false;
   std::vector<boost::asio::steady_timer*> grant_waiters_;
   bool closed_ = false;
