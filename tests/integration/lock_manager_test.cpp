@@ -972,6 +972,8 @@ TEST_F(lock_manager_it, a_cancelled_wait_completes_with_operation_aborted_and_lo
   const auto& through_cancels = race->events;
 
   observer.start();
+  // Its first read (no holder yet) comes before any holder: then the sequence below is always the same.
+  ASSERT_TRUE(run_until([&] { return !events_of(observer).events.empty(); }, 5s));
   for (int i = 0; i < 4; ++i) {
     auto& c = add_manager(make_options(name, "holder-" + std::to_string(i)));
     c.start();
