@@ -4,6 +4,8 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
+#include <boost/system/error_code.hpp>  // validate() returns one
+
 #include <chrono>
 #include <cstddef>
 #include <string>

@@ -48,6 +48,8 @@ struct client::impl {
 
   // Unary connections: idle ones wait here; `open_count` counts idle and busy ones.
   std::vector<std::unique_ptr<transport::http_connection>> idle;
+  // Busy ones, lent out by acquire() until release(): close() must reach them too, to abort their exchanges.
+  std::vector<transport::http_connection*> lent;
   std::size_t open_count = 0;
   std::deque<asio::steady_timer*> waiters;  // coroutines waiting for a connection slot
 
@@ -102,30 +104,46 @@ struct client::impl {
   }
 
   // A connection to the current endpoint, waiting for a slot when max_connections are busy.
-  asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire() {
+  // `gen`: the generation the caller started in; a close() while it waits here ends the wait.
+  asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire(std::uint64_t gen) {
     while (open_count >= cfg.max_connections && idle.empty()) {
       asio::steady_timer wake(ex, asio::steady_timer::time_point::max());
       waiters.push_back(&wake);
       auto [ec] = co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
       std::erase(waiters, &wake);
       if (ec != asio::error::operation_aborted) continue;  // cannot happen: it waits forever
-      // Woken by release(), or cancelled: the coroutine's cancellation state tells which.
+      // Woken by release() or close(), or cancelled: the generation and the cancellation state tell which.
+      if (gen != generation) co_return error_code(asio::error::operation_aborted);
       auto cs = co_await asio::this_coro::cancellation_state;
       if (cs.cancelled() != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
     const auto& ep = endpoints[current];
-    while (!idle.empty()) {
-      auto conn = std::move(idle.back());
+    std::unique_ptr<transport::http_connection> conn;
+    while (!idle.empty() && !conn) {
+      auto candidate = std::move(idle.back());
       idle.pop_back();
-      if (conn->is_open() && conn->where().url == ep.url) co_return conn;
-      --open_count;  // idle connection to an endpoint we left, or closed by the peer
+      if (candidate->is_open() && candidate->where().url == ep.url) {
+        conn = std::move(candidate);
+      } else {
+        --open_count;  // idle connection to an endpoint we left, or closed by the peer
+      }
     }
-    ++open_count;
-    co_return std::make_unique<transport::http_connection>(ex, ep, tls, topts);
+    if (!conn) {
+      ++open_count;
+      conn = std::make_unique<transport::http_connection>(ex, ep, tls, topts);
+    }
+    lent.push_back(conn.get());
+    co_return conn;
   }
 
-  void release(std::unique_ptr<transport::http_connection> conn) {
-    if (conn && conn->is_open()) {
+  // `gen`: the generation the connection was acquired in. One lent out before a close() is no longer counted
+  // (close() reset the count and closed it): counting it down again would wrap open_count around and make every
+  // later acquire() wait forever.
+  void release(std::unique_ptr<transport::http_connection> conn, std::uint64_t gen) {
+    std::erase(lent, conn.get());
+    if (gen != generation) {
+      conn.reset();
+    } else if (conn && conn->is_open()) {
       idle.push_back(std::move(conn));
     } else {
       --open_count;
@@ -153,16 +171,23 @@ struct client::impl {
           continue;
         }
       }
-      auto conn = co_await acquire();
+      auto conn = co_await acquire(gen);
       if (!conn) co_return conn.error();
       const std::size_t used = current;
       transport::http_request req{method, target, body, cfg.auth.user.empty() ? std::string() : token};
       bool sent = false;
       auto reply = co_await (*conn)->exchange(req, cfg.request_timeout, &sent);
-      release(std::move(*conn));
+      release(std::move(*conn), gen);
       if (!reply) {
         last = reply.error();
-        if (last == asio::error::operation_aborted) co_return last;
+        if (last == asio::error::operation_aborted) {
+          // Cancelled mid-exchange, usually by the caller's deadline (with_deadline with the same request_timeout
+          // fires just before our own timeout would). The connection is closed anyway, so the next one may as
+          // well go to the next endpoint: otherwise a frozen member (socket open, no answer) gets every later
+          // request too, and a short lease expires although a quorum is up.
+          move_on_from(used);
+          co_return last;
+        }
         if (is_transport_failure(last) || last == errc::response_too_large) {
           move_on_from(used);
           if (safety == idempotency::safe || !sent) continue;
@@ -201,6 +226,9 @@ struct client::impl {
   void close() {
     ++generation;
     idle.clear();
+    // Closing the busy ones makes their exchanges end now with operation_aborted (release() then drops them).
+    for (auto* conn : lent) conn->close();
+    lent.clear();
     open_count = 0;
     for (auto* w : waiters) w->cancel();
   }
@@ -332,7 +360,18 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
     }
     auto first = codec::decode_watch_message(*line);
     if (!first) co_return first.error();
-    if (auto ec = codec::watch_cancel_error(*first); ec) co_return ec;
+    if (auto ec = codec::watch_cancel_error(*first); ec) {
+      // A stale token does not fail the HTTP request: etcd answers 200 and cancels the watch in its first
+      // message ("rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"). Authenticate
+      // again once, as call() does for a 401.
+      if (ec == errc::unauthenticated && !c.cfg.auth.user.empty() && !reauthenticated) {
+        reauthenticated = true;
+        c.token.clear();
+        --attempt;
+        continue;
+      }
+      co_return ec;
+    }
     if (!first->created) co_return make_error_code(errc::malformed_response);
     impl_->stream = std::move(stream);
     co_return first->header.revision;

@@ -110,7 +110,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::vector<etcd::watch_event> early;
   asio::steady_timer wake;  // the contend loop sleeps on it; cancel() wakes it
   asio::cancellation_signal stop_contend;
-  std::mt19937_64 rng{std::random_device{}()};
+  std::minstd_rand rng{std::random_device{}()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
 
   manager_state(std::shared_ptr<session_state> s, options o)
       : sess(std::move(s)),
@@ -180,13 +180,16 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   }
   void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) override {
     if (!wants_probe()) return;
+    const auto before = machine.current();
     if (clock::now() >= sess->lease->valid_until()) {
       machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
     } else {
       auto it = keys.find(machine.my_key());
       machine.on_probe(it == keys.end() ? 0 : it->second, revision);
     }
-    publish();
+    // A probe that confirms what we knew changes nothing: no view to rebuild (for every lock of a session, every
+    // probe_interval).
+    if (machine.current() != before || machine.has_events()) publish();
   }
   void on_probe_failed() override {
     machine.on_unreachable();

@@ -68,6 +68,7 @@ class lock_machine {
 
   /// Events produced since the last call, in order.
   std::vector<lock_event> take_events() { return std::exchange(events_, {}); }
+  bool has_events() const noexcept { return !events_.empty(); }
 
  private:
   void insert(queue_entry e);

@@ -24,7 +24,9 @@ lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::se
       keepalive_timer_(client_->get_executor()) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
-  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), granted_ttl / 3);
+  // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
+  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                             std::chrono::milliseconds(granted_ttl) / 3);
 }
 
 asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
@@ -86,9 +88,13 @@ asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
     } else {
       if (r.error() == asio::error::operation_aborted) co_return;
       for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
-      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock).
-      next = clock::now() + std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
-                                                                 std::chrono::milliseconds(500));
+      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock). After a
+      // timeout go again at once: it already took request_timeout, the client has moved on to the next
+      // endpoint, and with a short TTL the lease may not outlive another half second (a frozen member).
+      next = clock::now() + (r.error() == errc::timeout
+                                 ? std::chrono::milliseconds::zero()
+                                 : std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
+                                                                       std::chrono::milliseconds(500)));
     }
   }
 }

@@ -1,0 +1,191 @@
+// clusterlock_test_contender: one lock_manager in a process of its own, so that tests can SIGKILL, SIGSTOP and
+// SIGCONT a holder. It tells what happens on stdout, one line each, flushed at once; times are CLOCK_MONOTONIC
+// nanoseconds (std::chrono::steady_clock), comparable across processes on one machine:
+//
+//   READY <pid> <ns>                          started, contending
+//   ACQUIRED|REMOVED|UNKNOWN <token> <identity> <ns>
+//   HOLDER <token> <holder identity or -> <ns>  holder_changed
+//   KEY <key> <ns>                            our key, whenever it changes
+//   HAVE <0|1> <ns>                           have_lock(), after every event and every --have-interval-ms
+//   SHUTDOWN <error code value> <ns>          after a graceful shutdown (SIGTERM or SIGINT); then it exits 0
+//
+// With --log FILE it also appends "<ns> <token> <identity>" to FILE every --log-interval-ms while have_lock() is
+// true (O_APPEND, one write per line: lines of several contenders sharing a file do not tear). The time is taken
+// before have_lock() is asked, so a line never claims a moment later than the check that backs it.
+//
+// Usage: clusterlock_test_contender --endpoints URL[,URL...] --name NAME --identity ID [--ttl S]
+//        [--probe-interval-ms N] [--request-timeout-ms N] [--have-interval-ms N] [--log FILE] [--log-interval-ms N]
+
+#include <clusterlock/clusterlock.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace {
+
+namespace asio = boost::asio;
+
+long long now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void say(const std::string& line) {
+  // One write per line: stdout is a pipe the test reads, and it must see each line as soon as it happens.
+  std::string l = line + "\n";
+  const char* p = l.data();
+  std::size_t left = l.size();
+  while (left > 0) {
+    auto n = ::write(STDOUT_FILENO, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+std::vector<std::string> split_csv(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Repeats `tick` every `period` until the timer is cancelled.
+void every(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> tick) {
+  timer.expires_after(period);
+  timer.async_wait([&timer, period, tick = std::move(tick)](boost::system::error_code ec) mutable {
+    if (ec) return;
+    tick();
+    every(timer, period, std::move(tick));
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag.rfind("--", 0) != 0 || i + 1 >= argc) {
+      say("ERROR bad argument: " + flag);
+      return 2;
+    }
+    args[flag.substr(2)] = argv[++i];
+  }
+  auto number = [&](const char* name, long fallback) {
+    auto it = args.find(name);
+    return it == args.end() ? fallback : std::strtol(it->second.c_str(), nullptr, 10);
+  };
+
+  clusterlock::options opts;
+  opts.endpoints = split_csv(args["endpoints"]);
+  opts.name = args["name"];
+  opts.identity = args["identity"];
+  opts.ttl = std::chrono::seconds(number("ttl", 2));
+  opts.probe_interval = std::chrono::milliseconds(number("probe-interval-ms", opts.probe_interval.count()));
+  opts.request_timeout = std::chrono::milliseconds(number("request-timeout-ms", opts.request_timeout.count()));
+  const auto have_interval = std::chrono::milliseconds(number("have-interval-ms", 50));
+  const auto log_interval = std::chrono::milliseconds(number("log-interval-ms", 5));
+
+  int log_fd = -1;
+  if (!args["log"].empty()) {
+    log_fd = ::open(args["log"].c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (log_fd < 0) {
+      say("ERROR cannot open log " + args["log"] + ": " + std::strerror(errno));
+      return 2;
+    }
+  }
+
+  asio::io_context io;
+  std::unique_ptr<clusterlock::lock_manager> manager;
+  try {
+    manager = std::make_unique<clusterlock::lock_manager>(io.get_executor(), opts);
+  } catch (const boost::system::system_error& e) {
+    say(std::string("ERROR ") + e.what());
+    return 2;
+  }
+  auto& m = *manager;
+
+  std::string last_key;
+  auto report_have = [&] {
+    const auto t = now_ns();
+    say("HAVE " + std::string(m.have_lock() ? "1 " : "0 ") + std::to_string(t));
+  };
+
+  std::function<void()> next_event = [&] {
+    m.async_wait_event([&](boost::system::error_code ec, clusterlock::lock_event e) {
+      if (ec == clusterlock::errc::not_started) return;  // shut down: no more events
+      if (!ec) {
+        const auto t = std::to_string(now_ns());
+        if (e.kind == clusterlock::lock_event::holder_changed) {
+          say("HOLDER " + std::to_string(e.fencing_token) + " " + (e.holder.empty() ? "-" : e.holder) + " " + t);
+        } else {
+          say(std::string(clusterlock::to_string(e.kind)) + " " + std::to_string(e.fencing_token) + " " +
+              (e.holder.empty() ? "-" : e.holder) + " " + t);
+        }
+        if (auto k = m.key(); k != last_key) {
+          last_key = k;
+          say("KEY " + (k.empty() ? std::string("-") : k) + " " + t);
+        }
+        report_have();
+      } else {
+        say("EVENT_ERROR " + ec.message() + " " + std::to_string(now_ns()));
+      }
+      next_event();
+    });
+  };
+  next_event();
+
+  asio::steady_timer have_timer(io), log_timer(io);
+  every(have_timer, have_interval, report_have);
+  if (log_fd >= 0) {
+    every(log_timer, log_interval, [&] {
+      const auto t = now_ns();
+      const auto token = m.fencing_token();  // 0 unless have_lock() is true at this call
+      if (token == 0) return;
+      const std::string line = std::to_string(t) + " " + std::to_string(token) + " " + opts.identity + "\n";
+      [[maybe_unused]] auto n = ::write(log_fd, line.data(), line.size());
+    });
+  }
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    log_timer.cancel();  // stop claiming before we let go
+    m.async_shutdown([&](boost::system::error_code sec) {
+      say("SHUTDOWN " + std::to_string(sec.value()) + " " + std::to_string(now_ns()));
+      have_timer.cancel();
+      io.stop();
+    });
+  });
+
+  m.start();
+  say("READY " + std::to_string(::getpid()) + " " + std::to_string(now_ns()));
+  io.run();
+  if (log_fd >= 0) ::close(log_fd);
+  return 0;
+}
