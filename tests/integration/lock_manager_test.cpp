@@ -1002,8 +1002,9 @@ TEST_F(lock_manager_it, a_cancelled_wait_completes_with_operation_aborted_and_lo
 TEST_F(lock_manager_it, invalid_options_throw_naming_the_field_before_any_io) {
   // A listener that must never see a connection: nothing may reach out before start().
   asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
-  bool connected = false;
-  acceptor.async_accept([&](error_code ec, asio::ip::tcp::socket) { connected |= !ec; });
+  // Shared: the accept completes (aborted) after this body returns, when TearDown runs the io_context.
+  auto connected = std::make_shared<bool>(false);
+  acceptor.async_accept([connected](error_code ec, asio::ip::tcp::socket) { *connected |= !ec; });
   const auto url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
 
   auto valid = [&] {
@@ -1044,7 +1045,7 @@ TEST_F(lock_manager_it, invalid_options_throw_naming_the_field_before_any_io) {
     EXPECT_TRUE(idle.key().empty());
   }
   run_for(200ms);
-  EXPECT_FALSE(connected) << "a manager connected to etcd without start()";
+  EXPECT_FALSE(*connected) << "a manager connected to etcd without start()";
 }
 
 }  // namespace
