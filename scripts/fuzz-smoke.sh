@@ -25,5 +25,5 @@ for target in codec line_splitter lock_machine; do
     echo "fuzz_$target failed; the input is in $build/artifacts/" >&2
     exit 1
   fi
-  grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units' "$work/$target.log" || true
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units' "$work/$target.log" || true
 done
