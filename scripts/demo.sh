@@ -66,7 +66,7 @@ etcdctl --endpoints "$endpoint" get --prefix demo-lock/ | paste - - | sed 's/^/ 
 
 say "Crash: SIGKILL the holder ($holder). No goodbye: the others wait for its lease to expire (<= ${ttl}s)"
 start=$(date +%s.%N)
-kill -9 "${pid[$holder]}"
+{ kill -9 "${pid[$holder]}" && wait "${pid[$holder]}"; } 2>/dev/null || true
 unset "pid[$holder]"
 for name in "${!pid[@]}"; do wc -l <"$work/$name.log" >"$work/$name.mark"; done
 next=none

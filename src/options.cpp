@@ -5,11 +5,21 @@
 
 namespace clusterlock {
 
+namespace {
+boost::system::error_code fail(std::string* why, std::string message) {
+  if (why) *why = std::move(message);
+  return make_error_code(errc::invalid_options);
+}
+}  // namespace
+
+boost::system::error_code validate_lock(const options& o, std::string* why) {
+  if (o.name.empty()) return fail(why, "name: the lock needs a name");
+  if (o.event_backlog == 0) return fail(why, "event_backlog: must be at least 1");
+  return {};
+}
+
 boost::system::error_code validate(const options& o, std::string* why) {
-  auto fail = [&](std::string message) {
-    if (why) *why = std::move(message);
-    return make_error_code(errc::invalid_options);
-  };
+  auto fail = [&](std::string message) { return clusterlock::fail(why, std::move(message)); };
   if (o.endpoints.empty()) return fail("endpoints: at least one etcd endpoint is needed");
   for (const auto& url : o.endpoints) {
     if (!transport::parse_endpoint(url))

@@ -5,3 +5,4 @@
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/options.hpp>
+#include <clusterlock/session.hpp>

@@ -8,6 +8,7 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
+#include <clusterlock/session.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -64,6 +65,10 @@ class lock_manager {
   /// Validates `opts` (see clusterlock::validate) and throws boost::system::system_error(errc::invalid_options)
   /// naming the bad field. No I/O until start().
   lock_manager(executor_type ex, options opts);
+  /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
+  /// contend and event_backlog are used; the name must lie under the session's watch_prefix. Runs on the
+  /// session's strand.
+  lock_manager(session& s, options opts);
   /// Safe at any time: a started manager stops, and deletes its key and revokes its lease in the background
   /// (on the executor, if it still runs).
   ~lock_manager();
@@ -100,7 +105,8 @@ class lock_manager {
   /// A new subscription: it sees every event from now on, in order.
   event_subscription subscribe();
 
-  /// Called on the manager's strand. on_lost: removed or unknown while we held the lock.
+  /// Called on the manager's strand. on_lost: removed or unknown while we held the lock (our own shutdown
+  /// included: it ends with removed).
   void on_acquired(callback cb);
   void on_lost(callback cb);
   /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader.

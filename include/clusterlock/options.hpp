@@ -1,6 +1,7 @@
 #pragma once
 // Everything a lock_manager can be told, with its default. validate() checks it before any I/O.
 
+#include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
 #include <boost/system/error_code.hpp>  // validate() returns one
@@ -43,5 +44,7 @@ struct options {
 
 /// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.
 boost::system::error_code validate(const options& o, std::string* why = nullptr);
+/// Checks only what a lock on a shared session uses: name, event_backlog.
+boost::system::error_code validate_lock(const options& o, std::string* why = nullptr);
 
 }  // namespace clusterlock

@@ -48,6 +48,8 @@ struct client::impl {
 
   // Unary connections: idle ones wait here; `open_count` counts idle and busy ones.
   std::vector<std::unique_ptr<transport::http_connection>> idle;
+  // Busy ones, lent out by acquire() until release(): close() must reach them too, to abort their exchanges.
+  std::vector<transport::http_connection*> lent;
   std::size_t open_count = 0;
   std::deque<asio::steady_timer*> waiters;  // coroutines waiting for a connection slot
 
@@ -102,30 +104,46 @@ struct client::impl {
   }
 
   // A connection to the current endpoint, waiting for a slot when max_connections are busy.
-  asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire() {
+  // `gen`: the generation the caller started in; a close() while it waits here ends the wait.
+  asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire(std::uint64_t gen) {
     while (open_count >= cfg.max_connections && idle.empty()) {
       asio::steady_timer wake(ex, asio::steady_timer::time_point::max());
       waiters.push_back(&wake);
       auto [ec] = co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
       std::erase(waiters, &wake);
       if (ec != asio::error::operation_aborted) continue;  // cannot happen: it waits forever
-      // Woken by release(), or cancelled: the coroutine's cancellation state tells which.
+      // Woken by release() or close(), or cancelled: the generation and the cancellation state tell which.
+      if (gen != generation) co_return error_code(asio::error::operation_aborted);
       auto cs = co_await asio::this_coro::cancellation_state;
       if (cs.cancelled() != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
     const auto& ep = endpoints[current];
-    while (!idle.empty()) {
-      auto conn = std::move(idle.back());
+    std::unique_ptr<transport::http_connection> conn;
+    while (!idle.empty() && !conn) {
+      auto candidate = std::move(idle.back());
       idle.pop_back();
-      if (conn->is_open() && conn->where().url == ep.url) co_return conn;
-      --open_count;  // idle connection to an endpoint we left, or closed by the peer
+      if (candidate->is_open() && candidate->where().url == ep.url) {
+        conn = std::move(candidate);
+      } else {
+        --open_count;  // idle connection to an endpoint we left, or closed by the peer
+      }
     }
-    ++open_count;
-    co_return std::make_unique<transport::http_connection>(ex, ep, tls, topts);
+    if (!conn) {
+      ++open_count;
+      conn = std::make_unique<transport::http_connection>(ex, ep, tls, topts);
+    }
+    lent.push_back(conn.get());
+    co_return conn;
   }
 
-  void release(std::unique_ptr<transport::http_connection> conn) {
-    if (conn && conn->is_open()) {
+  // `gen`: the generation the connection was acquired in. One lent out before a close() is no longer counted
+  // (close() reset the count and closed it): counting it down again would wrap open_count around and make every
+  // later acquire() wait forever.
+  void release(std::unique_ptr<transport::http_connection> conn, std::uint64_t gen) {
+    std::erase(lent, conn.get());
+    if (gen != generation) {
+      conn.reset();
+    } else if (conn && conn->is_open()) {
       idle.push_back(std::move(conn));
     } else {
       --open_count;
@@ -145,19 +163,21 @@ struct client::impl {
       if (attempt >= static_cast<int>(endpoints.size())) co_await backoff(attempt - static_cast<int>(endpoints.size()));
       if (gen != generation) co_return error_code(asio::error::operation_aborted);
       if (needs_token() && target != "/v3/auth/authenticate") {
-        if (auto ec = co_await authenticate_once(); ec) {
+        // (GCC 12 miscompiles co_await inside an if's condition or init-statement: keep it a statement.)
+        const error_code ec = co_await authenticate_once();
+        if (ec) {
           if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
           last = ec;
           continue;
         }
       }
-      auto conn = co_await acquire();
+      auto conn = co_await acquire(gen);
       if (!conn) co_return conn.error();
       const std::size_t used = current;
       transport::http_request req{method, target, body, cfg.auth.user.empty() ? std::string() : token};
       bool sent = false;
       auto reply = co_await (*conn)->exchange(req, cfg.request_timeout, &sent);
-      release(std::move(*conn));
+      release(std::move(*conn), gen);
       if (!reply) {
         last = reply.error();
         if (last == asio::error::operation_aborted) co_return last;
@@ -199,6 +219,9 @@ struct client::impl {
   void close() {
     ++generation;
     idle.clear();
+    // Closing the busy ones makes their exchanges end now with operation_aborted (release() then drops them).
+    for (auto* conn : lent) conn->close();
+    lent.clear();
     open_count = 0;
     for (auto* w : waiters) w->cancel();
   }
@@ -276,7 +299,7 @@ void watch_stream::close() {
 }
 bool watch_stream::is_open() const noexcept { return impl_->stream && impl_->stream->is_open(); }
 
-asio::awaitable<result<void>> watch_stream::open(watch_request req) {
+asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
   auto& c = impl_->c;
   impl_->stream.reset();  // nobody reads it while it is being reopened
   const std::string body = codec::encode_watch_create(req);
@@ -286,7 +309,8 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
   for (int attempt = 0; attempt < max; ++attempt) {
     if (attempt >= static_cast<int>(c.endpoints.size())) co_await c.backoff(attempt - static_cast<int>(c.endpoints.size()));
     if (c.needs_token()) {
-      if (auto ec = co_await c.authenticate_once(); ec) {
+      const error_code ec = co_await c.authenticate_once();
+      if (ec) {
         last = ec;
         if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
         continue;
@@ -329,10 +353,21 @@ asio::awaitable<result<void>> watch_stream::open(watch_request req) {
     }
     auto first = codec::decode_watch_message(*line);
     if (!first) co_return first.error();
-    if (auto ec = codec::watch_cancel_error(*first); ec) co_return ec;
+    if (auto ec = codec::watch_cancel_error(*first); ec) {
+      // A stale token does not fail the HTTP request: etcd answers 200 and cancels the watch in its first
+      // message ("rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"). Authenticate
+      // again once, as call() does for a 401.
+      if (ec == errc::unauthenticated && !c.cfg.auth.user.empty() && !reauthenticated) {
+        reauthenticated = true;
+        c.token.clear();
+        --attempt;
+        continue;
+      }
+      co_return ec;
+    }
     if (!first->created) co_return make_error_code(errc::malformed_response);
     impl_->stream = std::move(stream);
-    co_return result<void>();
+    co_return first->header.revision;
   }
   co_return last;
 }

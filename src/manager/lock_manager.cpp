@@ -1,17 +1,17 @@
-// The lock manager: drives the recipe (lock_machine + lock_recipe calls) on one session, and tells users.
+// The lock manager: runs the recipe (lock_machine + lock_recipe calls) for one lock on a session, and tells users.
 //
-// Three coroutines on one strand share the state below:
-// - contend: lease -> enqueue txn -> follow the prefix's watch until our key is gone; again.
-// - probe:   while we hold (or held) the lock, prove it every probe_interval with a linearizable read.
-// - the session's keepalive loop, which reports renewals and loss through session::listener.
+// On the session's strand, one coroutine per lock contends: lease -> (watch ready) -> enqueue txn -> wait until our
+// key is gone or the watch lost history; again. The session delivers the rest as calls on lock_listener: watch
+// events, keepalive renewals and loss, and probe results.
 
 #include <clusterlock/lock_manager.hpp>
+#include <clusterlock/session.hpp>
 
 #include "etcd/with_deadline.hpp"
 #include "manager/event_queue.hpp"
 #include "recipe/lock_machine.hpp"
 #include "recipe/lock_recipe.hpp"
-#include "session/session.hpp"
+#include "session/session_state.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -19,8 +19,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/uuid/random_generator.hpp>
@@ -46,21 +46,29 @@ std::string default_identity() {
   return std::string(host) + "-" + boost::uuids::to_string(boost::uuids::random_generator()());
 }
 
-etcd::client_config client_config_of(const options& o) {
-  etcd::client_config c;
-  c.endpoints = o.endpoints;
-  c.request_timeout = o.request_timeout;
-  c.tls = o.tls;
-  c.auth = o.auth;
-  c.retry = o.retry;
-  return c;
-}
-
-options checked(options o) {
+options checked(options o, const session_options* shared) {
   std::string why;
-  if (auto ec = validate(o, &why)) throw boost::system::system_error(ec, why);
+  auto ec = shared ? validate_lock(o, &why) : validate(o, &why);
+  if (!ec && shared && !(o.name + "/").starts_with(shared->watch_prefix))
+    ec = make_error_code(errc::invalid_options), why = "name: '" + o.name + "' is not under the session's watch_prefix '" +
+                                                      shared->watch_prefix + "'";
+  if (ec) throw boost::system::system_error(ec, why);
   if (o.identity.empty()) o.identity = default_identity();
   return o;
+}
+
+session_options session_options_of(const options& o) {
+  session_options s;
+  s.endpoints = o.endpoints;
+  s.watch_prefix = o.name + "/";
+  s.ttl = o.ttl;
+  s.request_timeout = o.request_timeout;
+  s.probe_interval = o.probe_interval;
+  s.clock_margin = o.clock_margin;
+  s.tls = o.tls;
+  s.auth = o.auth;
+  s.retry = o.retry;
+  return s;
 }
 
 lock_entry to_entry(const recipe::queue_entry& e) { return {e.key, e.identity, e.create_revision, e.lease}; }
@@ -69,12 +77,12 @@ lock_entry to_entry(const recipe::queue_entry& e) { return {e.key, e.identity, e
 
 namespace detail {
 
-struct manager_state : std::enable_shared_from_this<manager_state>, session::listener {
-  asio::any_io_executor strand;
-  options opts;
-  std::string prefix;
-  std::shared_ptr<etcd::client> client;
-  std::shared_ptr<session> sess;
+struct manager_state : std::enable_shared_from_this<manager_state>, lock_listener {
+  const std::shared_ptr<session_state> sess;
+  const asio::any_io_executor strand;
+  const options opts;
+  const std::string prefix;
+  etcd::client& client;
   recipe::lock_machine machine;
 
   // Read from any thread: have_lock() and fencing_token().
@@ -82,7 +90,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
   std::atomic<std::int64_t> token{0};
   std::atomic<clock::rep> valid_until{0};
 
-  mutable std::mutex view_mutex;  // queue()/holder() may be called from other threads
+  mutable std::mutex view_mutex;  // queue()/holder()/key() may be called from other threads
   std::vector<lock_entry> view;
   std::string my_key;
 
@@ -91,23 +99,27 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
 
   bool started = false;
   bool stopping = false;
-  asio::cancellation_signal stop_contend, stop_probe;
-  etcd::watch_stream* watch = nullptr;  // the one follow() reads, to break it from outside
+  bool reading = false;  // a queue read (enqueue txn) is in flight: watch events wait in `early`
+  bool reread = false;   // the watch lost history: read the queue again
+  std::vector<etcd::watch_event> early;
+  asio::steady_timer wake;  // the contend loop sleeps on it; cancel() wakes it
+  asio::cancellation_signal stop_contend;
   std::mt19937_64 rng{std::random_device{}()};
 
-  manager_state(asio::any_io_executor ex, options o)
-      : strand(asio::make_strand(std::move(ex))),
-        opts(checked(std::move(o))),
+  manager_state(std::shared_ptr<session_state> s, options o)
+      : sess(std::move(s)),
+        strand(sess->strand),
+        opts(std::move(o)),
         prefix(opts.name + "/"),
-        client(std::make_shared<etcd::client>(strand, client_config_of(opts))),
-        sess(std::make_shared<session>(client, opts.ttl, opts.clock_margin, opts.request_timeout)),
-        machine(opts.identity) {}
+        client(*sess->client),
+        machine(opts.identity),
+        wake(strand, asio::steady_timer::time_point::max()) {}
 
   // ---- telling users
 
   void publish() {
-    held.store(false);  // settled below; never true while the machine says otherwise
     const bool holding = machine.current() == recipe::lock_machine::status::held;
+    held.store(false);  // token first, then held: a reader never sees held with a stale token
     token.store(holding ? machine.my_token() : 0);
     held.store(holding);
     {
@@ -116,8 +128,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
       for (const auto& e : machine.queue()) view.push_back(to_entry(e));
       my_key = machine.my_key();
     }
-    for (auto& e : machine.take_events()) {
-      std::erase_if(subscribers, [](const auto& w) { return w.expired(); });
+    auto events = machine.take_events();
+    if (events.empty()) return;
+    std::erase_if(subscribers, [](const auto& w) { return w.expired(); });
+    for (auto& e : events) {
       for (auto& w : subscribers)
         if (auto q = w.lock()) q->push(e);
       auto& callbacks = e.kind == lock_event::acquired         ? acquired_callbacks
@@ -125,30 +139,61 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
                                                                : lost_callbacks;
       for (auto& cb : std::vector(callbacks)) cb(e);
     }
+    if (machine.needs_contend()) wake.cancel();
   }
 
-  void note_validity() { valid_until.store(sess->valid_until().time_since_epoch().count()); }
+  void note_validity() { valid_until.store(sess->lease->valid_until().time_since_epoch().count()); }
 
-  // ---- session::listener
+  // ---- lock_listener (the session tells us)
 
+  void on_watch_event(const etcd::watch_event& e) override {
+    if (reading) {
+      early.push_back(e);  // applied after the read, which they may or may not be part of
+      return;
+    }
+    apply(e);
+  }
+  void on_watch_batch_end() override {
+    if (!reading) publish();
+  }
+  void on_watch_reset() override {
+    reread = true;
+    wake.cancel();
+  }
   void on_lease_renewed() override { note_validity(); }
   void on_lease_lost(std::int64_t) override {
     note_validity();
     machine.on_lease_lost();
     publish();
-    break_watch();  // contend again, with a new lease
   }
-  void on_keepalive_failed(error_code) override {
-    // The member we talk to may be frozen or cut off: a watch on it would say nothing. Reopen it (the client
-    // has moved on to the next endpoint).
-    break_watch();
+  bool wants_probe() const override {
+    using status = recipe::lock_machine::status;
+    return machine.current() == status::held || machine.current() == status::uncertain;
+  }
+  void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) override {
+    if (!wants_probe()) return;
+    if (clock::now() >= sess->lease->valid_until()) {
+      machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
+    } else {
+      auto it = keys.find(machine.my_key());
+      machine.on_probe(it == keys.end() ? 0 : it->second, revision);
+    }
+    publish();
+  }
+  void on_probe_failed() override {
+    machine.on_unreachable();
+    publish();
   }
 
-  void break_watch() {
-    if (watch) watch->close();
+  void apply(const etcd::watch_event& e) {
+    if (e.type == etcd::event_type::del) {
+      machine.on_delete(e.kv.key, e.kv.mod_revision);
+    } else {
+      machine.on_put({e.kv.key, e.kv.value, e.kv.create_revision, e.kv.lease}, e.kv.mod_revision);
+    }
   }
 
-  // ---- the coroutines
+  // ---- the contend loop
 
   asio::awaitable<void> pause(int failures) {
     auto cap = std::min<std::chrono::milliseconds>(opts.retry.max_backoff,
@@ -158,118 +203,62 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
+  // Reads the queue (creating our key first when contending) and hands it to the machine, with the watch events
+  // that arrived meanwhile.
+  asio::awaitable<error_code> read() {
+    std::string key;
+    result<recipe::snapshot> snap = make_error_code(errc::unavailable);
+    reading = true;
+    reread = false;
+    early.clear();
+    if (opts.contend) {
+      auto lease = co_await sess->lease->ensure_lease();
+      if (!lease) {
+        reading = false;
+        co_return lease.error();
+      }
+      note_validity();
+      key = recipe::lock_key(prefix, *lease);
+      snap = co_await recipe::enqueue(client, prefix, key, opts.identity, *lease);
+      if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
+    } else {
+      snap = co_await recipe::read_queue(client, prefix);
+    }
+    reading = false;
+    if (!snap) co_return snap.error();
+    machine.on_snapshot(snap->revision, std::move(snap->keys), key);
+    for (const auto& e : early) apply(e);  // the machine skips those the read already saw
+    early.clear();
+    publish();
+    co_return error_code{};
+  }
+
   asio::awaitable<void> contend() {
     auto self = shared_from_this();
     int failures = 0;
     while (!stopping) {
-      result<recipe::snapshot> snap = make_error_code(errc::unavailable);
-      std::string key;
-      if (opts.contend) {
-        auto lease = co_await sess->ensure_lease();
-        if (stopping) break;
-        if (!lease) {
-          co_await pause(failures++);
-          continue;
-        }
-        note_validity();
-        key = recipe::lock_key(prefix, *lease);
-        snap = co_await recipe::enqueue(*client, prefix, key, opts.identity, *lease);
-      } else {
-        snap = co_await recipe::read_queue(*client, prefix);
-      }
+      // The watch must stand before we read: then nothing between the read and the watch is missed.
+      const auto ready = co_await sess->hub->ready();
+      const error_code ec = ready ? co_await read() : ready.error();
       if (stopping) break;
-      if (!snap) {
-        if (snap.error() == errc::lease_not_found) sess->lease_gone(sess->lease());
+      if (ec) {
         co_await pause(failures++);
         continue;
       }
       failures = 0;
-      machine.on_snapshot(snap->revision, std::move(snap->keys), key);
-      publish();
-      co_await follow();
-    }
-  }
-
-  // Follows the prefix's watch from the machine's revision until our key is gone (or we stop).
-  asio::awaitable<void> follow() {
-    int failures = 0;
-    while (!stopping && !(opts.contend && machine.needs_contend())) {
-      etcd::watch_stream stream(*client);
-      watch = &stream;
-      etcd::watch_request req{prefix, etcd::prefix_range_end(prefix), machine.revision() + 1, false, true};
-      auto opened = co_await stream.open(req);
-      auto ec = opened ? error_code{} : opened.error();
-      while (!ec && !stopping) {
-        auto message = co_await stream.next(std::chrono::milliseconds::zero());
-        if (!message) {
-          ec = message.error();
-          break;
-        }
-        failures = 0;
-        apply(*message);
-        publish();
-        if (opts.contend && machine.needs_contend()) break;
+      // Until our key is gone (contend again) or the watch lost history (read again).
+      while (!stopping && !reread && !(opts.contend && machine.needs_contend())) {
+        wake.expires_at(asio::steady_timer::time_point::max());
+        co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
       }
-      watch = nullptr;
-      if (stopping || (opts.contend && machine.needs_contend())) break;
-      if (ec == errc::compacted) {
-        // History we had not seen is gone: read the queue afresh and watch on from there.
-        auto snap = co_await recipe::read_queue(*client, prefix);
-        if (snap) {
-          machine.on_snapshot(snap->revision, std::move(snap->keys), machine.my_key());
-          publish();
-          continue;
-        }
-      }
-      co_await pause(failures++);
-    }
-  }
-
-  void apply(const etcd::watch_response& m) {
-    if (m.events.empty()) machine.on_progress(m.header.revision);
-    for (const auto& e : m.events) {
-      if (e.type == etcd::event_type::del) {
-        machine.on_delete(e.kv.key, e.kv.mod_revision);
-      } else {
-        machine.on_put({e.kv.key, e.kv.value, e.kv.create_revision, e.kv.lease}, e.kv.mod_revision);
-      }
-    }
-  }
-
-  asio::awaitable<void> probe() {
-    auto self = shared_from_this();
-    asio::steady_timer timer(strand);
-    while (!stopping) {
-      timer.expires_after(opts.probe_interval);
-      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec || stopping) break;
-      using status = recipe::lock_machine::status;
-      if (machine.current() != status::held && machine.current() != status::uncertain) continue;
-      if (clock::now() >= sess->valid_until()) {
-        machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
-        publish();
-      }
-      const auto key = machine.my_key();
-      const auto mine = machine.my_token();
-      auto r = co_await etcd::with_deadline(recipe::probe(*client, key), opts.request_timeout);
-      if (stopping) break;
-      if (machine.my_token() != mine) continue;  // the world moved on while we asked
-      if (!r) {
-        machine.on_unreachable();
-      } else if (r->create_revision != mine || clock::now() < sess->valid_until()) {
-        machine.on_probe(r->create_revision, r->revision);
-      }
-      publish();
     }
   }
 
   void start() {
-    if (started) return;
+    if (started || stopping) return;
     started = true;
-    sess->add_listener(this);
+    sess->join(this, prefix);
     asio::co_spawn(strand, contend(), asio::bind_cancellation_slot(stop_contend.slot(), asio::detached));
-    if (opts.contend)
-      asio::co_spawn(strand, probe(), asio::bind_cancellation_slot(stop_probe.slot(), asio::detached));
   }
 
   asio::awaitable<result<void>> shutdown() {
@@ -277,20 +266,19 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
     if (stopping) co_return result<void>();
     stopping = true;
     stop_contend.emit(asio::cancellation_type::terminal);
-    stop_probe.emit(asio::cancellation_type::terminal);
-    break_watch();
+    wake.cancel();
     held.store(false);
     token.store(0);
     error_code failed;
     if (started && machine.my_token() != 0) {
-      auto r = co_await etcd::with_deadline(recipe::release(*client, machine.my_key(), machine.my_token()),
-                                            opts.request_timeout);
+      const std::string key = machine.my_key();
+      const std::int64_t mine = machine.my_token();
+      auto r = co_await etcd::with_deadline(recipe::release(client, key, mine), opts.request_timeout);
       if (!r) failed = r.error();
     }
     machine.on_released();
     publish();
-    sess->remove_listener(this);
-    co_await sess->close();
+    if (started) co_await sess->leave(this);
     for (auto& w : subscribers)
       if (auto q = w.lock()) q->close();
     if (failed) co_return failed;
@@ -301,18 +289,25 @@ struct manager_state : std::enable_shared_from_this<manager_state>, session::lis
 }  // namespace detail
 
 lock_manager::lock_manager(executor_type ex, options opts)
-    : state_(std::make_shared<detail::manager_state>(std::move(ex), std::move(opts))),
+    : state_([&] {
+        auto checked_opts = checked(std::move(opts), nullptr);
+        auto s = std::make_shared<detail::session_state>(std::move(ex), session_options_of(checked_opts), false);
+        return std::make_shared<detail::manager_state>(std::move(s), std::move(checked_opts));
+      }()),
+      default_subscription_(subscribe()) {}
+
+lock_manager::lock_manager(session& s, options opts)
+    : state_(std::make_shared<detail::manager_state>(s.state_, checked(std::move(opts), &s.state_->opts))),
       default_subscription_(subscribe()) {}
 
 lock_manager::~lock_manager() {
-  if (!state_) return;
   asio::dispatch(state_->strand, [s = state_] {
-    if (!s->started || s->stopping) {
-      for (auto& w : s->subscribers)
-        if (auto q = w.lock()) q->close();
+    if (s->started && !s->stopping) {
+      asio::co_spawn(s->strand, s->shutdown(), asio::detached);
       return;
     }
-    asio::co_spawn(s->strand, s->shutdown(), asio::detached);
+    for (auto& w : s->subscribers)
+      if (auto q = w.lock()) q->close();
   });
 }
 
@@ -355,13 +350,15 @@ event_subscription lock_manager::subscribe() {
 }
 
 void lock_manager::on_acquired(callback cb) {
-  asio::dispatch(state_->strand, [s = state_, cb = std::move(cb)]() mutable { s->acquired_callbacks.push_back(std::move(cb)); });
+  asio::dispatch(state_->strand,
+                 [s = state_, cb = std::move(cb)]() mutable { s->acquired_callbacks.push_back(std::move(cb)); });
 }
 void lock_manager::on_lost(callback cb) {
   asio::dispatch(state_->strand, [s = state_, cb = std::move(cb)]() mutable { s->lost_callbacks.push_back(std::move(cb)); });
 }
 void lock_manager::on_holder_changed(callback cb) {
-  asio::dispatch(state_->strand, [s = state_, cb = std::move(cb)]() mutable { s->holder_callbacks.push_back(std::move(cb)); });
+  asio::dispatch(state_->strand,
+                 [s = state_, cb = std::move(cb)]() mutable { s->holder_callbacks.push_back(std::move(cb)); });
 }
 
 std::vector<lock_entry> lock_manager::queue() const {

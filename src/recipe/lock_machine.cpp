@@ -5,6 +5,7 @@
 namespace clusterlock::recipe {
 
 void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key) {
+  snapshot_revision_ = revision;
   by_revision_.clear();
   by_key_.clear();
   for (auto& e : keys) insert(std::move(e));
@@ -23,6 +24,7 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
 }
 
 void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
+  if (revision <= snapshot_revision_) return;
   if (entry.key == my_key_ && my_revision_ != 0 && entry.create_revision != my_revision_) {
     lose(lock_event::removed, revision);  // deleted and re-created behind our back: not the key we contended with
   }
@@ -31,6 +33,7 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
 }
 
 void lock_machine::on_delete(const std::string& key, std::int64_t revision) {
+  if (revision <= snapshot_revision_) return;
   erase(key);
   if (key == my_key_ && my_revision_ != 0) lose(lock_event::removed, revision);
   settle(revision);

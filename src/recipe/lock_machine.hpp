@@ -41,7 +41,7 @@ class lock_machine {
   /// Every key under the prefix at `revision` (from the acquire txn, or a re-read after compaction), and our key
   /// (empty when we have none: observers, or before contending).
   void on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key);
-  /// A watch event newer than the snapshot.
+  /// A watch event. Those at or before the last snapshot's revision are already in it and are skipped.
   void on_put(queue_entry entry, std::int64_t revision);
   void on_delete(const std::string& key, std::int64_t revision);
   /// The watch is at `revision` with nothing new (a progress notification).
@@ -81,6 +81,7 @@ class lock_machine {
   std::int64_t my_revision_ = 0;
   status status_ = status::idle;
   std::int64_t revision_ = 0;
+  std::int64_t snapshot_revision_ = 0;
   std::map<std::int64_t, queue_entry> by_revision_;        // ordered queue
   std::unordered_map<std::string, std::int64_t> by_key_;  // key -> create revision
   std::int64_t announced_holder_ = -1;                    // create revision of the last holder_changed (0: none)

@@ -1,92 +1,43 @@
-#include "session/session.hpp"
+#include <clusterlock/session.hpp>
 
-#include "etcd/with_deadline.hpp"
+#include "session/session_state.hpp"
+#include "transport/endpoint.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
+#include <boost/asio/dispatch.hpp>
 
 namespace clusterlock {
 
-namespace asio = boost::asio;
-
-session::session(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl, std::chrono::milliseconds clock_margin,
-                 std::chrono::milliseconds request_timeout)
-    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
-
-std::chrono::milliseconds session::keepalive_period(std::chrono::seconds granted_ttl) {
-  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), granted_ttl / 3);
-}
-
-asio::awaitable<result<std::int64_t>> session::ensure_lease() {
-  if (closed_) co_return make_error_code(errc::not_started);
-  if (lease_ != 0) co_return lease_;
-  const auto sent = clock::now();
-  auto r = co_await client_->lease_grant(ttl_);
-  if (!r) co_return r.error();
-  if (closed_) {  // closed while granting: do not leave the lease behind for its TTL
-    co_await etcd::with_deadline(client_->lease_revoke(r->id), request_timeout_);
-    co_return make_error_code(errc::not_started);
+boost::system::error_code validate(const session_options& o, std::string* why) {
+  auto fail = [&](std::string message) {
+    if (why) *why = std::move(message);
+    return make_error_code(errc::invalid_options);
+  };
+  if (o.endpoints.empty()) return fail("endpoints: at least one etcd endpoint is needed");
+  for (const auto& url : o.endpoints) {
+    if (!transport::parse_endpoint(url))
+      return fail("endpoints: '" + url + "': " + transport::describe_endpoint_error(url));
   }
-  lease_ = r->id;
-  granted_ttl_ = r->ttl;
-  valid_until_ = sent + r->ttl - clock_margin_;
-  asio::co_spawn(client_->get_executor(), keep_alive(lease_),
-                 asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
-  co_return lease_;
+  if (o.watch_prefix.empty()) return fail("watch_prefix: must not be empty");
+  if (o.ttl.count() <= 0) return fail("ttl: must be positive");
+  if (o.request_timeout.count() <= 0) return fail("request_timeout: must be positive");
+  if (o.probe_interval.count() <= 0) return fail("probe_interval: must be positive");
+  if (o.clock_margin.count() < 0) return fail("clock_margin: must not be negative");
+  if (o.clock_margin >= o.ttl) return fail("clock_margin: must be shorter than ttl");
+  if (o.max_response_size == 0) return fail("max_response_size: must be positive");
+  if (o.auth.user.empty() != o.auth.password.empty()) return fail("auth: needs both user and password");
+  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return fail("tls: cert_file and key_file go together");
+  return {};
 }
 
-asio::awaitable<void> session::keep_alive(std::int64_t lease) {
-  auto self = shared_from_this();
-  asio::steady_timer timer(client_->get_executor());
-  auto next = clock::now() + keepalive_period(granted_ttl_);
-  while (lease_ == lease && !closed_) {
-    timer.expires_at(next);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec || lease_ != lease || closed_) co_return;
-    const auto sent = clock::now();
-    auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
-    if (lease_ != lease || closed_) co_return;
-    if (r && r->ttl.count() > 0) {
-      granted_ttl_ = r->ttl;
-      valid_until_ = sent + r->ttl - clock_margin_;
-      next = sent + keepalive_period(r->ttl);
-      for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
-    } else if (r || r.error() == errc::lease_not_found) {
-      lease_gone(lease);  // TTL 0: expired or revoked
-      co_return;
-    } else {
-      if (r.error() == asio::error::operation_aborted) co_return;
-      for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
-      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock).
-      next = clock::now() + std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
-                                                                 std::chrono::milliseconds(500));
-    }
-  }
+session::session(executor_type ex, session_options opts)
+    : state_(std::make_shared<detail::session_state>(std::move(ex), std::move(opts), true)) {}
+
+session::~session() {
+  boost::asio::dispatch(state_->strand, [s = state_] { s->handle_dropped(); });
 }
 
-void session::lease_gone(std::int64_t lease) {
-  if (lease_ != lease) return;
-  lease_ = 0;
-  valid_until_ = {};
-  for (auto* l : std::vector(listeners_)) l->on_lease_lost(lease);
-}
-
-void session::add_listener(listener* l) { listeners_.push_back(l); }
-void session::remove_listener(listener* l) { std::erase(listeners_, l); }
-
-asio::awaitable<void> session::close() {
-  if (closed_) co_return;
-  closed_ = true;
-  stop_keepalive_.emit(asio::cancellation_type::terminal);
-  const auto lease = std::exchange(lease_, 0);
-  valid_until_ = {};
-  if (lease != 0) co_await etcd::with_deadline(client_->lease_revoke(lease), request_timeout_);
-}
+session::executor_type session::get_executor() const noexcept { return state_->strand; }
+std::int64_t session::lease() const noexcept { return state_->lease->lease(); }
+const session_options& session::options() const noexcept { return state_->opts; }
 
 }  // namespace clusterlock

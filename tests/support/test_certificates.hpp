@@ -7,6 +7,7 @@
 namespace clusterlock::test {
 
 struct test_certificates {
+  std::string dir;      // where the files are
   std::string ca_file;  // the CA that signed the server and client certificates
   // Server: subjectAltName IP:127.0.0.1, DNS:localhost (Go, so etcd 3.4 and etcdctl, ignore the CN).
   // Extended key usage serverAuth AND clientAuth: etcd's gateway dials its own gRPC port with the server certificate.
@@ -21,9 +22,17 @@ struct test_certificates {
   std::string other_ca_file;
   std::string other_client_cert_file;
   std::string other_client_key_file;
+  // Signed by the CA but naming another host only (SAN DNS:other-host.invalid): host-name verification must fail.
+  std::string other_name_cert_file;
+  std::string other_name_key_file;
+  // client_key_file encrypted with the passphrase "secret": the library must refuse it rather than prompt.
+  std::string encrypted_client_key_file;
 };
 
 // Writes the files into `dir` (created if missing). Throws std::runtime_error with openssl's stderr on failure.
 test_certificates make_test_certificates(const std::filesystem::path& dir);
+
+// One set for the whole test process, made on first use in a temp dir that is removed at exit.
+const test_certificates& shared_test_certificates();
 
 }  // namespace clusterlock::test

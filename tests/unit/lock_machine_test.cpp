@@ -171,6 +171,28 @@ TEST(lock_machine, release_while_holding_gives_removed_and_hands_over) {
   EXPECT_EQ(e[1].holder, "B");
 }
 
+TEST(lock_machine, watch_events_the_snapshot_already_contains_are_skipped) {
+  // The shared watch may deliver events from before our read; the read already contains them.
+  lock_machine m("me");
+  m.on_snapshot(20, {entry("l/a", 3), entry("l/me", 20, "me")}, "l/me");
+  m.take_events();
+  m.on_delete("l/me", 19);  // an older key of the same name, deleted before our read
+  m.on_put(entry("l/zz", 12), 12);
+  EXPECT_EQ(m.current(), status::waiting);
+  EXPECT_EQ(m.queue().size(), 2u);
+  m.on_delete("l/a", 21);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+}
+
+TEST(lock_machine, several_events_of_one_revision_all_apply) {
+  lock_machine m("me");
+  m.on_snapshot(20, {entry("l/a", 3), entry("l/b", 4), entry("l/me", 20, "me")}, "l/me");
+  m.take_events();
+  m.on_delete("l/a", 21);  // one txn deleted both
+  m.on_delete("l/b", 21);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+}
+
 TEST(lock_machine, tokens_strictly_increase_across_holders) {
   lock_machine a("A"), b("B");
   const std::vector<queue_entry> keys{entry("l/a", 5, "A"), entry("l/b", 9, "B")};

@@ -4,7 +4,7 @@
 
 #include "support/async_test.hpp"
 #include "support/fake_http_server.hpp"
-#include "support/test_pki.hpp"
+#include "support/test_certificates.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using test::fake_http_server;
 using test::run_until_done;
-using test::shared_test_pki;
+using test::shared_test_certificates;
 using awaitable = asio::awaitable<void>;
 
 http_request post() {
@@ -69,11 +69,11 @@ std::shared_ptr<asio::ssl::context> server_with(const std::string& cert, const s
 }
 
 TEST_F(transport_tls, the_right_ca_is_accepted_and_the_connection_kept_alive) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   fake_http_server server(io.get_executor(), test::answer({200, {}, R"({"ok":true})"}),
-                          server_with(pki.server_cert, pki.server_key));
+                          server_with(pki.server_cert_file, pki.server_key_file));
   http_connection connection(io.get_executor(), parse_endpoint(server.url()).value(),
-                             client_context(trusting(pki.ca_cert)), options());
+                             client_context(trusting(pki.ca_file)), options());
   EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
     for (int i = 0; i < 20; ++i) {
       auto reply = co_await connection.exchange(post(), 5s);
@@ -87,41 +87,41 @@ TEST_F(transport_tls, the_right_ca_is_accepted_and_the_connection_kept_alive) {
 }
 
 TEST_F(transport_tls, a_host_name_in_the_certificate_is_accepted) {
-  const auto& pki = shared_test_pki();
-  fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}), server_with(pki.server_cert, pki.server_key));
-  auto reply = exchange_once("https://localhost:" + std::to_string(server.port()), client_context(trusting(pki.ca_cert)));
+  const auto& pki = shared_test_certificates();
+  fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}), server_with(pki.server_cert_file, pki.server_key_file));
+  auto reply = exchange_once("https://localhost:" + std::to_string(server.port()), client_context(trusting(pki.ca_file)));
   ASSERT_TRUE(reply) << reply.error().message();
   EXPECT_EQ(reply->status, 200u);
 }
 
 TEST_F(transport_tls, an_unrelated_ca_fails_the_handshake) {
-  const auto& pki = shared_test_pki();
-  fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}), server_with(pki.server_cert, pki.server_key));
-  auto reply = exchange_once(server.url(), client_context(trusting(pki.other_ca_cert)));
+  const auto& pki = shared_test_certificates();
+  fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}), server_with(pki.server_cert_file, pki.server_key_file));
+  auto reply = exchange_once(server.url(), client_context(trusting(pki.other_ca_file)));
   ASSERT_FALSE(reply);
   EXPECT_EQ(reply.error(), make_error_code(errc::tls_handshake_failed));
   EXPECT_EQ(server.requests(), 0u);
 }
 
 TEST_F(transport_tls, a_certificate_for_another_host_fails_the_handshake) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}),
-                          server_with(pki.other_name_cert, pki.other_name_key));
-  auto reply = exchange_once(server.url(), client_context(trusting(pki.ca_cert)));  // 127.0.0.1: not in the cert
+                          server_with(pki.other_name_cert_file, pki.other_name_key_file));
+  auto reply = exchange_once(server.url(), client_context(trusting(pki.ca_file)));  // 127.0.0.1: not in the cert
   ASSERT_FALSE(reply);
   EXPECT_EQ(reply.error(), make_error_code(errc::tls_handshake_failed));
   auto by_name = exchange_once("https://localhost:" + std::to_string(server.port()),
-                               client_context(trusting(pki.ca_cert)));
+                               client_context(trusting(pki.ca_file)));
   ASSERT_FALSE(by_name);
   EXPECT_EQ(by_name.error(), make_error_code(errc::tls_handshake_failed));
   EXPECT_EQ(server.requests(), 0u);
 }
 
 TEST_F(transport_tls, verify_off_accepts_any_certificate) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}),
-                          server_with(pki.other_name_cert, pki.other_name_key));
-  etcd::tls_config config = trusting(pki.other_ca_cert);
+                          server_with(pki.other_name_cert_file, pki.other_name_key_file));
+  etcd::tls_config config = trusting(pki.other_ca_file);
   config.verify = false;
   auto reply = exchange_once(server.url(), client_context(config));
   ASSERT_TRUE(reply) << reply.error().message();
@@ -129,16 +129,16 @@ TEST_F(transport_tls, verify_off_accepts_any_certificate) {
 }
 
 TEST_F(transport_tls, a_server_that_requires_a_client_certificate_gets_ours) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}),
-                          server_with(pki.server_cert, pki.server_key, pki.ca_cert));
-  auto without = exchange_once(server.url(), client_context(trusting(pki.ca_cert)));
+                          server_with(pki.server_cert_file, pki.server_key_file, pki.ca_file));
+  auto without = exchange_once(server.url(), client_context(trusting(pki.ca_file)));
   ASSERT_FALSE(without);
   EXPECT_EQ(without.error(), make_error_code(errc::tls_handshake_failed)) << without.error().message();
 
-  etcd::tls_config config = trusting(pki.ca_cert);
-  config.cert_file = pki.client_cert;
-  config.key_file = pki.client_key;
+  etcd::tls_config config = trusting(pki.ca_file);
+  config.cert_file = pki.client_cert_file;
+  config.key_file = pki.client_key_file;
   auto with = exchange_once(server.url(), client_context(config));
   ASSERT_TRUE(with) << with.error().message();
   EXPECT_EQ(with->status, 200u);
@@ -149,10 +149,10 @@ asio::awaitable<void> accept_and_stay_silent(fake_http_server::connection& c) { 
 TEST_F(transport_tls, a_handshake_that_never_completes_times_out) {
   // A plain TCP server that never speaks: the client's ClientHello goes unanswered.
   fake_http_server server(io.get_executor(), [](fake_http_server::connection& c) { return accept_and_stay_silent(c); });
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   auto started = std::chrono::steady_clock::now();
   auto reply = exchange_once("https://127.0.0.1:" + std::to_string(server.port()),
-                             client_context(trusting(pki.ca_cert)), 200ms);
+                             client_context(trusting(pki.ca_file)), 200ms);
   ASSERT_FALSE(reply);
   EXPECT_EQ(reply.error(), make_error_code(errc::timeout));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
@@ -167,7 +167,7 @@ struct context_failure {
 };
 
 TEST(make_tls_context, refuses_unusable_files_naming_them_and_never_their_content) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   const std::string missing = pki.dir + "/no-such-file.pem";
   const std::string not_pem = pki.dir + "/not-pem.txt";
   std::ofstream(not_pem) << "hello\n";
@@ -175,15 +175,15 @@ TEST(make_tls_context, refuses_unusable_files_naming_them_and_never_their_conten
   std::vector<context_failure> cases = {
       {"missing CA file", {missing, "", "", true}, missing},
       {"CA file without a certificate", {not_pem, "", "", true}, not_pem},
-      {"certificate without key", {pki.ca_cert, pki.client_cert, "", true}, "key_file"},
-      {"key without certificate", {pki.ca_cert, "", pki.client_key, true}, "cert_file"},
-      {"missing key file", {pki.ca_cert, pki.client_cert, missing, true}, missing},
-      {"missing certificate file", {pki.ca_cert, missing, pki.client_key, true}, missing},
-      {"key that is not PEM", {pki.ca_cert, pki.client_cert, not_pem, true}, not_pem},
-      {"encrypted key", {pki.ca_cert, pki.client_cert, pki.encrypted_client_key, true}, pki.encrypted_client_key},
-      {"key of another certificate", {pki.ca_cert, pki.client_cert, pki.server_key, true}, pki.server_key},
+      {"certificate without key", {pki.ca_file, pki.client_cert_file, "", true}, "key_file"},
+      {"key without certificate", {pki.ca_file, "", pki.client_key_file, true}, "cert_file"},
+      {"missing key file", {pki.ca_file, pki.client_cert_file, missing, true}, missing},
+      {"missing certificate file", {pki.ca_file, missing, pki.client_key_file, true}, missing},
+      {"key that is not PEM", {pki.ca_file, pki.client_cert_file, not_pem, true}, not_pem},
+      {"encrypted key", {pki.ca_file, pki.client_cert_file, pki.encrypted_client_key_file, true}, pki.encrypted_client_key_file},
+      {"key of another certificate", {pki.ca_file, pki.client_cert_file, pki.server_key_file, true}, pki.server_key_file},
   };
-  std::ifstream key_file(pki.client_key);
+  std::ifstream key_file(pki.client_key_file);
   const std::string key_text((std::istreambuf_iterator<char>(key_file)), std::istreambuf_iterator<char>());
   ASSERT_GT(key_text.size(), 100u);
   const std::string key_body = key_text.substr(40, 40);  // a piece of the base64 key material
@@ -201,11 +201,11 @@ TEST(make_tls_context, refuses_unusable_files_naming_them_and_never_their_conten
 }
 
 TEST(make_tls_context, accepts_a_ca_and_a_matching_client_pair) {
-  const auto& pki = shared_test_pki();
+  const auto& pki = shared_test_certificates();
   etcd::tls_config config;
-  config.ca_file = pki.ca_cert;
-  config.cert_file = pki.client_cert;
-  config.key_file = pki.client_key;
+  config.ca_file = pki.ca_file;
+  config.cert_file = pki.client_cert_file;
+  config.key_file = pki.client_key_file;
   std::string why;
   EXPECT_TRUE(make_tls_context(config, &why)) << why;
   EXPECT_TRUE(make_tls_context(etcd::tls_config{}, &why)) << why;  // the system's CAs

@@ -15,6 +15,7 @@
 #include <boost/asio/error.hpp>
 
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 namespace clusterlock::detail {

@@ -118,9 +118,11 @@ class watch_stream {
   watch_stream& operator=(const watch_stream&) = delete;
 
   /// Connects (to the client's current endpoint, moving on when it fails), sends the create
-  /// request and reads up to the `created` message. Fails with errc::compacted when
-  /// start_revision is compacted.
-  boost::asio::awaitable<result<void>> open(watch_request req);
+  /// request and reads up to the `created` message; returns that message's header revision (a watch
+  /// from now delivers the changes after it). A compacted start_revision is reported as
+  /// errc::compacted by the first next(): etcd 3.4 first confirms the watch (`created`) and
+  /// cancels it with compact_revision in the message after.
+  boost::asio::awaitable<result<std::int64_t>> open(watch_request req);
 
   /// The next message. Fails with errc::watch_stalled when nothing at all arrives for
   /// `idle_timeout` (zero: wait forever), errc::compacted / errc::watch_canceled when etcd ends

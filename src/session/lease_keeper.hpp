@@ -1,21 +1,22 @@
 #pragma once
-// A session is one etcd lease kept alive every TTL/3; every lock on it lives and dies with it
-// (after etcd's client/v3/concurrency/session.go). It also knows how long the lease is proven to live.
+// One etcd lease kept alive every TTL/3 (after etcd's client/v3/concurrency/session.go); every lock on it lives
+// and dies with it. It also knows until when the lease is proven to live.
 
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-namespace clusterlock {
+namespace clusterlock::detail {
 
-class session : public std::enable_shared_from_this<session> {
+class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
  public:
   using clock = std::chrono::steady_clock;
 
@@ -28,7 +29,7 @@ class session : public std::enable_shared_from_this<session> {
     ~listener() = default;
   };
 
-  session(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl, std::chrono::milliseconds clock_margin,
+  lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl, std::chrono::milliseconds clock_margin,
           std::chrono::milliseconds request_timeout);
 
   /// The lease, granted now if there is none (or the last one was lost). Starts the keepalive loop.
@@ -66,7 +67,9 @@ class session : public std::enable_shared_from_this<session> {
   clock::time_point valid_until_{};
   std::vector<listener*> listeners_;
   boost::asio::cancellation_signal stop_keepalive_;
+  bool granting_ = false;
+  std::vector<boost::asio::steady_timer*> grant_waiters_;
   bool closed_ = false;
 };
 
-}  // namespace clusterlock
+}  // namespace clusterlock::detail

@@ -1,0 +1,112 @@
+#include "session/lease_keeper.hpp"
+
+#include "etcd/with_deadline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+namespace clusterlock::detail {
+
+namespace asio = boost::asio;
+
+lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl,
+                           std::chrono::milliseconds clock_margin,
+                           std::chrono::milliseconds request_timeout)
+    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
+
+std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
+  // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
+  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                             std::chrono::milliseconds(granted_ttl) / 3);
+}
+
+asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
+  if (closed_) co_return make_error_code(errc::not_started);
+  if (lease_ != 0) co_return lease_;
+  if (granting_) {
+    // One grant at a time: the locks that ask meanwhile share its lease (or its failure).
+    asio::steady_timer done(client_->get_executor(), asio::steady_timer::time_point::max());
+    grant_waiters_.push_back(&done);
+    co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+    std::erase(grant_waiters_, &done);
+    if (lease_ != 0) co_return lease_;
+    co_return make_error_code(closed_ ? errc::not_started : errc::unavailable);
+  }
+  granting_ = true;
+  const auto sent = clock::now();
+  auto r = co_await client_->lease_grant(ttl_);
+  granting_ = false;
+  struct wake_waiters {
+    std::vector<asio::steady_timer*>& waiters;
+    ~wake_waiters() {
+      for (auto* w : waiters) w->cancel();
+    }
+  } wake{grant_waiters_};
+  if (!r) co_return r.error();
+  if (closed_) {  // closed while granting: do not leave the lease behind for its TTL
+    co_await etcd::with_deadline(client_->lease_revoke(r->id), request_timeout_);
+    co_return make_error_code(errc::not_started);
+  }
+  lease_ = r->id;
+  granted_ttl_ = r->ttl;
+  valid_until_ = sent + r->ttl - clock_margin_;
+  asio::co_spawn(client_->get_executor(), keep_alive(lease_),
+                 asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  co_return lease_;
+}
+
+asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
+  auto self = shared_from_this();
+  asio::steady_timer timer(client_->get_executor());
+  auto next = clock::now() + keepalive_period(granted_ttl_);
+  while (lease_ == lease && !closed_) {
+    timer.expires_at(next);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || lease_ != lease || closed_) co_return;
+    const auto sent = clock::now();
+    auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
+    if (lease_ != lease || closed_) co_return;
+    if (r && r->ttl.count() > 0) {
+      granted_ttl_ = r->ttl;
+      valid_until_ = sent + r->ttl - clock_margin_;
+      next = sent + keepalive_period(r->ttl);
+      for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
+    } else if (r || r.error() == errc::lease_not_found) {
+      lease_gone(lease);  // TTL 0: expired or revoked
+      co_return;
+    } else {
+      if (r.error() == asio::error::operation_aborted) co_return;
+      for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
+      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock).
+      next = clock::now() + std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
+                                                                 std::chrono::milliseconds(500));
+    }
+  }
+}
+
+void lease_keeper::lease_gone(std::int64_t lease) {
+  if (lease_ != lease) return;
+  lease_ = 0;
+  valid_until_ = {};
+  for (auto* l : std::vector(listeners_)) l->on_lease_lost(lease);
+}
+
+void lease_keeper::add_listener(listener* l) { listeners_.push_back(l); }
+void lease_keeper::remove_listener(listener* l) { std::erase(listeners_, l); }
+
+asio::awaitable<void> lease_keeper::close() {
+  if (closed_) co_return;
+  closed_ = true;
+  stop_keepalive_.emit(asio::cancellation_type::terminal);
+  const auto lease = std::exchange(lease_, 0);
+  valid_until_ = {};
+  if (lease != 0) co_await etcd::with_deadline(client_->lease_revoke(lease), request_timeout_);
+}
+
+}  // namespace clusterlock::detail

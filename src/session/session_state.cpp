@@ -1,0 +1,128 @@
+#include "session/session_state.hpp"
+
+#include "etcd/with_deadline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+
+namespace clusterlock::detail {
+
+namespace asio = boost::asio;
+
+namespace {
+
+session_options checked(session_options o) {
+  std::string why;
+  if (auto ec = validate(o, &why)) throw boost::system::system_error(ec, why);
+  return o;
+}
+
+}  // namespace
+
+etcd::client_config client_config_of(const session_options& o) {
+  etcd::client_config c;
+  c.endpoints = o.endpoints;
+  c.request_timeout = o.request_timeout;
+  c.tls = o.tls;
+  c.auth = o.auth;
+  c.retry = o.retry;
+  c.max_response_size = o.max_response_size;
+  return c;
+}
+
+session_state::session_state(asio::any_io_executor ex, session_options o, bool has_handle)
+    : strand(asio::make_strand(std::move(ex))),
+      opts(checked(std::move(o))),
+      client(std::make_shared<etcd::client>(strand, client_config_of(opts))),
+      lease(std::make_shared<lease_keeper>(client, opts.ttl, opts.clock_margin, opts.request_timeout)),
+      hub(std::make_shared<watch_hub>(client, opts.watch_prefix)),
+      handle_alive_(has_handle) {
+  lease->add_listener(this);
+}
+
+void session_state::join(lock_listener* l, const std::string& prefix) {
+  listeners_.push_back(l);
+  hub->add(prefix, l);
+  if (!probing_ && !closed_) {
+    probing_ = true;
+    asio::co_spawn(strand, probe_loop(), asio::bind_cancellation_slot(stop_probe_.slot(), asio::detached));
+  }
+}
+
+asio::awaitable<void> session_state::leave(lock_listener* l) {
+  auto self = shared_from_this();
+  std::erase(listeners_, l);
+  hub->remove(l);
+  if (listeners_.empty() && !handle_alive_) co_await close();
+}
+
+void session_state::handle_dropped() {
+  handle_alive_ = false;
+  if (listeners_.empty()) asio::co_spawn(strand, close(), asio::detached);
+}
+
+asio::awaitable<void> session_state::close() {
+  auto self = shared_from_this();
+  if (closed_) co_return;
+  closed_ = true;
+  stop_probe_.emit(asio::cancellation_type::terminal);
+  hub->close();
+  lease->remove_listener(this);
+  co_await lease->close();
+}
+
+void session_state::on_lease_renewed() {
+  for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
+}
+
+void session_state::on_lease_lost(std::int64_t id) {
+  for (auto* l : std::vector(listeners_)) l->on_lease_lost(id);
+}
+
+void session_state::on_keepalive_failed(boost::system::error_code) {
+  // The member we talk to may be frozen or cut off: a watch on it would say nothing. Reopen it (the client has
+  // moved on to the next endpoint).
+  hub->reopen();
+}
+
+asio::awaitable<void> session_state::probe_loop() {
+  auto self = shared_from_this();
+  asio::steady_timer timer(strand);
+  etcd::range_request everything;
+  everything.key = opts.watch_prefix;
+  everything.range_end = etcd::prefix_range_end(opts.watch_prefix);
+  everything.keys_only = true;  // linearizable (the default): proves quorum, and that the keys stood after we asked
+  while (!closed_) {
+    timer.expires_after(opts.probe_interval);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || closed_) break;
+    std::vector<lock_listener*> asking;
+    for (auto* l : listeners_)
+      if (l->wants_probe()) asking.push_back(l);
+    if (asking.empty()) continue;
+    auto r = co_await etcd::with_deadline(client->range(everything), opts.request_timeout);
+    if (closed_) break;
+    if (!r) {
+      hub->reopen();  // the member may be cut off: a watch on it would stay silent
+      for (auto* l : listeners_)
+        if (std::find(asking.begin(), asking.end(), l) != asking.end()) l->on_probe_failed();
+      continue;
+    }
+    std::unordered_map<std::string, std::int64_t> keys;
+    keys.reserve(r->kvs.size());
+    for (auto& kv : r->kvs) keys.emplace(std::move(kv.key), kv.create_revision);
+    for (auto* l : std::vector(listeners_))
+      if (std::find(asking.begin(), asking.end(), l) != asking.end()) l->on_probe(keys, r->header.revision);
+  }
+}
+
+}  // namespace clusterlock::detail

@@ -1,0 +1,70 @@
+#pragma once
+// What a session shares among its locks: the client, the lease, the watch hub and the probe.
+
+#include <clusterlock/session.hpp>
+
+#include "session/lease_keeper.hpp"
+#include "session/watch_hub.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace clusterlock::detail {
+
+/// A lock on the session: told of the lease, the watch (through watch_hub::subscriber) and the probe.
+class lock_listener : public watch_hub::subscriber {
+ public:
+  virtual void on_lease_renewed() = 0;
+  virtual void on_lease_lost(std::int64_t lease) = 0;
+  /// Whether this lock needs the probe (it holds, or held, the lock).
+  virtual bool wants_probe() const = 0;
+  /// A linearizable read at `revision` found these keys (key -> create revision) under the watch prefix.
+  virtual void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) = 0;
+  /// The probe got no answer in time: etcd is unreachable, or the member lost quorum.
+  virtual void on_probe_failed() = 0;
+
+ protected:
+  ~lock_listener() = default;
+};
+
+class session_state : public std::enable_shared_from_this<session_state>, lease_keeper::listener {
+ public:
+  /// `has_handle`: a public session object refers to it (else it belongs to one lock manager alone).
+  session_state(boost::asio::any_io_executor ex, session_options opts, bool has_handle);
+
+  // On the strand.
+  void join(lock_listener* l, const std::string& prefix);  // starts the probe with the first lock
+  /// The lock is done with the session. When nobody uses it any more (no lock, no session handle), it stops
+  /// and revokes its lease.
+  boost::asio::awaitable<void> leave(lock_listener* l);
+  void handle_dropped();  // the public session object went away
+  boost::asio::awaitable<void> close();
+
+  const boost::asio::any_io_executor strand;
+  const session_options opts;
+  const std::shared_ptr<etcd::client> client;
+  const std::shared_ptr<lease_keeper> lease;
+  const std::shared_ptr<watch_hub> hub;
+
+ private:
+  void on_lease_renewed() override;
+  void on_lease_lost(std::int64_t lease) override;
+  void on_keepalive_failed(boost::system::error_code) override;
+  boost::asio::awaitable<void> probe_loop();
+
+  std::vector<lock_listener*> listeners_;
+  bool handle_alive_;
+  bool probing_ = false;
+  bool closed_ = false;
+  boost::asio::cancellation_signal stop_probe_;
+};
+
+/// The client settings of a session.
+etcd::client_config client_config_of(const session_options& o);
+
+}  // namespace clusterlock::detail

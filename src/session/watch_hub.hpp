@@ -1,0 +1,65 @@
+#pragma once
+// One watch stream over a prefix, shared by every lock under it; events go to the locks whose prefix they match.
+//
+// No gap, ever: after the stream is first created, a broken stream resumes from the last revision it delivered + 1.
+// A lock that registers and then reads its queue (at revision R) sees every later change through the hub; events
+// at or before R are already in what it read. When history was compacted under a broken stream, the hub starts
+// again from now and tells every lock to read its queue again.
+
+#include <clusterlock/error.hpp>
+#include <clusterlock/etcd/client.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace clusterlock::detail {
+
+class watch_hub : public std::enable_shared_from_this<watch_hub> {
+ public:
+  struct subscriber {
+    virtual void on_watch_event(const etcd::watch_event& e) = 0;  // a change under the subscriber's prefix
+    virtual void on_watch_batch_end() = 0;                        // after the events of one message
+    virtual void on_watch_reset() = 0;                            // history lost: read the queue again
+   protected:
+    ~subscriber() = default;
+  };
+
+  watch_hub(std::shared_ptr<etcd::client> client, std::string prefix);
+
+  /// `prefix` must lie under the hub's prefix. Starts the stream on first use.
+  void add(const std::string& prefix, subscriber* s);
+  void remove(subscriber* s);
+
+  /// Completes once the stream has been created (at once after that): a queue read after this has no gap
+  /// to the events that follow.
+  boost::asio::awaitable<result<void>> ready();
+
+  /// The member serving the stream may be cut off (a keepalive or probe failed): reopen it, from where it was.
+  void reopen();
+  void close();
+
+  std::int64_t revision() const noexcept { return revision_; }
+
+ private:
+  boost::asio::awaitable<void> run();
+  void dispatch(const etcd::watch_response& m);
+
+  std::shared_ptr<etcd::client> client_;
+  std::string prefix_;
+  std::unordered_map<std::string, std::vector<subscriber*>> by_prefix_;
+  std::int64_t revision_ = 0;  // last revision delivered; 0: none yet (start from now)
+  bool running_ = false;
+  bool created_ = false;
+  bool closed_ = false;
+  etcd::watch_stream* stream_ = nullptr;  // the one run() reads
+  boost::asio::steady_timer created_signal_;  // waiters of ready() wait on it; cancelled when created
+  boost::asio::cancellation_signal stop_;
+};
+
+}  // namespace clusterlock::detail
