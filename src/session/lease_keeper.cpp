@@ -18,7 +18,11 @@ namespace asio = boost::asio;
 lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl,
                            std::chrono::milliseconds clock_margin,
                            std::chrono::milliseconds request_timeout)
-    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
+    : client_(std::move(client)),
+      ttl_(ttl),
+      clock_margin_(clock_margin),
+      request_timeout_(request_timeout),
+      renew_timer_(client_->get_executor()) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
   // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
@@ -56,22 +60,36 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
   lease_ = r->id;
   granted_ttl_ = r->ttl;
   valid_until_ = sent + r->ttl - clock_margin_;
-  asio::co_spawn(client_->get_executor(), keep_alive(lease_),
-                 asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  if (keeping_) {
+    renew_timer_.cancel();  // the loop sleeps on the lease before; it now renews this one
+  } else {
+    // Spawned once: a cancellation_signal serves one coroutine at a time. A loop per lease would bind the next
+    // lease's loop to it while the last one still sleeps (a lease lost through a failed put is noticed outside the
+    // loop), and replacing a slot's handler frees the state the sleeping coroutine still uses.
+    keeping_ = true;
+    asio::co_spawn(client_->get_executor(), keep_alive(),
+                   asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
+  }
   co_return lease_;
 }
 
-asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
+asio::awaitable<void> lease_keeper::keep_alive() {
   auto self = shared_from_this();
-  asio::steady_timer timer(client_->get_executor());
-  auto next = clock::now() + keepalive_period(granted_ttl_);
-  while (lease_ == lease && !closed_) {
-    timer.expires_at(next);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec || lease_ != lease || closed_) co_return;
+  std::int64_t lease = 0;
+  auto next = clock::time_point::max();
+  while (!closed_) {
+    if (lease_ != lease) {  // a new lease (ensure_lease woke us), or none any more
+      lease = lease_;
+      next = lease == 0 ? clock::time_point::max() : clock::now() + keepalive_period(granted_ttl_);
+    }
+    renew_timer_.expires_at(next);
+    co_await renew_timer_.async_wait(asio::as_tuple(asio::use_awaitable));  // expired, woken, or cancelled
+    if (closed_) co_return;
+    if (lease_ != lease || clock::now() < next) continue;  // woken early: the lease changed
     const auto sent = clock::now();
     auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
-    if (lease_ != lease || closed_) co_return;
+    if (closed_) co_return;
+    if (lease_ != lease) continue;
     if (r && r->ttl.count() > 0) {
       granted_ttl_ = r->ttl;
       valid_until_ = sent + r->ttl - clock_margin_;
@@ -79,7 +97,6 @@ asio::awaitable<void> lease_keeper::keep_alive(std::int64_t lease) {
       for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
     } else if (r || r.error() == errc::lease_not_found) {
       lease_gone(lease);  // TTL 0: expired or revoked
-      co_return;
     } else {
       if (r.error() == asio::error::operation_aborted) co_return;
       for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
