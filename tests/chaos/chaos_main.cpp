@@ -1,0 +1,235 @@
+// clusterlock_chaos: the lock under faults. Starts a 3-member etcd cluster and several contender processes for one
+// lock, injects seeded random faults (holder killed or frozen past its TTL, etcd members killed, the leader or a
+// majority frozen, the holder's key deleted or its lease revoked by hand, history compacted) and forces graceful
+// hand-offs, then checks every contender's action log: fencing tokens must never go backwards in time (safety) and
+// after each fault heals some holder must act again within TTL + slack (liveness). Prints a summary and draws the
+// timeline. See docs/chaos.md.
+//
+// Exit code: 0 all good; 1 a safety violation; 2 a liveness failure (unless --liveness-advisory); 3 a contender
+// ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
+
+#include "chaos/chaos_runner.hpp"
+#include "chaos/log_check.hpp"
+#include "chaos/run_files.hpp"
+#include "chaos/timeline.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#ifndef CLUSTERLOCK_TEST_CONTENDER
+#define CLUSTERLOCK_TEST_CONTENDER ""
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace clusterlock::chaos;
+
+const char* usage = R"(usage: clusterlock_chaos [flags]
+  --duration-s N          run length in seconds (default 110)
+  --seed N                fault plan seed (default 1); the same seed gives the same plan
+  --ttl S                 lease TTL of the contenders, seconds (default 2)
+  --contenders N          contender processes, at least 5 (default 5)
+  --out DIR               output directory (default ./chaos-out); emptied first
+  --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
+  --log-interval-ms N     how often a holder logs an action (default 5)
+  --probe-interval-ms N   contenders' probe interval (default 1000)
+  --request-timeout-ms N  contenders' request timeout (default 1000)
+  --fault-gap-min-ms N    quiet time between a heal and the next fault, at least (default 2000)
+  --fault-gap-max-ms N    ... at most (default 6000)
+  --churn-ms N            mean time between graceful SIGTERMs of the holder in the quiet times; 0: none (default 1500)
+  --faults LIST           comma-separated fault kinds (default: all): kill_holder,stop_holder,restart_member,
+                          stop_leader,stop_majority,delete_key,revoke_lease,compact
+  --liveness-slack-ms N   liveness bound is TTL + this (default 2000)
+  --liveness-advisory     report liveness failures without failing the run
+  --count-operator-races  count operator races (the old holder acting after a new one because an operator deleted
+                          its key or revoked its lease, before its watch told it) as safety violations
+  --check-only DIR        check (and draw) a finished run's output again; no etcd, no faults
+  --contender PATH        the contender program (default: the one built with this harness)
+  --quiet                 do not narrate the faults on stderr
+)";
+
+struct flags {
+  std::map<std::string, std::string> values;
+  bool has(const std::string& k) const { return values.count(k) != 0; }
+  std::string text(const std::string& k, const std::string& fallback) const {
+    auto it = values.find(k);
+    return it == values.end() ? fallback : it->second;
+  }
+  long long number(const std::string& k, long long fallback) const {
+    auto it = values.find(k);
+    if (it == values.end()) return fallback;
+    std::size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used != it->second.size()) throw std::invalid_argument("--" + k + ": not a number: " + it->second);
+    return v;
+  }
+};
+
+flags parse(int argc, char** argv) {
+  flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    if (a.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument: " + a);
+    a = a.substr(2);
+    if (a == "liveness-advisory" || a == "count-operator-races" || a == "quiet") {
+      f.values[a] = "1";
+      continue;
+    }
+    if (i + 1 >= argc) throw std::invalid_argument("--" + a + " needs a value");
+    f.values[a] = argv[++i];
+  }
+  static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
+                                "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms",
+                                "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-operator-races", "check-only",
+                                "contender", "quiet"};
+  for (const auto& [k, v] : f.values) {
+    bool ok = false;
+    for (const char* n : known) ok = ok || k == n;
+    if (!ok) throw std::invalid_argument("unknown flag --" + k);
+  }
+  return f;
+}
+
+std::vector<fault_kind> kinds_from(const std::string& list) {
+  std::vector<fault_kind> kinds;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    if (name.empty()) continue;
+    auto k = fault_kind_from(name);
+    if (!k) throw std::invalid_argument("unknown fault kind: " + name);
+    kinds.push_back(*k);
+  }
+  if (kinds.empty()) throw std::invalid_argument("--faults: no kinds");
+  return kinds;
+}
+
+// Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
+int judge(const std::string& dir, const std::string& timeline, bool liveness_advisory, bool count_operator_races) {
+  const loaded_run run = load_run(dir);
+  check_settings s;
+  s.log_interval_ns = info_number(run.info, "log_interval_ms", 5) * 1'000'000;
+  s.liveness_bound_ns = info_number(run.info, "liveness_bound_ms", 4000) * 1'000'000;
+  s.operator_race_bound_ns =
+      (info_number(run.info, "probe_interval_ms", 1000) + info_number(run.info, "request_timeout_ms", 1000)) * 1'000'000;
+  s.count_operator_races = count_operator_races;
+  s.run_start_ns = info_number(run.info, "start_ns", 0);
+  s.run_end_ns = info_number(run.info, "end_ns", 0);
+  const check_report report = check(run.actions, run.faults, run.drivers, s);
+
+  std::ostringstream summary;
+  summary << "clusterlock chaos run: " << dir << "\n";
+  summary << "seed " << (run.info.count("seed") ? run.info.at("seed") : "?")
+          << ", ttl " << info_number(run.info, "ttl_s", 0) << " s, " << info_number(run.info, "contenders", 0)
+          << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
+          << s.log_interval_ns / 1'000'000 << " ms\n";
+  summary << describe(report, run.faults, s);
+  summary << "skipped faults:    " << info_number(run.info, "skipped_faults", 0) << " (no live holder to hit)\n";
+  summary << "contender crashes: " << info_number(run.info, "unexpected_exits", 0) << "\n";
+  if (run.torn_lines) summary << "torn log lines:    " << run.torn_lines << " (writers killed mid-line; ignored)\n";
+
+  int code = 0;
+  if (report.actions == 0 || report.handoffs == 0) {
+    summary << "RESULT: the run proved nothing (no hand-off logged)\n";
+    code = 4;
+  } else if (!safe(report)) {
+    summary << "RESULT: SAFETY VIOLATED\n";
+    code = 1;
+  } else if (report.liveness_failures > 0 && !liveness_advisory) {
+    summary << "RESULT: LIVENESS FAILED\n";
+    code = 2;
+  } else if (info_number(run.info, "unexpected_exits", 0) > 0) {
+    summary << "RESULT: A CONTENDER CRASHED\n";
+    code = 3;
+  } else {
+    summary << "RESULT: ok" << (report.liveness_failures ? " (liveness failures are advisory)" : "") << "\n";
+  }
+  std::cout << summary.str() << std::flush;
+  std::ofstream(fs::path(dir) / "summary.txt") << summary.str();
+
+  if (timeline != "none") {
+    timeline_input in;
+    in.actions = run.actions;
+    in.faults = run.faults;
+    in.drivers = run.drivers;
+    in.report = report;
+    in.start_ns = s.run_start_ns;
+    in.end_ns = s.run_end_ns;
+    std::ostringstream title;
+    title << "clusterlock chaos: seed " << (run.info.count("seed") ? run.info.at("seed") : "?") << ", "
+          << report.handoffs << " hand-offs, " << report.faults << " faults, " << report.violations.size()
+          << " violations, worst liveness gap " << static_cast<double>(report.worst_liveness_gap_ns) / 1e9 << " s";
+    in.title = title.str();
+    std::string error;
+    if (render_timeline(in, timeline, (fs::path(dir) / "timeline").string(), &error)) {
+      std::cout << "timeline: " << timeline << "\n";
+    } else {
+      std::cerr << "timeline: " << error << "\n";
+    }
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const flags f = parse(argc, argv);
+    const bool advisory = f.has("liveness-advisory");
+    const bool strict = f.has("count-operator-races");
+    if (f.has("check-only")) {
+      const std::string dir = f.text("check-only", "");
+      return judge(dir, f.text("timeline", (fs::path(dir) / "timeline.png").string()), advisory, strict);
+    }
+    run_settings r;
+    r.duration_s = static_cast<double>(f.number("duration-s", 110));
+    r.ttl_s = static_cast<int>(f.number("ttl", 2));
+    r.contenders = static_cast<int>(f.number("contenders", 5));
+    r.out_dir = fs::absolute(f.text("out", "chaos-out")).string();
+    r.contender_path = f.text("contender", CLUSTERLOCK_TEST_CONTENDER);
+    r.log_interval_ms = static_cast<int>(f.number("log-interval-ms", 5));
+    r.probe_interval_ms = static_cast<int>(f.number("probe-interval-ms", 1000));
+    r.request_timeout_ms = static_cast<int>(f.number("request-timeout-ms", 1000));
+    r.liveness_bound_s = static_cast<double>(r.ttl_s) + static_cast<double>(f.number("liveness-slack-ms", 2000)) / 1e3;
+    r.verbose = !f.has("quiet");
+    r.plan.seed = static_cast<std::uint64_t>(f.number("seed", 1));
+    r.plan.ttl_s = r.ttl_s;
+    if (f.has("faults")) r.plan.kinds = kinds_from(f.text("faults", ""));
+    r.plan.gap_min_s = static_cast<double>(f.number("fault-gap-min-ms", 2000)) / 1e3;
+    r.plan.gap_max_s = static_cast<double>(f.number("fault-gap-max-ms", 6000)) / 1e3;
+    r.plan.churn_mean_s = static_cast<double>(f.number("churn-ms", 1500)) / 1e3;
+    if (r.contenders < 5) throw std::invalid_argument("--contenders: at least 5");
+    if (r.ttl_s < 1) throw std::invalid_argument("--ttl: at least 1");
+    if (r.log_interval_ms < 1) throw std::invalid_argument("--log-interval-ms: at least 1");
+    if (r.contender_path.empty() || !fs::exists(r.contender_path))
+      throw std::invalid_argument("contender program not found: '" + r.contender_path + "' (--contender)");
+    const std::string timeline = f.text("timeline", (fs::path(r.out_dir) / "timeline.png").string());
+
+    std::error_code ignored;
+    fs::remove_all(r.out_dir, ignored);
+    fs::create_directories(r.out_dir);
+    const auto began = std::chrono::steady_clock::now();
+    std::cerr << "chaos: seed " << r.plan.seed << ", " << r.duration_s << " s, output in " << r.out_dir << std::endl;
+    const run_result result = run_chaos(r);
+    (void)result;
+    const int code =
+        judge(r.out_dir, timeline == "none" ? timeline : fs::absolute(timeline).string(), advisory, strict);
+    std::cout << "wall time: "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began).count()
+              << " s\n";
+    return code;
+  } catch (const std::exception& e) {
+    std::cerr << "clusterlock_chaos: " << e.what() << "\n" << (std::string(e.what()).find("flag") != std::string::npos ? usage : "");
+    return 4;
+  }
+}

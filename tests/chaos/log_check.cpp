@@ -1,0 +1,270 @@
+#include "chaos/log_check.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace clusterlock::chaos {
+
+namespace {
+
+std::string seconds(long long ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string milliseconds(long long ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(ns) / 1e6);
+  return buf;
+}
+
+void check_order(const std::vector<action>& actions, const std::vector<fault_record>& faults, check_report& r) {
+  std::set<std::int64_t> tokens;
+  std::set<std::string> identities;
+  std::int64_t newest = 0;
+  std::string newest_identity;
+  long long newest_first_ns = 0;
+  const action* previous = nullptr;
+  for (const auto& a : actions) {
+    tokens.insert(a.token);
+    identities.insert(a.identity);
+    if (a.token > newest) {
+      newest = a.token;
+      newest_identity = a.identity;
+      newest_first_ns = a.ns;
+    } else if (a.token < newest) {
+      auto* last = r.violations.empty() ? nullptr : &r.violations.back();
+      if (last && last->identity == a.identity && last->token == a.token && last->newer_token == newest) {
+        last->last_ns = a.ns;
+        ++last->lines;
+      } else {
+        violation v;
+        v.identity = a.identity;
+        v.token = a.token;
+        v.newer_identity = newest_identity;
+        v.newer_token = newest;
+        v.newer_first_ns = newest_first_ns;
+        v.first_ns = v.last_ns = a.ns;
+        v.lines = 1;
+        for (std::size_t i = 0; i < faults.size(); ++i)
+          if (faults[i].inject_ns <= a.ns) v.recent_fault = static_cast<int>(i);
+        r.violations.push_back(std::move(v));
+      }
+    }
+    if (previous && previous->identity != a.identity) {
+      const long long d = a.ns - previous->ns;
+      if (d < r.closest_pair_ns || r.closest_pair_ns < 0) {
+        r.closest_pair_ns = d;
+        r.closest_pair = previous->identity + " (token " + std::to_string(previous->token) + ") -> " + a.identity +
+                         " (token " + std::to_string(a.token) + ") at " + std::to_string(a.ns);
+      }
+    }
+    previous = &a;
+  }
+  r.tenures = tokens.size();
+  r.handoffs = tokens.empty() ? 0 : tokens.size() - 1;
+  r.identities = identities.size();
+}
+
+// A stale holder whose key an operator took away just before: both learn it from their own watch streams.
+void classify_operator_races(const std::vector<fault_record>& faults, const check_settings& s, check_report& r) {
+  std::vector<violation> kept;
+  for (auto& v : r.violations) {
+    for (std::size_t i = 0; i < faults.size(); ++i) {
+      const auto& f = faults[i];
+      const bool took_its_key = (f.kind == fault_kind::delete_key || f.kind == fault_kind::revoke_lease) &&
+                                f.detail == v.identity;  // a failed one is recorded as "<identity>:failed"
+      if (took_its_key && f.inject_ns <= v.first_ns && v.last_ns <= f.heal_ns + s.operator_race_bound_ns) {
+        v.operator_race = true;
+        v.recent_fault = static_cast<int>(i);
+      }
+    }
+    if (v.operator_race && !s.count_operator_races) {
+      r.operator_races.push_back(std::move(v));
+    } else {
+      kept.push_back(std::move(v));
+    }
+  }
+  r.violations = std::move(kept);
+}
+
+void count_close_pairs(const std::vector<action>& actions, long long interval, check_report& r) {
+  for (std::size_t i = 1; i < actions.size(); ++i) {
+    if (actions[i].identity != actions[i - 1].identity && actions[i].ns - actions[i - 1].ns < interval) ++r.close_pairs;
+  }
+}
+
+void check_liveness(const std::vector<action>& actions, const std::vector<fault_record>& faults,
+                    const check_settings& s, check_report& r) {
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    liveness_result l;
+    l.fault = static_cast<int>(i);
+    // A fault that heals while another is still in force is measured from the later heal.
+    long long from = faults[i].heal_ns;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (std::size_t j = 0; j < faults.size(); ++j) {
+        if (j != i && faults[j].inject_ns <= from && from < faults[j].heal_ns) {
+          from = faults[j].heal_ns;
+          moved = true;
+        }
+      }
+    }
+    l.from_ns = from;
+    // The next fault takes over from its injection on: what happens after it is its own measurement's business.
+    long long next_fault = std::numeric_limits<long long>::max();
+    for (std::size_t j = 0; j < faults.size(); ++j) {
+      if (j != i && faults[j].inject_ns > from && faults[j].inject_ns < next_fault) {
+        next_fault = faults[j].inject_ns;
+        l.interrupted_by = static_cast<int>(j);
+      }
+    }
+    const long long window_end = std::min(from + s.liveness_bound_ns, next_fault);
+    auto it = std::lower_bound(actions.begin(), actions.end(), from,
+                               [](const action& a, long long t) { return a.ns < t; });
+    if (it != actions.end() && it->ns <= s.run_end_ns) l.first_action_ns = it->ns;
+    // Every stretch without an action that begins in the window, from the heal on (cut at the next fault): a
+    // holder that acts once after the heal and then loses the lock to the fault's aftermath counts too.
+    long long cursor = from;
+    bool acted = false;
+    while (cursor < window_end) {
+      const bool last = it == actions.end() || it->ns > s.run_end_ns;
+      const long long next = std::min(last ? s.run_end_ns : it->ns, next_fault);
+      l.gap_ns = std::max(l.gap_ns, next - cursor);
+      if (last || next == next_fault) break;
+      acted = true;
+      cursor = next;
+      ++it;
+    }
+    if (l.gap_ns > s.liveness_bound_ns) {
+      l.status = liveness_status::failed;
+    } else if (!acted && next_fault < from + s.liveness_bound_ns) {
+      l.status = liveness_status::interrupted;  // nobody acted before the next fault came: it measures
+    } else if (s.run_end_ns < from + s.liveness_bound_ns) {
+      l.status = liveness_status::unmeasured;
+    } else {
+      l.status = liveness_status::ok;
+    }
+    if (l.status != liveness_status::interrupted) l.interrupted_by = -1;
+    if (l.status == liveness_status::failed) ++r.liveness_failures;
+    if ((l.status == liveness_status::ok || l.status == liveness_status::failed) && l.gap_ns >= r.worst_liveness_gap_ns) {
+      r.worst_liveness_gap_ns = l.gap_ns;
+      r.worst_liveness_fault = static_cast<int>(i);
+    }
+    r.liveness.push_back(l);
+  }
+  for (std::size_t i = 1; i < actions.size(); ++i) {
+    const long long d = actions[i].ns - actions[i - 1].ns;
+    if (d > r.longest_idle_ns) {
+      r.longest_idle_ns = d;
+      r.longest_idle_from_ns = actions[i - 1].ns;
+    }
+  }
+}
+
+void check_drivers(const std::vector<action>& actions, const std::vector<driver_record>& drivers, check_report& r) {
+  long long total = 0;
+  std::size_t measured = 0;
+  for (const auto& d : drivers) {
+    auto it = std::upper_bound(actions.begin(), actions.end(), d.ns,
+                               [](long long t, const action& a) { return t < a.ns; });
+    while (it != actions.end() && it->identity == d.identity) ++it;
+    if (it == actions.end()) continue;
+    const long long gap = it->ns - d.ns;
+    r.worst_graceful_gap_ns = std::max(r.worst_graceful_gap_ns, gap);
+    total += gap;
+    ++measured;
+  }
+  r.drivers = drivers.size();
+  r.mean_graceful_gap_ns = measured ? total / static_cast<long long>(measured) : 0;
+}
+
+}  // namespace
+
+check_report check(std::vector<action> actions, const std::vector<fault_record>& faults,
+                   const std::vector<driver_record>& drivers, const check_settings& settings) {
+  // Equal times with different tokens are not "later": order them by token so that they never count as a decrease.
+  std::stable_sort(actions.begin(), actions.end(), [](const action& a, const action& b) {
+    return a.ns != b.ns ? a.ns < b.ns : a.token < b.token;
+  });
+  check_report r;
+  r.actions = actions.size();
+  r.run_ns = settings.run_end_ns - settings.run_start_ns;
+  r.faults = faults.size();
+  for (const auto& f : faults) ++r.faults_by_kind[f.kind];
+  check_order(actions, faults, r);
+  classify_operator_races(faults, settings, r);
+  count_close_pairs(actions, settings.log_interval_ns, r);
+  check_liveness(actions, faults, settings, r);
+  check_drivers(actions, drivers, r);
+  return r;
+}
+
+std::string describe(const check_report& r, const std::vector<fault_record>& faults, const check_settings& s) {
+  std::ostringstream out;
+  auto at = [&](long long ns) { return "t+" + seconds(ns - s.run_start_ns); };
+  out << "run length:        " << seconds(r.run_ns) << "\n";
+  out << "actions logged:    " << r.actions << " by " << r.identities << " identities\n";
+  out << "hand-offs:         " << r.handoffs << " (" << r.tenures << " tenures; " << r.drivers
+      << " forced gracefully by SIGTERM, worst " << milliseconds(r.worst_graceful_gap_ns) << ", mean "
+      << milliseconds(r.mean_graceful_gap_ns) << " to the next holder's first action)\n";
+  out << "faults:            " << r.faults;
+  const char* sep = " (";
+  for (const auto& [kind, n] : r.faults_by_kind) {
+    out << sep << to_string(kind) << " " << n;
+    sep = ", ";
+  }
+  out << (r.faults_by_kind.empty() ? "" : ")") << "\n";
+  auto tell = [&](const violation& v, const char* what) {
+    out << "  " << what << " " << v.identity << " (token " << v.token << ") acted " << v.lines << "x from "
+        << at(v.first_ns) << " to " << at(v.last_ns) << ", up to " << milliseconds(v.last_ns - v.newer_first_ns)
+        << " after " << v.newer_identity << " (token " << v.newer_token << ") first acted at " << at(v.newer_first_ns);
+    if (v.recent_fault >= 0) {
+      const auto& f = faults[static_cast<std::size_t>(v.recent_fault)];
+      out << "; " << (v.operator_race ? "caused by" : "last fault") << ": #" << f.id << " " << to_string(f.kind)
+          << " " << f.detail << " injected at " << at(f.inject_ns) << ", done at " << at(f.heal_ns);
+    }
+    out << "\n";
+  };
+  out << "safety violations: " << r.violations.size() << "\n";
+  for (const auto& v : r.violations) tell(v, v.operator_race ? "VIOLATION (operator race)" : "VIOLATION");
+  long long worst_race = 0;
+  for (const auto& v : r.operator_races) worst_race = std::max(worst_race, v.last_ns - v.newer_first_ns);
+  out << "operator races:    " << r.operator_races.size()
+      << " (an operator took the holder's key away; the old holder heard it up to " << milliseconds(worst_race)
+      << " after the new one acted; not counted, see docs/chaos.md)\n";
+  for (const auto& v : r.operator_races) tell(v, "race");
+  out << "close pairs:       " << r.close_pairs << " (consecutive actions of two identities less than "
+      << milliseconds(s.log_interval_ns) << " apart; info)";
+  if (r.closest_pair_ns >= 0) out << "; closest " << milliseconds(r.closest_pair_ns) << ": " << r.closest_pair;
+  out << "\n";
+  std::size_t ok = 0, interrupted = 0, unmeasured = 0;
+  for (const auto& l : r.liveness) {
+    ok += l.status == liveness_status::ok;
+    interrupted += l.status == liveness_status::interrupted;
+    unmeasured += l.status == liveness_status::unmeasured;
+  }
+  out << "liveness:          " << r.liveness_failures << " failures (bound " << seconds(s.liveness_bound_ns)
+      << " after each heal); " << ok << " ok, " << interrupted << " measured from a later fault, " << unmeasured
+      << " unmeasured (run ended)\n";
+  if (r.worst_liveness_fault >= 0) {
+    const auto& f = faults[static_cast<std::size_t>(r.worst_liveness_fault)];
+    out << "worst liveness gap: " << seconds(r.worst_liveness_gap_ns) << " after #" << f.id << " " << to_string(f.kind)
+        << " " << f.detail << " (healed at " << at(f.heal_ns) << ")\n";
+  }
+  for (const auto& l : r.liveness) {
+    if (l.status != liveness_status::failed) continue;
+    const auto& f = faults[static_cast<std::size_t>(l.fault)];
+    out << "  LIVENESS FAILURE after #" << f.id << " " << to_string(f.kind) << " " << f.detail << ": nobody acted from "
+        << at(l.from_ns) << " for " << seconds(l.gap_ns) << "\n";
+  }
+  out << "longest idle:      " << seconds(r.longest_idle_ns) << " from " << at(r.longest_idle_from_ns)
+      << " (no action at all, faults included)\n";
+  return out.str();
+}
+
+}  // namespace clusterlock::chaos
