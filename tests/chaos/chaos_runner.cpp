@@ -347,7 +347,15 @@ class chaos_run {
         fault_record f{next_fault_id_++, step.kind, now_ns(), 0, c.identity};
         ::kill(c.pid, SIGSTOP);
         int status = 0;
-        while (::waitpid(c.pid, &status, WUNTRACED) < 0 && errno == EINTR) {
+        pid_t r;
+        while ((r = ::waitpid(c.pid, &status, WUNTRACED)) < 0 && errno == EINTR) {
+        }
+        if (r == c.pid && !WIFSTOPPED(status)) {  // it ended just before: reaped here, so replace it here
+          ++result_.unexpected_exits;
+          note("UNEXPECTED END of " + c.identity + " (found when stopping it)", true);
+          c.pid = -1;
+          start_contender(c, c.slot);
+          return skip(step, "the holder had ended");
         }
         c.stopped = true;
         wait_until(f.inject_ns + seconds_to_ns(step.hold_s));

@@ -92,6 +92,7 @@ struct check_report {
   std::size_t faults = 0;
   std::map<fault_kind, std::size_t> faults_by_kind;
   std::size_t drivers = 0;                // graceful hand-offs forced by SIGTERM
+  std::size_t graceful_measured = 0;      // those with no fault injected before the next holder acted
   long long worst_graceful_gap_ns = 0;    // SIGTERM to the next action by another identity
   long long mean_graceful_gap_ns = 0;
   long long run_ns = 0;

@@ -241,7 +241,15 @@ TEST(ChaosCheck, GracefulHandOffGapIsToAnotherIdentity) {
   acting(log, "c1.0", 20, 1 * s + 30 * ms, 2 * s);
   const auto r = check(log, {}, {{1 * s - 2 * ms, "c0.0"}}, settings());
   EXPECT_EQ(r.drivers, 1u);
+  EXPECT_EQ(r.graceful_measured, 1u);
   EXPECT_EQ(r.worst_graceful_gap_ns, 32 * ms);
+  // A fault before the next holder acted: not the hand-off's doing.
+  const auto disturbed =
+      check(log, {{1, fault_kind::stop_majority, 1 * s, 1 * s + 20 * ms, "m0+m1"}}, {{1 * s - 2 * ms, "c0.0"}},
+            settings());
+  EXPECT_EQ(disturbed.drivers, 1u);
+  EXPECT_EQ(disturbed.graceful_measured, 0u);
+  EXPECT_EQ(disturbed.worst_graceful_gap_ns, 0);
 }
 
 TEST(ChaosRecords, ParseAndFormat) {
