@@ -180,7 +180,14 @@ struct client::impl {
       release(std::move(*conn), gen);
       if (!reply) {
         last = reply.error();
-        if (last == asio::error::operation_aborted) co_return last;
+        if (last == asio::error::operation_aborted) {
+          // Cancelled mid-exchange, usually by the caller's deadline (with_deadline with the same request_timeout
+          // fires just before our own timeout would). The connection is closed anyway, so the next one may as
+          // well go to the next endpoint: otherwise a frozen member (socket open, no answer) gets every later
+          // request too, and a short lease expires although a quorum is up.
+          move_on_from(used);
+          co_return last;
+        }
         if (is_transport_failure(last) || last == errc::response_too_large) {
           move_on_from(used);
           if (safety == idempotency::safe || !sent) continue;

@@ -101,10 +101,16 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   bool stopping = false;
   bool reading = false;  // a queue read (enqueue txn) is in flight: watch events wait in `early`
   bool reread = false;   // the watch lost history: read the queue again
+  // The view follows the watch without a gap: false before the first read, after the watch lost history (its new
+  // stream starts from "now") and after a failed read. Until a read makes it true again, watch events wait in
+  // `early` too (the next read contains them): applied to a view with a gap they made it wrong, and a waiter could
+  // take the lock with a key that was gone.
+  bool synced = false;
+  std::uint64_t resets = 0;  // on_watch_reset calls so far
   std::vector<etcd::watch_event> early;
   asio::steady_timer wake;  // the contend loop sleeps on it; cancel() wakes it
   asio::cancellation_signal stop_contend;
-  std::mt19937_64 rng{std::random_device{}()};
+  std::minstd_rand rng{std::random_device{}()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
 
   manager_state(std::shared_ptr<session_state> s, options o)
       : sess(std::move(s)),
@@ -147,17 +153,19 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   // ---- lock_listener (the session tells us)
 
   void on_watch_event(const etcd::watch_event& e) override {
-    if (reading) {
+    if (reading || !synced) {
       early.push_back(e);  // applied after the read, which they may or may not be part of
       return;
     }
     apply(e);
   }
   void on_watch_batch_end() override {
-    if (!reading) publish();
+    if (!reading && synced) publish();
   }
   void on_watch_reset() override {
     reread = true;
+    synced = false;
+    ++resets;
     wake.cancel();
   }
   void on_lease_renewed() override { note_validity(); }
@@ -172,13 +180,16 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   }
   void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) override {
     if (!wants_probe()) return;
+    const auto before = machine.current();
     if (clock::now() >= sess->lease->valid_until()) {
       machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
     } else {
       auto it = keys.find(machine.my_key());
       machine.on_probe(it == keys.end() ? 0 : it->second, revision);
     }
-    publish();
+    // A probe that confirms what we knew changes nothing: no view to rebuild (for every lock of a session, every
+    // probe_interval).
+    if (machine.current() != before || machine.has_events()) publish();
   }
   void on_probe_failed() override {
     machine.on_unreachable();
@@ -210,24 +221,33 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     result<recipe::snapshot> snap = make_error_code(errc::unavailable);
     reading = true;
     reread = false;
-    early.clear();
+    early.clear();  // they arrived before the read was sent: it contains them
+    const std::uint64_t epoch = resets;
     if (opts.contend) {
       auto lease = co_await sess->lease->ensure_lease();
-      if (!lease) {
-        reading = false;
-        co_return lease.error();
+      if (lease) {
+        note_validity();
+        key = recipe::lock_key(prefix, *lease);
+        snap = co_await recipe::enqueue(client, prefix, key, opts.identity, *lease);
+        if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
+        // The lease was found gone while the txn was on its way: our key went with it, whatever the reply says.
+        if (snap && sess->lease->lease() != *lease) snap = make_error_code(errc::lease_not_found);
+      } else {
+        snap = lease.error();
       }
-      note_validity();
-      key = recipe::lock_key(prefix, *lease);
-      snap = co_await recipe::enqueue(client, prefix, key, opts.identity, *lease);
-      if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
     } else {
       snap = co_await recipe::read_queue(client, prefix);
     }
     reading = false;
-    if (!snap) co_return snap.error();
+    if (!snap) {
+      synced = false;  // the events that came meanwhile are not applied: the next read has them
+      co_return snap.error();
+    }
     machine.on_snapshot(snap->revision, std::move(snap->keys), key);
-    for (const auto& e : early) apply(e);  // the machine skips those the read already saw
+    if (epoch == resets) {
+      for (const auto& e : early) apply(e);  // the machine skips those the read already saw
+      synced = true;
+    }  // else the watch lost history during the read: the view is the read's, until the next read (reread is set)
     early.clear();
     publish();
     co_return error_code{};

@@ -10,12 +10,15 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   by_key_.clear();
   for (auto& e : keys) insert(std::move(e));
   auto mine = by_key_.find(my_key);
-  const std::int64_t found = (my_key.empty() || mine == by_key_.end()) ? 0 : mine->second;
+  std::int64_t found = (my_key.empty() || mine == by_key_.end()) ? 0 : mine->second;
+  // A read sent before we learned that this very key is gone (a probe or the lease said so while the read was on its
+  // way) must not bring it back: a create revision names one incarnation of a key, never reused.
+  if (found != 0 && lost_ == std::make_pair(my_key, found)) found = 0;
   if (my_revision_ != 0 && found != my_revision_) lose(lock_event::removed, revision);  // our old key is gone
   my_key_ = my_key;
   my_revision_ = found;
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
-  if (found != 0 && status_ == status::uncertain) {
+  if (found != 0 && status_ == status::uncertain && oldest()) {
     // A linearizable read found our key: we held the lock and still do, with the same token.
     status_ = status::held;
     emit(lock_event::acquired, my_revision_, my_identity_, revision);
@@ -45,11 +48,14 @@ void lock_machine::on_progress(std::int64_t revision) {
 
 void lock_machine::on_probe(std::int64_t create_revision, std::int64_t revision) {
   if (my_revision_ == 0) return;
+  // A probe that read etcd before our key was made says nothing about it (a probe sent before a re-read can be
+  // answered after it: it would call our new key gone).
+  if (revision < my_revision_) return;
   if (create_revision != my_revision_) {
-    // Our key is gone even if the watch has not said so yet (it may lag, or serve a stale member).
-    erase(my_key_);
+    // Our key is gone even if the watch has not said so yet (it may lag, or serve a stale member). The view stays
+    // what the watch says, etcd's state at revision(): mixing in what the probe saw at a later revision made the
+    // holder seem to go back and forth once the watch caught up.
     lose(lock_event::removed, revision);
-    settle(revision);
     return;
   }
   if (status_ == status::uncertain) {
@@ -66,15 +72,15 @@ void lock_machine::on_unreachable() {
 }
 
 void lock_machine::on_lease_lost() {
-  if (my_revision_ == 0) return;
-  erase(my_key_);
-  lose(lock_event::removed, revision_);
-  settle(revision_);
+  // Our key is gone with the lease, or (put again by someone without it) no longer ours to keep. The view keeps it
+  // until the watch says so: it is etcd's state at revision(), and the lease's keys may have been changed since
+  // the view last heard of them.
+  if (my_revision_ != 0) lose(lock_event::removed, revision_);
 }
 
 void lock_machine::on_released() {
   if (my_revision_ == 0) return;
-  erase(my_key_);
+  erase_mine();
   lose(lock_event::removed, revision_);
   my_key_.clear();
   settle(revision_);
@@ -94,35 +100,59 @@ std::optional<queue_entry> lock_machine::holder() const {
 
 void lock_machine::insert(queue_entry e) {
   erase(e.key);
+  // Every key etcd stores has a positive create revision (0 is etcd's "no such key"); a reply that says otherwise is
+  // not etcd's, and such an entry would hold the lock with token 0, "nobody".
+  if (e.create_revision <= 0) return;
   by_key_[e.key] = e.create_revision;
-  by_revision_[e.create_revision] = std::move(e);
+  auto position = std::make_pair(e.create_revision, e.key);
+  by_revision_[std::move(position)] = std::move(e);
 }
 
 void lock_machine::erase(const std::string& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return;
-  by_revision_.erase(it->second);
+  by_revision_.erase({it->second, key});
   by_key_.erase(it);
+}
+
+void lock_machine::erase_mine() {
+  auto it = by_key_.find(my_key_);
+  if (it != by_key_.end() && it->second == my_revision_) erase(my_key_);
 }
 
 void lock_machine::lose(lock_event::kind_type why, std::int64_t revision) {
   if (status_ == status::held || status_ == status::uncertain) emit(why, my_revision_, my_identity_, revision);
+  if (my_revision_ != 0) lost_ = {my_key_, my_revision_};
   status_ = status::idle;
   my_revision_ = 0;
 }
 
+bool lock_machine::oldest() const {
+  // Ours, and no other key as old: etcd's recipe would let a key of the same create revision believe it holds too
+  // (only a txn that made both could do that; ours makes one key).
+  return my_revision_ != 0 && !by_revision_.empty() &&
+         by_revision_.begin()->first == std::make_pair(my_revision_, my_key_) &&
+         (by_revision_.size() == 1 || std::next(by_revision_.begin())->first.first > my_revision_);
+}
+
 void lock_machine::settle(std::int64_t revision) {
   if (revision > revision_) revision_ = revision;
-  const bool oldest = my_revision_ != 0 && !by_revision_.empty() && by_revision_.begin()->first == my_revision_;
-  if (oldest && status_ == status::waiting) {
+  const bool first = oldest();
+  if (first && status_ == status::waiting) {
     status_ = status::held;
     emit(lock_event::acquired, my_revision_, my_identity_, revision);
+  } else if (!first && (status_ == status::held || status_ == status::uncertain)) {
+    // A key older than ours appeared. etcd never does that unless its history was rewritten (a restore from a
+    // backup); whoever it is, by the recipe's rule we no longer hold the lock. Say so, and wait our turn.
+    emit(lock_event::removed, my_revision_, my_identity_, revision);
+    status_ = status::waiting;
   }
-  const std::int64_t holder_revision = by_revision_.empty() ? 0 : by_revision_.begin()->first;
-  if (holder_revision != announced_holder_) {
-    announced_holder_ = holder_revision;
-    std::string who = holder_revision == 0 ? std::string() : by_revision_.begin()->second.identity;
-    emit(lock_event::holder_changed, holder_revision, std::move(who), revision);
+  auto holder = by_revision_.empty() ? std::make_pair(std::int64_t{0}, std::string()) : by_revision_.begin()->first;
+  if (holder != announced_holder_) {
+    const std::int64_t token = holder.first;
+    std::string who = token == 0 ? std::string() : by_revision_.begin()->second.identity;
+    announced_holder_ = std::move(holder);
+    emit(lock_event::holder_changed, token, std::move(who), revision);
   }
 }
 

@@ -68,10 +68,13 @@ class lock_machine {
 
   /// Events produced since the last call, in order.
   std::vector<lock_event> take_events() { return std::exchange(events_, {}); }
+  bool has_events() const noexcept { return !events_.empty(); }
 
  private:
   void insert(queue_entry e);
   void erase(const std::string& key);
+  void erase_mine();  // our key, if the view still has the one we contended with
+  bool oldest() const;                 // our key is first in the queue, and alone at its create revision
   void settle(std::int64_t revision);  // recompute status and holder after a change; emit events
   void lose(lock_event::kind_type why, std::int64_t revision);
   void emit(lock_event::kind_type kind, std::int64_t token, std::string holder, std::int64_t revision);
@@ -82,9 +85,13 @@ class lock_machine {
   status status_ = status::idle;
   std::int64_t revision_ = 0;
   std::int64_t snapshot_revision_ = 0;
-  std::map<std::int64_t, queue_entry> by_revision_;        // ordered queue
+  std::pair<std::string, std::int64_t> lost_;  // key and create revision of our last key known to be gone
+  // The ordered queue. Keyed by create revision and key: one txn can create several keys, which then share a
+  // create revision (a map by revision alone kept one of them and lost track of the other).
+  std::map<std::pair<std::int64_t, std::string>, queue_entry> by_revision_;
   std::unordered_map<std::string, std::int64_t> by_key_;  // key -> create revision
-  std::int64_t announced_holder_ = -1;                    // create revision of the last holder_changed (0: none)
+  // Create revision and key of the holder last announced by holder_changed ({0, ""}: none); empty before the first.
+  std::optional<std::pair<std::int64_t, std::string>> announced_holder_;
   std::vector<lock_event> events_;
 };
 

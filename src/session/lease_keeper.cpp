@@ -18,11 +18,7 @@ namespace asio = boost::asio;
 lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl,
                            std::chrono::milliseconds clock_margin,
                            std::chrono::milliseconds request_timeout)
-    : client_(std::move(client)),
-      ttl_(ttl),
-      clock_margin_(clock_margin),
-      request_timeout_(request_timeout),
-      renew_timer_(client_->get_executor()) {}
+    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
   // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
@@ -60,13 +56,8 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
   lease_ = r->id;
   granted_ttl_ = r->ttl;
   valid_until_ = sent + r->ttl - clock_margin_;
-  if (keeping_) {
-    renew_timer_.cancel();  // the loop sleeps on the lease before; it now renews this one
-  } else {
-    // Spawned once: a cancellation_signal serves one coroutine at a time. A loop per lease would bind the next
-    // lease's loop to it while the last one still sleeps (a lease lost through a failed put is noticed outside the
-    // loop), and replacing a slot's handler frees the state the sleeping coroutine still uses.
-    keeping_ = true;
+  if (!keeping_alive_) {
+    keeping_alive_ = true;  // one loop for the keeper's life: see keep_alive()
     asio::co_spawn(client_->get_executor(), keep_alive(),
                    asio::bind_cancellation_slot(stop_keepalive_.slot(), asio::detached));
   }
@@ -74,22 +65,30 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
 }
 
 asio::awaitable<void> lease_keeper::keep_alive() {
+  // One loop for the keeper's whole life, renewing whichever lease is current. A loop per lease would bind
+  // stop_keepalive_'s slot again while the previous loop may still be waiting (its lease lost from outside,
+  // through lease_gone()): binding a slot anew destroys the cancellation state the waiting coroutine still
+  // uses (a heap-use-after-free when its timer or request completes).
   auto self = shared_from_this();
-  std::int64_t lease = 0;
-  auto next = clock::time_point::max();
+  asio::steady_timer timer(client_->get_executor());
+  auto next = clock::now() + keepalive_period(granted_ttl_);
   while (!closed_) {
-    if (lease_ != lease) {  // a new lease (ensure_lease woke us), or none any more
-      lease = lease_;
-      next = lease == 0 ? clock::time_point::max() : clock::now() + keepalive_period(granted_ttl_);
+    timer.expires_at(next);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || closed_) co_return;
+    const auto lease = lease_;
+    if (lease == 0) {
+      // Lost: ensure_lease() grants the next one, which this loop renews from its next round.
+      next = clock::now() + keepalive_period(granted_ttl_);
+      continue;
     }
-    renew_timer_.expires_at(next);
-    co_await renew_timer_.async_wait(asio::as_tuple(asio::use_awaitable));  // expired, woken, or cancelled
-    if (closed_) co_return;
-    if (lease_ != lease || clock::now() < next) continue;  // woken early: the lease changed
     const auto sent = clock::now();
     auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
     if (closed_) co_return;
-    if (lease_ != lease) continue;
+    if (lease_ != lease) {
+      next = clock::now();  // lost (and perhaps replaced) while we asked: look again at once
+      continue;
+    }
     if (r && r->ttl.count() > 0) {
       granted_ttl_ = r->ttl;
       valid_until_ = sent + r->ttl - clock_margin_;
@@ -97,12 +96,17 @@ asio::awaitable<void> lease_keeper::keep_alive() {
       for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
     } else if (r || r.error() == errc::lease_not_found) {
       lease_gone(lease);  // TTL 0: expired or revoked
+      next = clock::now() + keepalive_period(granted_ttl_);
     } else {
-      if (r.error() == asio::error::operation_aborted) co_return;
+      // A failure (operation_aborted too: it is not close(), which ends the loop above).
       for (auto* l : std::vector(listeners_)) l->on_keepalive_failed(r.error());
-      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock).
-      next = clock::now() + std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
-                                                                 std::chrono::milliseconds(500));
+      // Try again soon: each answered keepalive before valid_until saves the lease (and the lock). After a
+      // timeout go again at once: it already took request_timeout, the client has moved on to the next
+      // endpoint, and with a short TTL the lease may not outlive another half second (a frozen member).
+      next = clock::now() + (r.error() == errc::timeout
+                                 ? std::chrono::milliseconds::zero()
+                                 : std::min<std::chrono::milliseconds>(keepalive_period(granted_ttl_),
+                                                                       std::chrono::milliseconds(500)));
     }
   }
 }

@@ -56,7 +56,6 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   static std::chrono::milliseconds keepalive_period(std::chrono::seconds granted_ttl);
 
  private:
-  /// Renews whichever lease is current, from the first grant until close().
   boost::asio::awaitable<void> keep_alive();
 
   std::shared_ptr<etcd::client> client_;
@@ -67,9 +66,8 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   std::chrono::seconds granted_ttl_{0};
   clock::time_point valid_until_{};
   std::vector<listener*> listeners_;
-  boost::asio::cancellation_signal stop_keepalive_;  // bound to the one keep_alive() loop
-  boost::asio::steady_timer renew_timer_;             // the loop sleeps on it; a new lease wakes it
-  bool keeping_ = false;                              // the loop was spawned
+  boost::asio::cancellation_signal stop_keepalive_;
+  bool keeping_alive_ = false;  // the keepalive loop runs (it never ends before close())
   bool granting_ = false;
   std::vector<boost::asio::steady_timer*> grant_waiters_;
   bool closed_ = false;

@@ -105,23 +105,26 @@ asio::awaitable<void> session_state::probe_loop() {
     timer.expires_after(opts.probe_interval);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || closed_) break;
+    // Sorted, for binary search: with thousands of locks a linear search per lock made every probe quadratic.
     std::vector<lock_listener*> asking;
     for (auto* l : listeners_)
       if (l->wants_probe()) asking.push_back(l);
     if (asking.empty()) continue;
+    std::sort(asking.begin(), asking.end());
+    auto was_asking = [&](lock_listener* l) { return std::binary_search(asking.begin(), asking.end(), l); };
     auto r = co_await etcd::with_deadline(client->range(everything), opts.request_timeout);
     if (closed_) break;
     if (!r) {
       hub->reopen();  // the member may be cut off: a watch on it would stay silent
       for (auto* l : listeners_)
-        if (std::find(asking.begin(), asking.end(), l) != asking.end()) l->on_probe_failed();
+        if (was_asking(l)) l->on_probe_failed();
       continue;
     }
     std::unordered_map<std::string, std::int64_t> keys;
     keys.reserve(r->kvs.size());
     for (auto& kv : r->kvs) keys.emplace(std::move(kv.key), kv.create_revision);
     for (auto* l : std::vector(listeners_))
-      if (std::find(asking.begin(), asking.end(), l) != asking.end()) l->on_probe(keys, r->header.revision);
+      if (was_asking(l)) l->on_probe(keys, r->header.revision);
   }
 }
 

@@ -101,8 +101,16 @@ asio::awaitable<result<http_reply>> http_connection::exchange_steps(const http_r
   http::response_parser<http::string_body> parser;
   parser.body_limit(stream_.options().max_body);
   parser.header_limit(max_header_bytes);
-  auto [ec, read] = co_await stream_.visit([&](auto& s) { return http::async_read(s, buffer_, parser, use_tuple); });
-  if (ec) co_return to_transport_error(ec, io_step::read, parser.got_some());
+  // Read by read: Beast's own deadline (tcp_stream::expires_at) only fires while a read waits for bytes, and a
+  // cancellation that comes between the reads of one http::async_read is lost. A peer that never stops sending (a
+  // flood up to the body limit) kept an exchange, and every with_deadline around it, running for as long as that
+  // took. Here each read checks the deadline, and each co_await the coroutine's cancellation.
+  while (!parser.is_done()) {
+    if (steady_clock::now() >= deadline) co_return make_error_code(errc::timeout);
+    auto [ec, read] =
+        co_await stream_.visit([&](auto& s) { return http::async_read_some(s, buffer_, parser, use_tuple); });
+    if (ec) co_return to_transport_error(ec, io_step::read, parser.got_some());
+  }
   stream_.tcp().expires_never();
 
   // Bytes past the end of the reply would be taken for the next reply: don't reuse such a connection.
@@ -151,6 +159,7 @@ asio::awaitable<result<http_reply>> http_line_stream::open_steps(const http_requ
     co_return make_error_code(errc::response_too_large);
   std::string body;
   while (!parser_->is_done()) {
+    if (steady_clock::now() >= deadline) co_return make_error_code(errc::timeout);  // as in exchange_steps
     auto got = co_await read_body_some();
     if (!got) co_return to_transport_error(got.error(), io_step::read, true);
     if (body.size() + *got > max_body) co_return make_error_code(errc::response_too_large);

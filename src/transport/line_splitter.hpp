@@ -33,6 +33,7 @@ class line_splitter {
   std::string buffer_;
   std::size_t consumed_ = 0;   // bytes of buffer_ already handed out
   std::size_t scanned_ = 0;    // bytes of buffer_ known to hold no '\n'
+  std::size_t partial_ = 0;    // bytes after the last '\n' of buffer_ (the line being assembled)
   boost::system::error_code failed_;
 };
 

@@ -186,7 +186,9 @@ class chaos_run {
       int status = 0;
       const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
       if (r == c.pid) {
-        const bool expected = c.terminating || c.killed;
+        // SIGKILLed by us: any end is expected. SIGTERMed: it must shut down cleanly (a sanitizer's report at exit
+        // shows as a non-zero exit code). Anything else is a crash.
+        const bool expected = c.killed || (c.terminating && WIFEXITED(status) && WEXITSTATUS(status) == 0);
         std::string how = WIFEXITED(status)     ? "exit " + std::to_string(WEXITSTATUS(status))
                           : WIFSIGNALED(status) ? std::string("signal ") + ::strsignal(WTERMSIG(status))
                                                 : "status " + std::to_string(status);
@@ -453,6 +455,10 @@ class chaos_run {
       while (c.pid > 0 && now_ns() < deadline) {
         int status = 0;
         if (::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            ++result_.unexpected_exits;
+            note("UNEXPECTED END of " + c.identity + " after the final SIGTERM: status " + std::to_string(status), true);
+          }
           c.pid = -1;
           break;
         }

@@ -95,33 +95,18 @@ std::string openssl_errors() {
 class connection {
  public:
   connection(const url_parts& url, const tls_client_files* tls, const deadline_clock& deadline) : deadline_(deadline) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(url.port);
-    if (::inet_pton(AF_INET, url.host.c_str(), &address.sin_addr) != 1) {
-      throw probe_error("host must be a numeric IPv4 address: " + url.host);
+    // The destructor does not run when the constructor throws (a refused TLS handshake is an expected outcome of
+    // some tests): free what was made so far here.
+    try {
+      open(url, tls);
+    } catch (...) {
+      release();
+      throw;
     }
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw probe_error(std::string("socket: ") + std::strerror(errno));
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-      if (errno != EINPROGRESS) throw probe_error(std::string("connect: ") + std::strerror(errno));
-      wait_for(fd_, POLLOUT, deadline_, "connecting");
-      int so_error = 0;
-      socklen_t length = sizeof so_error;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &length);
-      if (so_error != 0) throw probe_error(std::string("connect: ") + std::strerror(so_error));
-    }
-    if (url.tls) start_tls(url.host, tls);
   }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
-  ~connection() {
-    if (ssl_) SSL_free(ssl_);
-    if (ctx_) SSL_CTX_free(ctx_);
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~connection() { release(); }
 
   void write_all(std::string_view data) {
     while (!data.empty()) {
@@ -166,6 +151,37 @@ class connection {
   }
 
  private:
+  void open(const url_parts& url, const tls_client_files* tls) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(url.port);
+    if (::inet_pton(AF_INET, url.host.c_str(), &address.sin_addr) != 1) {
+      throw probe_error("host must be a numeric IPv4 address: " + url.host);
+    }
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw probe_error(std::string("socket: ") + std::strerror(errno));
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      if (errno != EINPROGRESS) throw probe_error(std::string("connect: ") + std::strerror(errno));
+      wait_for(fd_, POLLOUT, deadline_, "connecting");
+      int so_error = 0;
+      socklen_t length = sizeof so_error;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &length);
+      if (so_error != 0) throw probe_error(std::string("connect: ") + std::strerror(so_error));
+    }
+    if (url.tls) start_tls(url.host, tls);
+  }
+
+  void release() noexcept {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) ::close(fd_);
+    ssl_ = nullptr;
+    ctx_ = nullptr;
+    fd_ = -1;
+  }
+
   void start_tls(const std::string& host, const tls_client_files* tls) {
     if (!tls || tls->ca_file.empty()) throw probe_error("https URL without a CA file");
     ctx_ = SSL_CTX_new(TLS_client_method());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,41 @@ TEST(line_splitter, memory_stays_bounded_over_a_long_stream) {
     ASSERT_EQ(drain(s).size(), 2u);
     ASSERT_EQ(s.pending(), 0u);
   }
+}
+
+
+TEST(line_splitter, a_line_of_max_line_bytes_passes_wherever_its_crlf_is_cut) {
+  // Found by fuzz/line_splitter_fuzzer.cpp: a '\r' at the end of a chunk counted as part of the line.
+  for (std::size_t cut = 1; cut < 6; ++cut) {
+    line_splitter s(4);
+    const std::string stream = "abcd\r\n";
+    ASSERT_FALSE(s.feed(std::string_view(stream).substr(0, cut))) << "cut " << cut;
+    ASSERT_FALSE(s.feed(std::string_view(stream).substr(cut))) << "cut " << cut;
+    EXPECT_EQ(s.next_line(), std::optional<std::string>("abcd")) << "cut " << cut;
+  }
+  line_splitter s(4);
+  EXPECT_FALSE(s.feed("abcd\r"));
+  EXPECT_EQ(s.feed("x"), make_error_code(errc::response_too_large)) << "a '\\r' inside a line counts";
+}
+
+
+TEST(line_splitter, a_long_stream_without_newlines_costs_linear_time) {
+  // Found by tests/integration/hostile_server_test.cpp: each feed searched the whole buffer for the last '\n', so a
+  // 4 MiB flood took seconds of CPU on the strand. 16 MiB in 4 KiB feeds: ~32 GB of searching that way.
+  constexpr std::size_t bound = 16 << 20;
+  line_splitter s(bound);
+  const std::string feed(4096, 'x');
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t fed = 0;
+  boost::system::error_code ec;
+  while (!ec) {
+    ec = s.feed(feed);
+    fed += feed.size();
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(ec, make_error_code(errc::response_too_large));
+  EXPECT_EQ(fed, bound + feed.size());
+  EXPECT_LT(took, std::chrono::seconds(2));
 }
 
 }  // namespace

@@ -206,5 +206,95 @@ TEST(lock_machine, tokens_strictly_increase_across_holders) {
   EXPECT_GT(b.my_token(), 5);
 }
 
+
+// Found by fuzz/lock_machine_fuzzer.cpp (each was a broken invariant there).
+
+TEST(lock_machine, keys_one_txn_created_share_a_create_revision_and_each_stays_ahead_of_us) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 5), entry("l/b", 5), entry("l/me", 9, "me")}, "l/me");
+  EXPECT_EQ(m.queue().size(), 3u);
+  m.on_delete("l/a", 10);
+  EXPECT_EQ(m.current(), status::waiting) << "l/b is still ahead of us";
+  ASSERT_TRUE(m.holder());
+  EXPECT_EQ(m.holder()->key, "l/b");
+  m.on_delete("l/b", 11);
+  EXPECT_EQ(m.current(), status::held);
+}
+
+TEST(lock_machine, a_key_as_old_as_ours_means_we_do_not_hold_the_lock) {
+  lock_machine m("me");
+  m.on_snapshot(6, {entry("l/a", 6), entry("l/me", 6, "me")}, "l/me");
+  EXPECT_EQ(m.current(), status::waiting);
+}
+
+TEST(lock_machine, a_key_older_than_ours_appearing_while_held_gives_removed_and_we_wait) {
+  // etcd never does that unless its history was rewritten (a restore from a backup).
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/me", 9, "me")}, "l/me");
+  m.take_events();
+  m.on_put(entry("l/old", 4), 12);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  EXPECT_EQ(m.current(), status::waiting);
+  m.on_delete("l/old", 13);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+}
+
+TEST(lock_machine, entries_without_a_create_revision_are_not_keys) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/bogus", 0), entry("l/me", 9, "me")}, "l/me");
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_EQ(m.queue().size(), 1u);
+}
+
+TEST(lock_machine, a_probe_that_read_etcd_before_our_key_was_made_is_ignored) {
+  // Sent before a re-read that made our key anew, answered after it: it would call the new key gone.
+  lock_machine m("me");
+  m.on_snapshot(20, {entry("l/me", 20, "me")}, "l/me");
+  m.take_events();
+  m.on_probe(0, 15);
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_TRUE(m.take_events().empty());
+}
+
+TEST(lock_machine, a_read_sent_before_our_key_was_found_gone_does_not_bring_it_back) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.on_unreachable();
+  m.take_events();
+  m.on_probe(0, 30);  // gone at 30
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});
+  m.on_snapshot(25, {entry("l/me", 5, "me")}, "l/me");  // a read from before that
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_NE(m.current(), status::held);
+  EXPECT_TRUE(m.needs_contend());
+  m.on_snapshot(31, {entry("l/me", 31, "me")}, "l/me");  // our key made anew
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+  EXPECT_EQ(m.my_token(), 31);
+}
+
+TEST(lock_machine, the_view_stays_the_watchs_when_the_probe_or_the_lease_says_our_key_is_gone) {
+  // The view is etcd's state at revision(); what the probe saw later changes our status only. (Erasing our key
+  // early made the holder seem to go back and forth once the watch caught up.)
+  lock_machine m("me");
+  m.on_snapshot(6, {entry("l/me", 5, "me"), entry("l/b", 6, "B")}, "l/me");
+  m.take_events();
+  m.on_probe(0, 30);
+  EXPECT_EQ(kinds(m, true), std::vector{lock_event::removed});
+  EXPECT_EQ(m.queue().size(), 2u);
+  m.on_delete("l/me", 7);  // the watch catches up
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[0].holder, "B");
+
+  lock_machine n("me");
+  n.on_snapshot(6, {entry("l/me", 5, "me"), entry("l/b", 6, "B")}, "l/me");
+  n.take_events();
+  n.on_lease_lost();
+  EXPECT_EQ(kinds(n, true), std::vector{lock_event::removed});
+  EXPECT_EQ(n.queue().size(), 2u);
+  EXPECT_TRUE(n.needs_contend());
+}
+
 }  // namespace
 }  // namespace clusterlock::recipe

@@ -424,6 +424,35 @@ TEST_F(transport, cancelling_an_exchange_in_flight_aborts_it_and_closes_the_conn
   }()));
 }
 
+// Found by tests/integration/hostile_server_test.cpp: a peer that never stops sending kept an exchange running past
+// its deadline (Beast's deadline fires only while a read waits for bytes), until the body limit ended it.
+TEST_F(transport, an_endless_chunked_body_ends_at_the_deadline_when_the_body_limit_is_far) {
+  fake_http_server server(io.get_executor(), test::flood_chunked());
+  http_connection connection(io.get_executor(), at(server), nullptr, options(std::size_t(64) << 30));
+  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
+    stopwatch clock;
+    auto reply = co_await connection.exchange(post(), 300ms);
+    CO_ASSERT_TRUE(!reply);
+    EXPECT_EQ(reply.error(), make_error_code(errc::timeout)) << reply.error().message();
+    EXPECT_LT(clock.elapsed(), 300ms + prompt);
+    EXPECT_FALSE(connection.is_open());
+  }()));
+}
+
+TEST_F(transport, cancelling_an_exchange_during_a_flood_aborts_it) {
+  fake_http_server server(io.get_executor(), test::flood_chunked());
+  http_connection connection(io.get_executor(), at(server), nullptr, options(std::size_t(64) << 30));
+  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
+    const auto request = post();
+    auto outcome = co_await cancel_in_flight(connection.exchange(request, 60s), server,
+                                             [&] { return server.bytes_written() > (1u << 20); });
+    CO_ASSERT_TRUE(outcome.has_value());  // completed within `prompt` of the cancellation
+    CO_ASSERT_TRUE(!*outcome);
+    EXPECT_EQ(outcome->error(), asio::error::operation_aborted);
+    EXPECT_FALSE(connection.is_open());
+  }()));
+}
+
 TEST_F(transport, cancelling_a_stream_read_aborts_it_and_closes_the_stream) {
   fake_http_server server(io.get_executor(), test::stream_chunks({"{\"a\":1}\n"}));
   http_line_stream stream(io.get_executor(), at(server), nullptr, options());

@@ -1,0 +1,621 @@
+// Fuzzes the lock recipe's decisions (recipe::lock_machine) with random sequences of inputs.
+//
+// The last byte picks the mode (FuzzedDataProvider takes integers from the end); the rest is a sequence of
+// operations and their arguments.
+//
+// World mode (bit 0 clear): a small model of etcd (revisions, keys under "l/" with create revisions and leases,
+// the watch log, lease expiry) changed at random by other contenders and operators, and a model of the driver
+// (lock_manager + session) that feeds the machine only what etcd and the driver really can: snapshots that are
+// the truth at their revision (the enqueue txn creates our key first when we contend), watch events in revision
+// order with no gap (delayed at will; those arriving during a read, or while the view is not in step with the
+// watch -- before the first read, after history was lost, after a failed read -- wait for the next read), probes
+// that are the truth at their revision (delivered late at will), lease loss only once etcd lost the lease,
+// compaction (the watch restarts from now and the driver reads the queue again), unreachability at any time, reads
+// that fail after etcd applied them, and release.
+// Bit 1 of the mode: contend (else observe).
+//
+// Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
+//
+// Invariants, checked after every operation:
+//  (1) the view is a queue: keys are unique, ordered by create revision, holder() is its first entry;
+//  (2) status held => our key is in the view with our token, and it is the oldest entry (one holder at most);
+//  (3) our own events follow  out --ACQUIRED--> holding --UNKNOWN--> uncertain --ACQUIRED--> holding,
+//      holding|uncertain --REMOVED--> out: no ACQUIRED while holding, UNKNOWN only while holding, REMOVED only
+//      after an ACQUIRED; UNKNOWN and REMOVED carry the token of the hold; the grammar's state matches status();
+//  (4) an ACQUIRED after UNKNOWN is the same hold again: same token; a fresh ACQUIRED (after REMOVED, or the
+//      first) -- world mode only -- has a token above every earlier one (a new key is a newer revision);
+//  (5) HOLDER_CHANGED is sent only on a change, and the last one sent names the view's holder (0: none);
+//      world mode: its non-zero tokens never decrease (nobody can take a place ahead of the holder; equal only
+//      for keys that one txn created together);
+//  (6) world mode: status held => in etcd at the machine's revision(), our key stood with our token and no key
+//      was older (never a false claim from what was applied, whatever the delays);
+//  (7) world mode: when revision() is the last revision applied from the watch or a read, the view is etcd's
+//      state at that revision (what a probe or the lease says changes our status, not the view);
+//  (8) world mode: status held => our key is on the lease the driver keeps (not one it already knows is gone).
+// Liveness is not checked here (the integration tests do): delays are unbounded in this model.
+
+#include "recipe/lock_machine.hpp"
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using clusterlock::lock_event;
+using clusterlock::recipe::lock_machine;
+using clusterlock::recipe::queue_entry;
+using status = lock_machine::status;
+
+namespace {
+
+const char* name(lock_event::kind_type k) {
+  switch (k) {
+    case lock_event::acquired: return "ACQUIRED";
+    case lock_event::removed: return "REMOVED";
+    case lock_event::unknown: return "UNKNOWN";
+    case lock_event::holder_changed: return "HOLDER_CHANGED";
+  }
+  return "?";
+}
+
+// The operations of a run, printed when an invariant breaks. Recorded only when `tracing`: a broken run is run
+// again with it on (most of the time goes to building these strings otherwise).
+bool tracing = false;
+std::vector<std::string> trace;
+struct run_again_with_trace {};
+#define TRACE(...)                                \
+  do {                                            \
+    if (tracing) trace.push_back(__VA_ARGS__);    \
+  } while (0)
+
+[[noreturn]] void fail(const std::string& what) {
+  if (!tracing) throw run_again_with_trace{};
+  std::fprintf(stderr, "invariant broken: %s\noperations:\n", what.c_str());
+  for (const auto& t : trace) std::fprintf(stderr, "  %s\n", t.c_str());
+  std::abort();
+}
+// A macro: the message is built only when the check fails.
+#define require(holds, ...)        \
+  do {                             \
+    if (!(holds)) fail(__VA_ARGS__); \
+  } while (0)
+
+std::string describe(const std::vector<queue_entry>& keys) {
+  std::string s = "[";
+  for (const auto& e : keys) s += " " + e.key + "@" + std::to_string(e.create_revision);
+  return s + " ]";
+}
+
+// ---- Checks that hold in both modes ------------------------------------------------------------------------
+
+struct checker {
+  enum class hold { out, holding, uncertain };
+  hold state = hold::out;
+  std::int64_t hold_token = 0;
+  std::int64_t highest_acquired = 0;
+  bool strict_tokens = false;  // world mode: (4) and (5) in full
+  std::optional<std::int64_t> announced;  // token of the last HOLDER_CHANGED
+
+  void events(lock_machine& m) {
+    for (const auto& e : m.take_events()) {
+      TRACE(std::string("    -> ") + name(e.kind) + " token=" + std::to_string(e.fencing_token) +
+                      " holder=" + e.holder + " rev=" + std::to_string(e.revision));
+      switch (e.kind) {
+        case lock_event::acquired:
+          require(state != hold::holding, "ACQUIRED while already holding");
+          if (state == hold::uncertain) {
+            require(e.fencing_token == hold_token, "ACQUIRED after UNKNOWN with another token");
+          } else if (strict_tokens) {
+            require(e.fencing_token > highest_acquired, "a fresh ACQUIRED did not raise the token");
+          }
+          require(e.fencing_token > 0, "ACQUIRED without a token");
+          highest_acquired = std::max(highest_acquired, e.fencing_token);
+          hold_token = e.fencing_token;
+          state = hold::holding;
+          break;
+        case lock_event::unknown:
+          require(state == hold::holding, "UNKNOWN while not holding");
+          require(e.fencing_token == hold_token, "UNKNOWN with another token than the hold's");
+          state = hold::uncertain;
+          break;
+        case lock_event::removed:
+          require(state != hold::out, "REMOVED without a hold");
+          require(e.fencing_token == hold_token, "REMOVED with another token than the hold's");
+          state = hold::out;
+          break;
+        case lock_event::holder_changed:
+          // The same token twice: only another key of the same create revision (one txn made both) can be that.
+          require(!announced || *announced != e.fencing_token || e.fencing_token != 0, "HOLDER_CHANGED without a change");
+          if (strict_tokens && e.fencing_token != 0) {
+            require(e.fencing_token >= last_holder_token, "the holder's token went down");
+            last_holder_token = e.fencing_token;
+          }
+          announced = e.fencing_token;
+          break;
+      }
+    }
+  }
+  std::int64_t last_holder_token = 0;  // of the last HOLDER_CHANGED naming a holder
+
+  void state_of(const lock_machine& m) {
+    // (1)
+    const auto q = m.queue();
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      require(names.insert(q[i].key).second, "a key is twice in the view " + describe(q));
+      if (i > 0) require(q[i - 1].create_revision <= q[i].create_revision, "the view is out of order " + describe(q));
+    }
+    const auto h = m.holder();
+    require(h.has_value() == !q.empty(), "holder() disagrees with queue()");
+    if (h) require(h->key == q.front().key && h->create_revision == q.front().create_revision, "holder() is not first");
+    // (2)
+    if (m.current() == status::held) {
+      require(m.my_token() != 0, "held without a token");
+      require(h && h->key == m.my_key() && h->create_revision == m.my_token(),
+              "held, but our key is not the oldest in the view " + describe(q) + " mine " + m.my_key() + "@" +
+                  std::to_string(m.my_token()));
+      for (std::size_t i = 1; i < q.size(); ++i)
+        require(q[i].create_revision > m.my_token(), "held, with another key as old as ours " + describe(q));
+    }
+    // (3): the grammar's state is the machine's.
+    const hold expected = m.current() == status::held        ? hold::holding
+                          : m.current() == status::uncertain ? hold::uncertain
+                                                             : hold::out;
+    require(state == expected, "the events say otherwise than status()");
+    if (state != hold::out) require(m.my_token() == hold_token, "the token changed during a hold");
+    // (5)
+    if (announced) {
+      const std::int64_t holder_token = h ? h->create_revision : 0;
+      require(*announced == holder_token, "the last HOLDER_CHANGED does not name the view's holder");
+    }
+  }
+};
+
+// ---- World mode --------------------------------------------------------------------------------------------
+
+struct kv {
+  std::int64_t create = 0;
+  std::int64_t lease = 0;
+  std::string value;
+  bool operator==(const kv&) const = default;
+};
+using keyspace = std::map<std::string, kv>;
+
+struct change {
+  bool deleted = false;
+  std::string key;
+  kv value;  // for a put
+  std::int64_t revision = 0;
+};
+
+struct etcd_model {
+  std::int64_t revision = 1;
+  keyspace keys;
+  std::vector<change> log;                         // every change, in order
+  std::map<std::int64_t, keyspace> history{{1, {}}};  // the keyspace after each revision
+  std::set<std::int64_t> dead_leases;
+
+  // A write txn: the ops share one revision; no revision when nothing changed.
+  struct txn {
+    etcd_model& db;
+    bool wrote = false;
+    explicit txn(etcd_model& d) : db(d) {}
+    void put(const std::string& key, std::string value, std::int64_t lease) {
+      if (!wrote) ++db.revision, wrote = true;
+      auto it = db.keys.find(key);
+      kv v{it == db.keys.end() ? db.revision : it->second.create, lease, std::move(value)};
+      db.keys[key] = v;
+      db.log.push_back({false, key, v, db.revision});
+    }
+    void del(const std::string& key) {
+      if (!db.keys.count(key)) return;
+      if (!wrote) ++db.revision, wrote = true;
+      db.log.push_back({true, key, {}, db.revision});
+      db.keys.erase(key);
+    }
+    ~txn() {
+      if (wrote) db.history[db.revision] = db.keys;
+    }
+  };
+
+  const keyspace& at(std::int64_t rev) const {
+    auto it = history.upper_bound(rev);
+    return std::prev(it)->second;
+  }
+};
+
+const char* const other_names[] = {"l/a", "l/b", "l/c", "l/d", "l/e", "l/f"};
+
+std::string lock_key(std::int64_t lease) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(lease));
+  return std::string("l/") + hex;
+}
+
+std::vector<queue_entry> as_queue(const keyspace& keys) {
+  std::vector<queue_entry> q;
+  for (const auto& [k, v] : keys) q.push_back({k, v.value, v.create, v.lease});
+  std::stable_sort(q.begin(), q.end(),
+                   [](const queue_entry& a, const queue_entry& b) { return a.create_revision < b.create_revision; });
+  return q;  // as the txn's range returns it: sorted by create revision
+}
+
+void run_world(FuzzedDataProvider& in, bool contend) {
+  etcd_model db;
+  lock_machine m("me");
+  checker check;
+  check.strict_tokens = true;
+
+  // The driver's state (lock_manager, session, watch hub).
+  std::int64_t lease = 0;  // our lease as the lease keeper knows it (0: none)
+  std::int64_t next_lease = 0x100;
+  std::set<std::string> our_names;  // every key name we ever contended with
+  std::size_t cursor = 0;           // next change of db.log the watch delivers
+  bool read_once = false;
+  bool synced = false;              // the view follows the watch without a gap: events are applied as they come
+  int resets = 0;                   // watch resets so far
+  int read_epoch = 0;               // `resets` when the read in flight began
+  struct pending_read {
+    std::int64_t revision;
+    std::vector<queue_entry> keys;
+    std::string key;
+    std::int64_t lease;
+  };
+  std::optional<pending_read> reading;
+  std::vector<change> early;        // watch events that arrived during the read
+  struct pending_probe {
+    std::unordered_map<std::string, std::int64_t> keys;
+    std::int64_t revision;
+  };
+  std::optional<pending_probe> probing;
+  std::int64_t applied = 0;  // the last revision applied from a read or the watch
+
+  auto apply = [&](const change& c) {
+    if (c.deleted) {
+      m.on_delete(c.key, c.revision);
+    } else {
+      m.on_put({c.key, c.value.value, c.value.create, c.value.lease}, c.revision);
+    }
+  };
+  auto wants_probe = [&] { return m.current() == status::held || m.current() == status::uncertain; };
+  auto read_due = [&] { return !synced || (contend && m.needs_contend()); };
+
+  // Delivers the changes of the next revision in the log, as one watch message.
+  auto deliver_one = [&] {
+    if (cursor >= db.log.size()) return false;
+    const std::int64_t rev = db.log[cursor].revision;
+    TRACE("watch delivers revision " + std::to_string(rev));
+    const bool hold_back = reading || !synced;
+    for (; cursor < db.log.size() && db.log[cursor].revision == rev; ++cursor) {
+      if (hold_back) {
+        early.push_back(db.log[cursor]);
+      } else {
+        apply(db.log[cursor]);
+      }
+    }
+    if (!hold_back) applied = std::max(applied, rev);
+    return true;
+  };
+
+  while (in.remaining_bytes() > 0) {
+    const int op = in.ConsumeIntegralInRange<int>(0, 15);
+    switch (op) {
+      case 0: {  // another contender (or anyone) puts a key
+        const std::string key = other_names[in.ConsumeIntegralInRange<int>(0, 5)];
+        const std::int64_t owner = in.ConsumeIntegralInRange<int>(0, 3);  // 0: no lease
+        if (owner != 0 && db.dead_leases.count(owner)) break;
+        TRACE("etcd: put " + key + " lease " + std::to_string(owner));
+        etcd_model::txn t(db);
+        t.put(key, "other" + std::to_string(owner), owner);
+        break;
+      }
+      case 1: {  // someone deletes a key (ours too)
+        if (db.keys.empty()) break;
+        const std::string key =
+            std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1))->first;
+        TRACE("etcd: delete " + key);
+        etcd_model::txn t(db);
+        t.del(key);
+        break;
+      }
+      case 2: {  // one txn puts two keys: the same create revision for both if new
+        const int a = in.ConsumeIntegralInRange<int>(0, 5), b = in.ConsumeIntegralInRange<int>(0, 5);
+        if (a == b) break;
+        TRACE(std::string("etcd: txn put ") + other_names[a] + " and " + other_names[b]);
+        etcd_model::txn t(db);
+        t.put(other_names[a], "pair", 0);
+        t.put(other_names[b], "pair", 0);
+        break;
+      }
+      case 3: {  // one txn deletes two keys
+        if (db.keys.size() < 2) break;
+        auto a = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
+        auto b = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
+        if (a == b) break;
+        const std::string ka = a->first, kb = b->first;
+        TRACE("etcd: txn delete " + ka + " and " + kb);
+        etcd_model::txn t(db);
+        t.del(ka);
+        t.del(kb);
+        break;
+      }
+      case 4: {  // a lease expires (or is revoked): its keys go, in one revision
+        const bool ours = in.ConsumeBool();
+        const std::int64_t id = ours ? lease : in.ConsumeIntegralInRange<int>(1, 3);
+        if (id == 0 || db.dead_leases.count(id)) break;
+        TRACE("etcd: lease " + std::to_string(id) + " expires");
+        db.dead_leases.insert(id);
+        etcd_model::txn t(db);
+        std::vector<std::string> doomed;
+        for (const auto& [k, v] : db.keys)
+          if (v.lease == id) doomed.push_back(k);
+        for (const auto& k : doomed) t.del(k);
+        break;
+      }
+      case 5: {  // an operator writes at our key's name (a put keeps an existing key's create revision)
+        if (our_names.empty()) break;
+        const std::string key = *std::next(our_names.begin(), in.ConsumeIntegralInRange<std::size_t>(0, our_names.size() - 1));
+        TRACE("etcd: operator puts " + key);
+        etcd_model::txn t(db);
+        t.put(key, "operator", 0);
+        break;
+      }
+      case 6:
+        deliver_one();
+        break;
+      case 7: {
+        const int n = in.ConsumeIntegralInRange<int>(1, 8);
+        for (int i = 0; i < n && deliver_one(); ++i) {
+        }
+        break;
+      }
+      case 8: {  // the contend loop reads: enqueue txn (contending) or a plain range (observing)
+        if (reading || !read_due()) break;
+        std::string key;
+        if (contend) {
+          if (lease == 0) {
+            lease = next_lease++;
+            TRACE("driver: lease " + std::to_string(lease) + " granted");
+          }
+          if (db.dead_leases.count(lease)) {
+            // The txn's put fails with "lease not found": the driver drops the lease, the machine hears of it.
+            TRACE("driver: enqueue fails, lease " + std::to_string(lease) + " not found -> on_lease_lost");
+            lease = 0;
+            m.on_lease_lost();
+            break;
+          }
+          key = lock_key(lease);
+          our_names.insert(key);
+          etcd_model::txn t(db);
+          if (!db.keys.count(key)) t.put(key, "me", lease);
+        }
+        TRACE("driver: read at revision " + std::to_string(db.revision) + " " + describe(as_queue(db.keys)) +
+                        " my key " + key);
+        reading = pending_read{db.revision, as_queue(db.keys), key, lease};
+        read_epoch = resets;
+        early.clear();  // they came before the read was sent: the read has them
+        break;
+      }
+      case 9: {  // the read's reply arrives (or, the last input byte odd, the read fails after etcd did it)
+        if (!reading) break;
+        const auto r = std::move(*reading);
+        reading.reset();
+        if (in.ConsumeBool()) {
+          TRACE("driver: read fails");
+          synced = false;
+          break;
+        }
+        if (contend && r.lease != lease) {
+          TRACE("driver: read reply for lease " + std::to_string(r.lease) + ", found gone meanwhile: dropped");
+          synced = false;
+          break;
+        }
+        TRACE("driver: read reply -> on_snapshot(" + std::to_string(r.revision) + ")");
+        m.on_snapshot(r.revision, r.keys, r.key);
+        applied = std::max(applied, r.revision);
+        if (read_epoch == resets) {
+          for (const auto& c : early) {
+            apply(c);
+            applied = std::max(applied, c.revision);
+          }
+          synced = true;
+        }
+        early.clear();
+        read_once = true;
+        break;
+      }
+      case 10: {  // the probe asks (a linearizable read of every key under the prefix)
+        if (probing || !wants_probe()) break;
+        pending_probe p{{}, db.revision};
+        for (const auto& [k, v] : db.keys) p.keys[k] = v.create;
+        TRACE("driver: probe reads at revision " + std::to_string(db.revision));
+        probing = std::move(p);
+        break;
+      }
+      case 11: {  // the probe's reply arrives
+        if (!probing) break;
+        const auto p = std::move(*probing);
+        probing.reset();
+        if (!wants_probe()) break;
+        auto it = p.keys.find(m.my_key());
+        const std::int64_t create = it == p.keys.end() ? 0 : it->second;
+        TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(p.revision) + ")");
+        m.on_probe(create, p.revision);
+        break;
+      }
+      case 12:  // a probe failed, or the lease's proven lifetime ran out
+        TRACE("driver: on_unreachable");
+        probing.reset();
+        m.on_unreachable();
+        break;
+      case 13: {  // a keepalive finds the lease gone
+        if (lease == 0 || !db.dead_leases.count(lease)) break;
+        TRACE("driver: keepalive says lease " + std::to_string(lease) + " is gone -> on_lease_lost");
+        lease = 0;
+        m.on_lease_lost();
+        break;
+      }
+      case 14: {  // the watch's history was compacted: it restarts from now, and the queue is read again
+        TRACE("driver: watch compacted at revision " + std::to_string(db.revision) + ", restarts from now");
+        cursor = db.log.size();
+        synced = false;
+        ++resets;
+        break;
+      }
+      case 15: {  // shutdown: delete our key if it is still ours, then tell the machine
+        if (reading) break;
+        const std::string key = m.my_key();
+        const std::int64_t mine = m.my_token();
+        if (mine != 0) {
+          auto it = db.keys.find(key);
+          if (it != db.keys.end() && it->second.create == mine) {
+            etcd_model::txn t(db);
+            t.del(key);
+          }
+        }
+        TRACE("driver: release -> on_released");
+        m.on_released();
+        check.events(m);
+        check.state_of(m);
+        return;  // the manager stops here
+      }
+    }
+    check.events(m);
+    check.state_of(m);
+
+    // (8) A hold is on the lease the driver keeps alive (not one it knows is gone).
+    if (m.current() == status::held) require(lease != 0 && m.my_key() == lock_key(lease), "held on a lost lease");
+    // (6) A claim is true at the revision it was made of.
+    if (m.current() == status::held) {
+      const keyspace& then = db.at(m.revision());
+      auto it = then.find(m.my_key());
+      require(it != then.end() && it->second.create == m.my_token(),
+              "held, but our key did not stand at revision " + std::to_string(m.revision()));
+      for (const auto& [k, v] : then)
+        require(k == m.my_key() || v.create > m.my_token(),
+                "held, but " + k + " was older than our key at revision " + std::to_string(m.revision()));
+    }
+    // (7) The view is etcd's state at the revision applied.
+    if (read_once && !reading && m.revision() == applied) {
+      const std::vector<queue_entry> view = m.queue(), truth = as_queue(db.at(applied));
+      auto same = [](const std::vector<queue_entry>& a, const std::vector<queue_entry>& b) {
+        std::map<std::string, std::int64_t> x, y;
+        for (const auto& e : a) x[e.key] = e.create_revision;
+        for (const auto& e : b) y[e.key] = e.create_revision;
+        return x == y;
+      };
+      require(same(view, truth), "the view " + describe(view) + " is not etcd's state " + describe(truth) +
+                                     " at revision " + std::to_string(applied));
+    }
+  }
+}
+
+// ---- Free mode ---------------------------------------------------------------------------------------------
+
+void run_free(FuzzedDataProvider& in) {
+  const char* const names[] = {"l/a", "l/b", "l/c", "l/me", "l/me2", ""};
+  lock_machine m("me");
+  checker check;
+  auto pick_name = [&] { return std::string(names[in.ConsumeIntegralInRange<int>(0, 5)]); };
+  auto pick_rev = [&] { return in.ConsumeIntegralInRange<std::int64_t>(0, 40); };
+  auto pick_entry = [&] {
+    queue_entry e;
+    e.key = pick_name();
+    e.identity = in.ConsumeBool() ? "me" : "other";
+    e.create_revision = pick_rev();
+    e.lease = in.ConsumeIntegralInRange<int>(0, 3);
+    return e;
+  };
+  while (in.remaining_bytes() > 0) {
+    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+      case 0: {
+        const std::int64_t rev = pick_rev();
+        std::vector<queue_entry> keys(in.ConsumeIntegralInRange<std::size_t>(0, 5));
+        for (auto& e : keys) e = pick_entry();
+        const std::string mine = pick_name();
+        TRACE("on_snapshot(" + std::to_string(rev) + ", " + describe(keys) + ", " + mine + ")");
+        m.on_snapshot(rev, keys, mine);
+        break;
+      }
+      case 1: {
+        auto e = pick_entry();
+        const std::int64_t rev = pick_rev();
+        TRACE("on_put(" + e.key + "@" + std::to_string(e.create_revision) + ", " + std::to_string(rev) + ")");
+        m.on_put(e, rev);
+        break;
+      }
+      case 2: {
+        const std::string key = pick_name();
+        const std::int64_t rev = pick_rev();
+        TRACE("on_delete(" + key + ", " + std::to_string(rev) + ")");
+        m.on_delete(key, rev);
+        break;
+      }
+      case 3: {
+        const std::int64_t rev = pick_rev();
+        TRACE("on_progress(" + std::to_string(rev) + ")");
+        m.on_progress(rev);
+        break;
+      }
+      case 4: {
+        const std::int64_t create = pick_rev(), rev = pick_rev();
+        TRACE("on_probe(" + std::to_string(create) + ", " + std::to_string(rev) + ")");
+        m.on_probe(create, rev);
+        break;
+      }
+      case 5:
+        TRACE("on_unreachable()");
+        m.on_unreachable();
+        break;
+      case 6:
+        TRACE("on_lease_lost()");
+        m.on_lease_lost();
+        break;
+      case 7:
+        TRACE("on_released()");
+        m.on_released();
+        break;
+    }
+    check.events(m);
+    check.state_of(m);
+  }
+}
+
+void run(const std::uint8_t* data, std::size_t size) {
+  trace.clear();
+  FuzzedDataProvider in(data, size);
+  const auto mode = in.ConsumeIntegral<std::uint8_t>();
+  if (mode & 1) {
+    run_free(in);
+  } else {
+    run_world(in, (mode & 2) == 0);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // CLUSTERLOCK_FUZZ_TRACE=1 fuzz_lock_machine FILE...: what the inputs did (for writing seeds, reading crashes).
+  static const bool print = std::getenv("CLUSTERLOCK_FUZZ_TRACE") != nullptr;
+  tracing = print;
+  try {
+    run(data, size);
+  } catch (const run_again_with_trace&) {
+    tracing = true;
+    run(data, size);  // fails again, and prints what happened
+    fail("the input broke an invariant only once");
+  }
+  if (print) {
+    for (const auto& t : trace) std::fprintf(stderr, "  %s\n", t.c_str());
+    std::fprintf(stderr, "--\n");
+  }
+  return 0;
+}

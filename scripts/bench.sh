@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (Release), runs every measurement against a throwaway etcd it starts itself (one member,
+# fsync on), and draws the plots. About 6 minutes on a 2-core machine, build included. See docs/benchmarks.md.
+#
+#   scripts/bench.sh                 everything; writes docs/benchmarks/*.csv, *.png, results.md and rewrites the
+#                                    results section of docs/benchmarks.md
+#   scripts/bench.sh --only 2,4      some measurements (1 command hand-off, 2 library hand-off, 3 crash fail-over,
+#                                    4 acquire+release cycles, 5 idle holder, 6 scale)
+#   scripts/bench.sh --quick         fewer trials and shorter windows, into build-bench/quick (docs untouched)
+#   OUT_DIR=/tmp/b scripts/bench.sh  results elsewhere (docs untouched)
+#   SKIP_SETUP=1, BUILD_DIR=..., JOBS=...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "${SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
+
+build_dir=${BUILD_DIR:-build-bench}
+jobs=${JOBS:-2}
+quick=0
+for a in "$@"; do [ "$a" = --quick ] && quick=1; done
+if [ -n "${OUT_DIR:-}" ]; then
+  out_dir=$OUT_DIR
+elif [ "$quick" = 1 ]; then
+  out_dir=$build_dir/quick
+else
+  out_dir=docs/benchmarks
+fi
+doc_args=()
+[ "$out_dir" = docs/benchmarks ] && doc_args=(--doc docs/benchmarks.md)
+
+# -O2, as distributions build: GCC 12 at -O3 warns falsely (-Wrestrict in std::string), and warnings are errors.
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+  -DCLUSTERLOCK_WARNINGS_AS_ERRORS=ON -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON \
+  -DCLUSTERLOCK_BUILD_EXAMPLES=OFF >/dev/null
+# The driver depends on its helper programs and, when it is part of the build, the clusterlock command.
+cmake --build "$build_dir" -j "$jobs" --target clusterlock_bench
+
+status=0
+"$build_dir/benchmarks/clusterlock_bench" --out "$out_dir" "${doc_args[@]}" "$@" || status=$?
+gnuplot -e "dir='$out_dir'" benchmarks/plots.gp
+echo "bench.sh: results in $out_dir (exit $status)"
+exit "$status"

@@ -1,0 +1,81 @@
+#pragma once
+// The command line of `clusterlock`: subcommands, options, durations, and the help texts. Parsing does no I/O and
+// never exits: it returns what was asked, or throws usage_error with a message for the user.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace clusterlock::cli {
+
+enum class subcommand { run, status, watch };
+
+/// Options every subcommand takes.
+struct common_arguments {
+  std::vector<std::string> endpoints;  ///< --endpoints, else $CLUSTERLOCK_ENDPOINTS, else http://127.0.0.1:2379
+  std::chrono::seconds ttl{10};
+  std::chrono::milliseconds request_timeout{1000};
+  std::string cacert;
+  std::string cert;
+  std::string key;
+  std::string user;  ///< the password never comes from the command line (see password.hpp)
+  std::string identity;
+  bool verbose = false;
+};
+
+struct run_arguments {
+  std::chrono::milliseconds grace{5000};
+  std::optional<std::chrono::milliseconds> timeout;  ///< none: wait for the lock as long as it takes
+  std::vector<std::string> command;                  ///< COMMAND [ARGS...], never empty
+};
+
+struct status_arguments {
+  bool json = false;
+};
+
+struct watch_arguments {
+  bool json = false;
+  bool contend = false;
+  std::optional<std::uint64_t> count;  ///< exit after this many events
+};
+
+struct parsed_arguments {
+  enum class action { show_help, show_version, run, status, watch };
+  action what = action::show_help;
+  std::optional<subcommand> help_for;  ///< show_help: the subcommand whose help, none: the command's
+  common_arguments common;
+  std::string name;  ///< the lock's name
+  run_arguments run;
+  status_arguments status;
+  watch_arguments watch;
+};
+
+/// Bad usage. The message says what is wrong; `subcommand` (if known) names where to look for help.
+class usage_error : public std::runtime_error {
+ public:
+  usage_error(const std::string& message, std::optional<subcommand> where)
+      : std::runtime_error(message), where_(where) {}
+  std::optional<subcommand> where() const noexcept { return where_; }
+
+ private:
+  std::optional<subcommand> where_;
+};
+
+/// Parses argv[1..]. `endpoints_from_environment` is $CLUSTERLOCK_ENDPOINTS (none: unset).
+parsed_arguments parse_arguments(const std::vector<std::string>& args,
+                                 const std::optional<std::string>& endpoints_from_environment);
+
+/// "5s", "500ms", "2m", "1h", "1.5s" or a plain number of seconds ("10", "0.25"). None: not a duration.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+/// "1.5s", "500ms", "2m": the shortest of our own spellings, for messages.
+std::string format_duration(std::chrono::milliseconds d);
+
+/// The help text: of the command (none) or of one subcommand.
+std::string help_text(std::optional<subcommand> which);
+const char* to_string(subcommand s) noexcept;
+
+}  // namespace clusterlock::cli

@@ -1,0 +1,59 @@
+#include "cli/output.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace clusterlock::cli {
+namespace {
+
+std::string format(std::chrono::system_clock::time_point t, bool utc) {
+  const auto secs = std::chrono::system_clock::to_time_t(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  std::tm parts{};
+  if (utc) {
+    ::gmtime_r(&secs, &parts);
+  } else {
+    ::localtime_r(&secs, &parts);
+  }
+  char buffer[64];
+  const std::size_t n = std::strftime(buffer, sizeof buffer, utc ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &parts);
+  std::snprintf(buffer + n, sizeof buffer - n, utc ? ".%03dZ" : ".%03d", static_cast<int>(ms < 0 ? ms + 1000 : ms));
+  return buffer;
+}
+
+void to_stderr(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+std::string local_time(std::chrono::system_clock::time_point t) { return format(t, false); }
+std::string utc_time(std::chrono::system_clock::time_point t) { return format(t, true); }
+
+bool print(std::string_view text) {
+  const bool written = std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+  return std::fflush(stdout) == 0 && written;
+}
+
+std::string describe(const lock_event& e) {
+  const std::string token = "fencing token " + std::to_string(e.fencing_token);
+  switch (e.kind) {
+    case lock_event::acquired: return "ACQUIRED: we hold the lock (" + token + ")";
+    case lock_event::removed: return "REMOVED: we no longer hold the lock (our key was deleted or our lease expired)";
+    case lock_event::unknown: return "UNKNOWN: we cannot prove that we still hold the lock (etcd unreachable or too slow)";
+    case lock_event::holder_changed:
+      if (e.fencing_token == 0) return "holder: nobody holds the lock";
+      return "holder: " + (e.holder.empty() ? std::string("(no identity)") : e.holder) + " (" + token + ")";
+  }
+  return "?";
+}
+
+void logger::error(std::string_view message) const { to_stderr("clusterlock: " + std::string(message) + "\n"); }
+
+void logger::info(std::string_view message) const {
+  if (!verbose_) return;
+  to_stderr("clusterlock: " + local_time(std::chrono::system_clock::now()) + " " + std::string(message) + "\n");
+}
+
+}  // namespace clusterlock::cli

@@ -1,0 +1,36 @@
+#pragma once
+// What the command prints: timestamps, lines on stdout that notice a reader gone, and stderr messages
+// ("clusterlock: ...") with -v's extra ones.
+
+#include <clusterlock/lock_event.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace clusterlock::cli {
+
+/// "2024-05-01 12:34:56.789", local time: for people.
+std::string local_time(std::chrono::system_clock::time_point t);
+/// "2024-05-01T10:34:56.789Z", UTC (RFC 3339): for machines.
+std::string utc_time(std::chrono::system_clock::time_point t);
+
+/// Writes `text` to stdout and flushes it. False when that failed (a closed pipe: the reader is gone).
+bool print(std::string_view text);
+
+/// "holder: alice (fencing token 12)", "ACQUIRED (fencing token 12)", ...: one event in words.
+std::string describe(const lock_event& e);
+
+/// Messages on stderr, prefixed "clusterlock: ". info() only with -v, and with a timestamp.
+class logger {
+ public:
+  explicit logger(bool verbose) : verbose_(verbose) {}
+  bool verbose() const noexcept { return verbose_; }
+  void error(std::string_view message) const;
+  void info(std::string_view message) const;
+
+ private:
+  bool verbose_;
+};
+
+}  // namespace clusterlock::cli

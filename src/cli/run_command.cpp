@@ -1,0 +1,271 @@
+// clusterlock run: wait for the lock, run COMMAND while holding it, stop COMMAND when the lock is lost.
+//
+// Everything happens on one io_context, in one thread: the lock's events, the signals (SIGCHLD included, through an
+// Asio signal_set) and the timers each feed the supervisor below, which decides.
+
+#include "cli/child_process.hpp"
+#include "cli/commands.hpp"
+#include "cli/etcd_check.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/output.hpp"
+#include "cli/shutdown.hpp"
+
+#include <clusterlock/lock_manager.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <optional>
+#include <system_error>
+
+namespace clusterlock::cli {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+// A signal that was ignored when we started stays ignored, for us and for COMMAND: `nohup` and a non-interactive
+// shell's `cmd &` mean it.
+bool ignored_at_start(int sig) {
+  struct sigaction current{};
+  return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN;
+}
+
+class run_supervisor {
+ public:
+  run_supervisor(asio::io_context& io, const parsed_arguments& args, options opts, resolved_command command)
+      : io_(io),
+        args_(args),
+        log_(args.common.verbose),
+        opts_(std::move(opts)),
+        command_(std::move(command)),
+        lock_(io.get_executor(), opts_),
+        check_(io.get_executor(), opts_),
+        signals_(io),
+        timeout_timer_(io),
+        grace_timer_(io) {
+    signals_.add(SIGCHLD);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+      if (!ignored_at_start(sig)) signals_.add(sig);
+  }
+
+  int run() {
+    asio::co_spawn(io_, handle_signals(), asio::detached);
+    asio::co_spawn(io_, handle_events(), asio::detached);
+    if (args_.run.timeout) {
+      timeout_timer_.expires_after(*args_.run.timeout);
+      timeout_timer_.async_wait([this](error_code ec) {
+        if (!ec) on_timeout();
+      });
+    }
+    const auto every = log_.verbose() ? std::optional(std::max<std::chrono::milliseconds>(
+                                            std::chrono::seconds(2), 2 * opts_.request_timeout))
+                                      : std::nullopt;
+    check_.start([this](error_code ec) { on_check(ec); }, every);
+    log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
+    lock_.start();
+    io_.run();
+    return exit_code_;
+  }
+
+ private:
+  enum class phase { waiting, running, finishing };
+
+  asio::awaitable<void> handle_signals() {
+    for (;;) {
+      auto [ec, sig] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      on_signal(sig);
+    }
+  }
+
+  asio::awaitable<void> handle_events() {
+    for (;;) {
+      auto [ec, event] = co_await lock_.async_wait_event(asio::as_tuple(asio::use_awaitable));
+      if (ec == errc::events_dropped) continue;  // we keep up; and every event that matters is also a state
+      if (ec) co_return;
+      on_event(event);
+    }
+  }
+
+  void on_check(error_code ec) {
+    if (phase_ == phase::finishing) return;
+    if (ec && is_refusal(ec) && phase_ == phase::waiting) {
+      log_.error(describe_etcd_error(ec, opts_));
+      finish(exit_code::etcd_failed);
+      return;
+    }
+    if (ec && ec != last_etcd_error_) {
+      log_.info(describe_etcd_error(ec, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
+    } else if (!ec && last_etcd_error_) {
+      log_.info("etcd answers again");
+    }
+    last_etcd_error_ = ec;
+  }
+
+  void on_event(const lock_event& e) {
+    if (phase_ == phase::finishing) return;
+    log_.info(describe(e));
+    if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
+      // The event may be older than the truth: start COMMAND only on a hold that is proven now.
+      if (lock_.have_lock()) start_command(e);
+      return;
+    }
+    if (phase_ == phase::running && lost_code_ == 0 &&
+        (e.kind == lock_event::removed || e.kind == lock_event::unknown)) {
+      lose(e.kind);
+    }
+  }
+
+  void start_command(const lock_event& e) {
+    timeout_timer_.cancel();
+    const std::vector<std::string> env = {
+        "CLUSTERLOCK_NAME=" + opts_.name,
+        "CLUSTERLOCK_KEY=" + lock_.key(),
+        "CLUSTERLOCK_FENCING_TOKEN=" + std::to_string(e.fencing_token),
+        "CLUSTERLOCK_IDENTITY=" + lock_.identity(),
+        "CLUSTERLOCK_PASSWORD",  // etcd's password is ours, not COMMAND's
+    };
+    try {
+      child_.emplace(command_, env);
+    } catch (const std::system_error& failure) {
+      const bool exec_failed = std::string_view(failure.what()).starts_with("execve");
+      const auto problem = exec_failed ? exec_problem(command_.argv.front(), failure.code().value())
+                                       : command_problem{exit_code::internal_error,
+                                                         std::string("cannot start COMMAND: ") + failure.what()};
+      log_.error(problem.message);
+      finish(problem.exit_code);
+      return;
+    }
+    phase_ = phase::running;
+    log_.info("started " + command_.argv.front() + " (pid " + std::to_string(child_->pid()) +
+              ") holding the lock, fencing token " + std::to_string(e.fencing_token));
+  }
+
+  void lose(lock_event::kind_type why) {
+    lost_code_ = why == lock_event::removed ? exit_code::lock_removed : exit_code::lock_unknown;
+    const std::string reason = why == lock_event::removed
+                                   ? "REMOVED: our key was deleted or our lease expired"
+                                   : "UNKNOWN: etcd could not confirm in time that we still hold it";
+    log_.error("lost the lock \"" + opts_.name + "\" (" + reason + "); sending SIGTERM to " +
+               command_.argv.front() + ", SIGKILL in " + format_duration(args_.run.grace));
+    terminate_command();
+  }
+
+  // SIGTERM to COMMAND's group now, SIGKILL after the grace period (once).
+  void terminate_command() {
+    child_->signal(SIGTERM, true);
+    if (grace_started_) return;
+    grace_started_ = true;
+    grace_timer_.expires_after(args_.run.grace);
+    grace_timer_.async_wait([this](error_code ec) {
+      if (ec || !child_ || !child_->running()) return;
+      log_.error(command_.argv.front() + " still runs " + format_duration(args_.run.grace) +
+                 " after SIGTERM: sending SIGKILL");
+      child_->signal(SIGKILL);
+    });
+  }
+
+  void on_signal(int sig) {
+    if (sig == SIGCHLD) {
+      if (!child_) return;
+      const auto status = child_->poll();
+      if (status) on_command_ended(*status);
+      return;
+    }
+    switch (phase_) {
+      case phase::waiting:
+        log_.info("got " + signal_name(sig) + " while waiting: leaving the queue");
+        finish(exit_code::signal_base + sig);
+        break;
+      case phase::running:
+        log_.info("passing " + signal_name(sig) + " on to " + command_.argv.front());
+        if (sig == SIGTERM) {
+          terminate_command();
+        } else {
+          child_->signal(sig);
+        }
+        break;
+      case phase::finishing:
+        break;  // we are on our way out already
+    }
+  }
+
+  void on_command_ended(int wait_status) {
+    grace_timer_.cancel();
+    const std::string what = command_.argv.front() + " " + describe_wait_status(wait_status);
+    if (lost_code_ != 0) {
+      log_.error(what + " after the lock was lost; exiting with " + std::to_string(lost_code_));
+      finish(lost_code_);
+      return;
+    }
+    log_.info(what + "; releasing the lock");
+    finish(exit_status_of(wait_status));
+  }
+
+  void on_timeout() {
+    if (phase_ != phase::waiting) return;
+    std::string why;
+    if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
+      why = " (held by " + (holder->identity.empty() ? std::string("(no identity)") : holder->identity) +
+            ", fencing token " + std::to_string(holder->fencing_token) + ")";
+    } else if (last_etcd_error_) {
+      why = " (" + describe_etcd_error(last_etcd_error_, opts_) + ")";
+    }
+    log_.error("gave up waiting for the lock \"" + opts_.name + "\" after " + format_duration(*args_.run.timeout) +
+               why);
+    finish(exit_code::timed_out);
+  }
+
+  // Frees the lock (only once COMMAND has ended, or was never started) and leaves.
+  void finish(int code) {
+    if (phase_ == phase::finishing) return;
+    phase_ = phase::finishing;
+    exit_code_ = code;
+    timeout_timer_.cancel();
+    grace_timer_.cancel();
+    check_.stop();
+    shut_down_then_stop(lock_, io_, opts_.request_timeout);
+  }
+
+  asio::io_context& io_;
+  const parsed_arguments& args_;
+  logger log_;
+  options opts_;
+  resolved_command command_;
+  lock_manager lock_;
+  etcd_check check_;
+  asio::signal_set signals_;  // before the child exists: its SIGCHLD must not be lost
+  asio::steady_timer timeout_timer_;
+  asio::steady_timer grace_timer_;
+  std::optional<child_process> child_;
+  phase phase_ = phase::waiting;
+  int lost_code_ = 0;
+  bool grace_started_ = false;
+  error_code last_etcd_error_;
+  int exit_code_ = exit_code::internal_error;
+};
+
+}  // namespace
+
+int run_command(const parsed_arguments& args) {
+  auto resolved = resolve_command(args.run.command);
+  if (auto* problem = std::get_if<command_problem>(&resolved)) {
+    logger(false).error(problem->message);
+    return problem->exit_code;
+  }
+  auto opts = make_options(args.common, args.name, true);
+  asio::io_context io;
+  run_supervisor supervisor(io, args, std::move(opts), std::get<resolved_command>(std::move(resolved)));
+  return supervisor.run();
+}
+
+}  // namespace clusterlock::cli

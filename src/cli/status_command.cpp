@@ -1,0 +1,118 @@
+// clusterlock status: the holder and the queue, as an observer sees them at its first look.
+
+#include "cli/commands.hpp"
+#include "cli/etcd_check.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/output.hpp"
+#include "cli/shutdown.hpp"
+
+#include <clusterlock/lock_manager.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace clusterlock::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using boost::system::error_code;
+
+std::string lease_hex(std::int64_t lease) {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "%llx", static_cast<unsigned long long>(lease));
+  return buffer;
+}
+
+std::string identity_text(const std::string& identity) { return identity.empty() ? "-" : identity; }
+
+json::object entry_json(const lock_entry& e) {
+  return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
+}
+
+std::string as_json(const std::string& name, const std::vector<lock_entry>& queue) {
+  json::array waiters;
+  for (std::size_t i = 1; i < queue.size(); ++i) waiters.push_back(entry_json(queue[i]));
+  json::object out;
+  out["name"] = name;
+  out["holder"] = queue.empty() ? json::value(nullptr) : json::value(entry_json(queue.front()));
+  out["waiters"] = std::move(waiters);
+  return json::serialize(out) + "\n";
+}
+
+std::string as_table(const std::string& name, const std::vector<lock_entry>& queue) {
+  if (queue.empty()) return "lock \"" + name + "\" is free: nobody holds it, nobody waits\n";
+  const auto& holder = queue.front();
+  std::string out = "lock \"" + name + "\" is held by " + identity_text(holder.identity) + " (fencing token " +
+                    std::to_string(holder.fencing_token) + "), " + std::to_string(queue.size() - 1) + " waiting\n\n";
+  std::vector<std::vector<std::string>> rows = {{"POSITION", "IDENTITY", "FENCING TOKEN", "LEASE", "KEY"}};
+  for (std::size_t i = 0; i < queue.size(); ++i) {
+    const auto& e = queue[i];
+    rows.push_back({i == 0 ? "holder" : std::to_string(i), identity_text(e.identity), std::to_string(e.fencing_token),
+                    lease_hex(e.lease), e.key});
+  }
+  std::vector<std::size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+int status_command(const parsed_arguments& args) {
+  const logger log(args.common.verbose);
+  const options opts = make_options(args.common, args.name, false);
+  asio::io_context io;
+  lock_manager lock(io.get_executor(), opts);
+  etcd_check check(io.get_executor(), opts);
+  asio::steady_timer deadline(io);
+  int exit_code = exit_code::internal_error;
+  bool done = false;
+
+  auto finish = [&](int code) {
+    if (done) return;
+    done = true;
+    exit_code = code;
+    deadline.cancel();
+    check.stop();
+    shut_down_then_stop(lock, io, opts.request_timeout);
+  };
+
+  // An observer's first event is its first look at the queue: the holder (or nobody), with the queue behind it.
+  lock.async_wait_event([&](error_code ec, lock_event) {
+    if (ec || done) return;
+    const auto queue = lock.queue();
+    const bool written = print(args.status.json ? as_json(opts.name, queue) : as_table(opts.name, queue));
+    finish(written ? exit_code::success : exit_code::etcd_failed);
+  });
+  // The manager would retry for ever; the check says why etcd cannot be used, and fails us at once.
+  check.start([&](error_code ec) {
+    if (!ec || done) return;
+    log.error(describe_etcd_error(ec, opts));
+    finish(exit_code::etcd_failed);
+  });
+  const auto bound = etcd_check::bound(opts) + opts.request_timeout;
+  deadline.expires_after(bound);
+  deadline.async_wait([&](error_code ec) {
+    if (ec || done) return;
+    log.error("no answer from etcd within " + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(bound)));
+    finish(exit_code::etcd_failed);
+  });
+  lock.start();
+  io.run();
+  return exit_code;
+}
+
+}  // namespace clusterlock::cli

@@ -1,0 +1,171 @@
+// clusterlock watch: the lock's events as they happen, one line each (text or JSON), until a signal or --count.
+
+#include "cli/commands.hpp"
+#include "cli/etcd_check.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/output.hpp"
+#include "cli/shutdown.hpp"
+
+#include <clusterlock/lock_manager.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+
+namespace clusterlock::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using boost::system::error_code;
+
+const char* event_name(lock_event::kind_type k) {
+  switch (k) {
+    case lock_event::acquired: return "acquired";
+    case lock_event::removed: return "removed";
+    case lock_event::unknown: return "unknown";
+    case lock_event::holder_changed: return "holder_changed";
+  }
+  return "?";
+}
+
+class watcher {
+ public:
+  watcher(asio::io_context& io, const parsed_arguments& args, const options& opts)
+      : io_(io),
+        args_(args),
+        log_(args.common.verbose),
+        opts_(opts),
+        lock_(io.get_executor(), opts_),
+        check_(io.get_executor(), opts_),
+        signals_(io, SIGINT, SIGTERM),
+        first_event_deadline_(io) {}
+
+  int run() {
+    signals_.async_wait([this](error_code ec, int sig) {
+      if (ec) return;
+      log_.info("got " + std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": shutting down");
+      finish(exit_code::success);
+    });
+    asio::co_spawn(io_, handle_events(), asio::detached);
+    const auto every = log_.verbose() ? std::optional(std::max<std::chrono::milliseconds>(
+                                            std::chrono::seconds(2), 2 * opts_.request_timeout))
+                                      : std::nullopt;
+    check_.start([this](error_code ec) { on_check(ec); }, every);
+    const auto bound = etcd_check::bound(opts_) + opts_.request_timeout;
+    first_event_deadline_.expires_after(bound);
+    first_event_deadline_.async_wait([this, bound](error_code ec) {
+      if (ec || seen_event_) return;
+      log_.error("no answer from etcd within " +
+                 format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(bound)));
+      finish(exit_code::etcd_failed);
+    });
+    lock_.start();
+    io_.run();
+    return exit_code_;
+  }
+
+ private:
+  asio::awaitable<void> handle_events() {
+    for (;;) {
+      auto [ec, event] = co_await lock_.async_wait_event(asio::as_tuple(asio::use_awaitable));
+      if (done_) co_return;
+      if (ec == errc::events_dropped) {
+        log_.error("some events were missed (output too slow)");
+        continue;
+      }
+      if (ec) co_return;
+      on_event(event);
+    }
+  }
+
+  void on_event(const lock_event& e) {
+    seen_event_ = true;
+    first_event_deadline_.cancel();
+    const auto now = std::chrono::system_clock::now();
+    // The holder's key, while the manager's view still has it (it may have moved on since the event).
+    std::string key;
+    if (e.kind == lock_event::acquired) {
+      key = lock_.key();
+    } else if (e.kind == lock_event::holder_changed && e.fencing_token != 0) {
+      for (const auto& entry : lock_.queue())
+        if (entry.fencing_token == e.fencing_token) key = entry.key;
+    }
+    std::string line;
+    if (args_.watch.json) {
+      json::object o;
+      o["time"] = utc_time(now);
+      o["event"] = event_name(e.kind);
+      o["holder"] = e.fencing_token == 0 && e.holder.empty() ? json::value(nullptr) : json::value(e.holder);
+      o["fencing_token"] = e.fencing_token;
+      o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
+      o["revision"] = e.revision;
+      line = json::serialize(o) + "\n";
+    } else {
+      line = local_time(now) + "  " + describe(e) + (key.empty() ? "" : "  key " + key) + "\n";
+    }
+    if (!print(line)) {
+      finish(exit_code::success);  // the reader is gone (a closed pipe): nothing more to do
+      return;
+    }
+    if (args_.watch.count && ++printed_ >= *args_.watch.count) finish(exit_code::success);
+  }
+
+  void on_check(error_code ec) {
+    if (done_) return;
+    if (ec && !seen_event_) {
+      log_.error(describe_etcd_error(ec, opts_));
+      finish(exit_code::etcd_failed);
+      return;
+    }
+    if (ec && ec != last_etcd_error_) {
+      log_.info(describe_etcd_error(ec, opts_));
+    } else if (!ec && last_etcd_error_) {
+      log_.info("etcd answers again");
+    }
+    last_etcd_error_ = ec;
+  }
+
+  void finish(int code) {
+    if (done_) return;
+    done_ = true;
+    exit_code_ = code;
+    first_event_deadline_.cancel();
+    check_.stop();
+    shut_down_then_stop(lock_, io_, opts_.request_timeout);
+  }
+
+  asio::io_context& io_;
+  const parsed_arguments& args_;
+  logger log_;
+  options opts_;
+  lock_manager lock_;
+  etcd_check check_;
+  asio::signal_set signals_;
+  asio::steady_timer first_event_deadline_;
+  bool seen_event_ = false;
+  bool done_ = false;
+  std::uint64_t printed_ = 0;
+  error_code last_etcd_error_;
+  int exit_code_ = exit_code::internal_error;
+};
+
+}  // namespace
+
+int watch_command(const parsed_arguments& args) {
+  const options opts = make_options(args.common, args.name, args.watch.contend);
+  asio::io_context io;
+  watcher w(io, args, opts);
+  return w.run();
+}
+
+}  // namespace clusterlock::cli

@@ -1,0 +1,118 @@
+// The clusterlock command's argument parser: subcommands, options, durations, and what counts as bad usage.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cli/arguments.hpp"
+
+namespace clusterlock::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+parsed_arguments parse(const std::vector<std::string>& args, std::optional<std::string> env = std::nullopt) {
+  return parse_arguments(args, env);
+}
+
+std::string usage_message(const std::vector<std::string>& args) {
+  try {
+    parse(args);
+  } catch (const usage_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(CliDuration, AcceptsUnitsAndPlainSeconds) {
+  EXPECT_EQ(parse_duration("5s"), 5000ms);
+  EXPECT_EQ(parse_duration("500ms"), 500ms);
+  EXPECT_EQ(parse_duration("2m"), 120000ms);
+  EXPECT_EQ(parse_duration("1h"), 3600000ms);
+  EXPECT_EQ(parse_duration("10"), 10000ms);
+  EXPECT_EQ(parse_duration("1.5s"), 1500ms);
+  EXPECT_EQ(parse_duration("0.25"), 250ms);
+  EXPECT_EQ(parse_duration("0"), 0ms);
+}
+
+TEST(CliDuration, RejectsWhatIsNotADuration) {
+  for (const char* bad : {"", "s", "abc", "5x", "-1s", "1..5s", ".", "5 s", "5sec", "1e3"})
+    EXPECT_EQ(parse_duration(bad), std::nullopt) << bad;
+}
+
+TEST(CliDuration, FormatsShortly) {
+  EXPECT_EQ(format_duration(5000ms), "5s");
+  EXPECT_EQ(format_duration(500ms), "500ms");
+  EXPECT_EQ(format_duration(120000ms), "2m");
+  EXPECT_EQ(format_duration(1500ms), "1.5s");
+}
+
+TEST(CliArguments, RunTakesOptionsThenNameThenCommand) {
+  const auto p = parse({"run", "--ttl", "3s", "--grace=1s", "--timeout", "2m", "-v", "--identity=me", "lock", "--",
+                        "sh", "-c", "echo hi"});
+  EXPECT_EQ(p.what, parsed_arguments::action::run);
+  EXPECT_EQ(p.name, "lock");
+  EXPECT_THAT(p.run.command, ElementsAre("sh", "-c", "echo hi"));
+  EXPECT_EQ(p.common.ttl, 3s);
+  EXPECT_EQ(p.run.grace, 1000ms);
+  EXPECT_EQ(p.run.timeout, 120000ms);
+  EXPECT_TRUE(p.common.verbose);
+  EXPECT_EQ(p.common.identity, "me");
+}
+
+TEST(CliArguments, RunCommandKeepsItsOwnOptions) {
+  // Without "--", COMMAND starts at the first word after NAME, and its options are its own.
+  const auto p = parse({"run", "lock", "ls", "-l", "--help"});
+  EXPECT_THAT(p.run.command, ElementsAre("ls", "-l", "--help"));
+  // Options between NAME and COMMAND are still ours.
+  const auto q = parse({"run", "lock", "--timeout=5s", "--", "--odd-command"});
+  EXPECT_EQ(q.run.timeout, 5000ms);
+  EXPECT_THAT(q.run.command, ElementsAre("--odd-command"));
+}
+
+TEST(CliArguments, EndpointsComeFromTheFlagTheEnvironmentOrTheDefault) {
+  EXPECT_THAT(parse({"status", "x"}).common.endpoints, ElementsAre("http://127.0.0.1:2379"));
+  EXPECT_THAT(parse({"status", "x"}, "http://a:1, http://b:2").common.endpoints,
+              ElementsAre("http://a:1", "http://b:2"));
+  EXPECT_THAT(parse({"status", "--endpoints=http://c:3", "x"}, "http://a:1").common.endpoints,
+              ElementsAre("http://c:3"));
+}
+
+TEST(CliArguments, HelpAndVersion) {
+  EXPECT_EQ(parse({"--help"}).what, parsed_arguments::action::show_help);
+  EXPECT_EQ(parse({"--help"}).help_for, std::nullopt);
+  EXPECT_EQ(parse({"watch", "--help"}).help_for, subcommand::watch);
+  EXPECT_EQ(parse({"help", "run"}).help_for, subcommand::run);
+  EXPECT_EQ(parse({"--version"}).what, parsed_arguments::action::show_version);
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("--grace"));
+}
+
+TEST(CliArguments, WatchAndStatusOptions) {
+  const auto w = parse({"watch", "--json", "--contend", "--count", "3", "x"});
+  EXPECT_TRUE(w.watch.json);
+  EXPECT_TRUE(w.watch.contend);
+  EXPECT_EQ(w.watch.count, 3u);
+  EXPECT_TRUE(parse({"status", "--json", "x"}).status.json);
+}
+
+TEST(CliArguments, BadUsageSaysWhat) {
+  EXPECT_THAT(usage_message({}), HasSubstr("command is missing"));
+  EXPECT_THAT(usage_message({"--ttl=5", "status", "x"}), HasSubstr("options go after the command"));
+  EXPECT_THAT(usage_message({"run", "x"}), HasSubstr("COMMAND is missing"));
+  EXPECT_THAT(usage_message({"run", "x", "--"}), HasSubstr("COMMAND is missing"));
+  EXPECT_THAT(usage_message({"status", "--json"}), HasSubstr("NAME is missing"));
+  EXPECT_THAT(usage_message({"status", "--ttl"}), HasSubstr("--ttl needs a value"));
+  EXPECT_THAT(usage_message({"status", "--ttl=0", "x"}), HasSubstr("--ttl"));
+  EXPECT_THAT(usage_message({"status", "--request-timeout=0", "x"}), HasSubstr("must be positive"));
+  EXPECT_THAT(usage_message({"run", "--timeout=0", "x", "true"}), HasSubstr("must be positive"));
+  EXPECT_THAT(usage_message({"status", "--json=yes", "x"}), HasSubstr("takes no value"));
+  EXPECT_THAT(usage_message({"status", "--contend", "x"}), HasSubstr("unknown option '--contend'"));
+  EXPECT_THAT(usage_message({"status", "-x", "x"}), HasSubstr("unknown option '-x'"));
+  EXPECT_THAT(usage_message({"status", "--cert=c.pem", "x"}), HasSubstr("--cert and --key go together"));
+  EXPECT_THAT(usage_message({"watch", "--count=-1", "x"}), HasSubstr("--count"));
+  EXPECT_THAT(usage_message({"status", "--user=u:p", "x"}), HasSubstr("never taken from the command line"));
+  EXPECT_THAT(usage_message({"help", "nope"}), HasSubstr("unknown command 'nope'"));
+}
+
+}  // namespace
+}  // namespace clusterlock::cli
