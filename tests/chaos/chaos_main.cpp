@@ -48,8 +48,9 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
                           stop_leader,stop_majority,delete_key,revoke_lease,compact
   --liveness-slack-ms N   liveness bound is TTL + this (default 2000)
   --liveness-advisory     report liveness failures without failing the run
-  --count-operator-races  count operator races (the old holder acting after a new one because an operator deleted
-                          its key or revoked its lease, before its watch told it) as safety violations
+  --count-races           count races as safety violations: the old holder acting after a new one because its key
+                          was taken while its lease lived (by an operator, or by a resumed stale etcd leader: etcd
+                          issue 15247), before its watch told it
   --check-only DIR        check (and draw) a finished run's output again; no etcd, no faults
   --contender PATH        the contender program (default: the one built with this harness)
   --quiet                 do not narrate the faults on stderr
@@ -82,7 +83,7 @@ flags parse(int argc, char** argv) {
     }
     if (a.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument: " + a);
     a = a.substr(2);
-    if (a == "liveness-advisory" || a == "count-operator-races" || a == "quiet") {
+    if (a == "liveness-advisory" || a == "count-races" || a == "quiet") {
       f.values[a] = "1";
       continue;
     }
@@ -91,7 +92,7 @@ flags parse(int argc, char** argv) {
   }
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms",
-                                "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-operator-races", "check-only",
+                                "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
                                 "contender", "quiet"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
@@ -115,14 +116,14 @@ std::vector<fault_kind> kinds_from(const std::string& list) {
 }
 
 // Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
-int judge(const std::string& dir, const std::string& timeline, bool liveness_advisory, bool count_operator_races) {
+int judge(const std::string& dir, const std::string& timeline, bool liveness_advisory, bool count_races) {
   const loaded_run run = load_run(dir);
   check_settings s;
   s.log_interval_ns = info_number(run.info, "log_interval_ms", 5) * 1'000'000;
   s.liveness_bound_ns = info_number(run.info, "liveness_bound_ms", 4000) * 1'000'000;
-  s.operator_race_bound_ns =
+  s.race_bound_ns =
       (info_number(run.info, "probe_interval_ms", 1000) + info_number(run.info, "request_timeout_ms", 1000)) * 1'000'000;
-  s.count_operator_races = count_operator_races;
+  s.count_races = count_races;
   s.run_start_ns = info_number(run.info, "start_ns", 0);
   s.run_end_ns = info_number(run.info, "end_ns", 0);
   const check_report report = check(run.actions, run.faults, run.drivers, s);
@@ -186,7 +187,7 @@ int main(int argc, char** argv) {
   try {
     const flags f = parse(argc, argv);
     const bool advisory = f.has("liveness-advisory");
-    const bool strict = f.has("count-operator-races");
+    const bool strict = f.has("count-races");
     if (f.has("check-only")) {
       const std::string dir = f.text("check-only", "");
       return judge(dir, f.text("timeline", (fs::path(dir) / "timeline.png").string()), advisory, strict);

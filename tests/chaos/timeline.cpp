@@ -106,11 +106,11 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     for (const auto& d : in.drivers) drivers << x(d.ns) << " -0.75\n";
   }
   const std::string violations_file = (fs::path(work_dir) / "violations.dat").string();
-  const std::string races_file = (fs::path(work_dir) / "operator_races.dat").string();
+  const std::string races_file = (fs::path(work_dir) / "races.dat").string();
   {
     std::ofstream violations(violations_file), races(races_file);
     for (const auto& v : in.report.violations) violations << x(v.first_ns) << ' ' << row(v.identity) << '\n';
-    for (const auto& v : in.report.operator_races) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
+    for (const auto& v : in.report.races) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
   }
 
   // Wide enough to tell seconds apart in a short run; capped for long runs.
@@ -155,7 +155,7 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     g << "  " << quoted(violations_file)
       << " using 1:2 with points pt 2 ps 3 lw 3 lc rgb 'red' title 'safety violation', \\\n";
     g << "  " << quoted(races_file)
-      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'operator race (see docs/chaos.md)', \\\n";
+      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'race: operator or etcd stale leader (docs/chaos.md)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::kill_holder)
       << "' title 'holder faults (kill, stop)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::stop_leader)

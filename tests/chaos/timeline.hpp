@@ -1,7 +1,7 @@
 // The timeline picture of a chaos run (gnuplot, PNG): one row per contender slot (identity c<slot>.<generation>; a
 // contender started in place of a killed one keeps the row), a colored bar wherever it acted as holder, a black
 // tick where a new tenure (fencing token) began, faults as shaded spans from injection to heal with a labeled line
-// at the injection, graceful hand-offs (SIGTERM) as small triangles under the rows, violations as red crosses.
+// at the injection, graceful hand-offs (SIGTERM) as small triangles under the rows, violations as red crosses, races (log_check.hpp) as orange circles.
 #pragma once
 
 #include "chaos/chaos_records.hpp"
