@@ -67,7 +67,8 @@ class lock_manager {
   lock_manager(executor_type ex, options opts);
   /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
   /// contend and event_backlog are used; the name must lie under the session's watch_prefix. Runs on the
-  /// session's strand.
+  /// session's strand. Two contending managers for one name on one session take turns: the later one waits
+  /// until the earlier has shut down (they would otherwise share one key, `name/<lease>`).
   lock_manager(session& s, options opts);
   /// Safe at any time: a started manager stops, and deletes its key and revokes its lease in the background
   /// (on the executor, if it still runs).
@@ -79,7 +80,10 @@ class lock_manager {
   void start();
 
   /// Stops contending: deletes our key (only if its create revision is still ours), revokes our lease,
-  /// stops watching. The next waiter acquires at once. Completes when done or after request_timeout.
+  /// stops watching. The next waiter acquires at once. An enqueue txn on its way is not cut off but awaited,
+  /// so that its key can be deleted. Completes when done: within about twice request_timeout when etcd does
+  /// not answer. Cancellation: terminal stops waiting for etcd at once; a key not yet deleted then stays until
+  /// the lease ends (its TTL for a lock's own session, the session's life for a shared one).
   template <class Token>
   auto async_shutdown(Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(

@@ -21,7 +21,7 @@ void event_queue::push(const lock_event& e) {
   }
   backlog_.push_back(e);
   if (backlog_.size() > capacity_) {
-    backlog_.pop_front();
+    backlog_.erase(backlog_.begin());
     dropped_ = true;
   }
 }
@@ -43,7 +43,8 @@ void event_queue::wait(event_handler h) {
     complete(make_error_code(errc::events_dropped), {});
   } else if (!backlog_.empty()) {
     auto e = std::move(backlog_.front());
-    backlog_.pop_front();
+    backlog_.erase(backlog_.begin());
+    if (backlog_.empty()) backlog_.shrink_to_fit();  // a burst's memory is not kept for the lock's life
     complete({}, std::move(e));
   } else if (closed_) {
     complete(make_error_code(errc::not_started), {});

@@ -1,8 +1,9 @@
 // The lock manager: runs the recipe (lock_machine + lock_recipe calls) for one lock on a session, and tells users.
 //
-// On the session's strand, one coroutine per lock contends: lease -> (watch ready) -> enqueue txn -> wait until our
-// key is gone or the watch lost history; again. The session delivers the rest as calls on lock_listener: watch
-// events, keepalive renewals and loss, and probe results.
+// On the session's strand, a coroutine contends while there is something to do: lease -> (watch ready) -> enqueue
+// txn, again after our key is gone or the watch lost history. A lock that holds or waits has no coroutine (at
+// 10,000 locks on a session an idle one cost 24 MB). The session delivers the rest as calls on lock_listener:
+// watch events, keepalive renewals and loss, and probe results.
 
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/session.hpp>
@@ -21,6 +22,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/uuid/random_generator.hpp>
@@ -39,6 +41,8 @@ using boost::system::error_code;
 using clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr auto ignore_cancellation = [](asio::cancellation_type) { return asio::cancellation_type::none; };
 
 std::string default_identity() {
   char host[256] = {};
@@ -99,6 +103,9 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
 
   bool started = false;
   bool stopping = false;
+  bool contending = false;  // the contend coroutine runs
+  bool have_read = false;   // a read succeeded: the view follows the watch (unless reread)
+  bool claimed = false;     // we are the session's contender for this name (session_state::claim)
   bool reading = false;  // a queue read (enqueue txn) is in flight: watch events wait in `early`
   bool reread = false;   // the watch lost history: read the queue again
   // The view follows the watch without a gap: false before the first read, after the watch lost history (its new
@@ -108,8 +115,9 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   bool synced = false;
   std::uint64_t resets = 0;  // on_watch_reset calls so far
   std::vector<etcd::watch_event> early;
-  asio::steady_timer wake;  // the contend loop sleeps on it; cancel() wakes it
-  asio::cancellation_signal stop_contend;
+  std::weak_ptr<asio::cancellation_signal> stop_contend;  // the running contend coroutine's
+  asio::steady_timer* contend_ended = nullptr;            // shutdown waits on it for the contend coroutine to end
+  std::string maybe_enqueued;  // the key of an enqueue txn whose outcome we do not know
   std::minstd_rand rng{std::random_device{}()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
 
   manager_state(std::shared_ptr<session_state> s, options o)
@@ -118,8 +126,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
         opts(std::move(o)),
         prefix(opts.name + "/"),
         client(*sess->client),
-        machine(opts.identity),
-        wake(strand, asio::steady_timer::time_point::max()) {}
+        machine(opts.identity) {}
 
   // ---- telling users
 
@@ -145,7 +152,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
                                                                : lost_callbacks;
       for (auto& cb : std::vector(callbacks)) cb(e);
     }
-    if (machine.needs_contend()) wake.cancel();
+    if (machine.needs_contend()) kick();
   }
 
   void note_validity() { valid_until.store(sess->lease->valid_until().time_since_epoch().count()); }
@@ -166,7 +173,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     reread = true;
     synced = false;
     ++resets;
-    wake.cancel();
+    kick();
   }
   void on_lease_renewed() override { note_validity(); }
   void on_lease_lost(std::int64_t) override {
@@ -178,14 +185,13 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     using status = recipe::lock_machine::status;
     return machine.current() == status::held || machine.current() == status::uncertain;
   }
-  void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) override {
+  void on_probe(const probe_keys& keys, std::int64_t revision) override {
     if (!wants_probe()) return;
     const auto before = machine.current();
     if (clock::now() >= sess->lease->valid_until()) {
       machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
     } else {
-      auto it = keys.find(machine.my_key());
-      machine.on_probe(it == keys.end() ? 0 : it->second, revision);
+      machine.on_probe(keys.create_revision(machine.my_key()), revision);
     }
     // A probe that confirms what we knew changes nothing: no view to rebuild (for every lock of a session, every
     // probe_interval).
@@ -228,7 +234,12 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
       if (lease) {
         note_validity();
         key = recipe::lock_key(prefix, *lease);
+        maybe_enqueued = key;
+        // Not cancelled by shutdown: a txn cut off on its way may still create our key, and shutdown could not
+        // know to delete it (on a shared session the lease, and so the key, would outlive this lock).
+        co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
         snap = co_await recipe::enqueue(client, prefix, key, opts.identity, *lease);
+        co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
         if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
         // The lease was found gone while the txn was on its way: our key went with it, whatever the reply says.
         if (snap && sess->lease->lease() != *lease) snap = make_error_code(errc::lease_not_found);
@@ -241,8 +252,11 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     reading = false;
     if (!snap) {
       synced = false;  // the events that came meanwhile are not applied: the next read has them
+      reread = true;
       co_return snap.error();
     }
+    have_read = true;
+    maybe_enqueued.clear();
     machine.on_snapshot(snap->revision, std::move(snap->keys), key);
     if (epoch == resets) {
       for (const auto& e : early) apply(e);  // the machine skips those the read already saw
@@ -253,10 +267,19 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     co_return error_code{};
   }
 
+  // Whether the contend coroutine has work: the first read, a read after the watch lost history, or a new key
+  // after ours went.
+  bool must_contend() const { return !stopping && (!have_read || reread || (opts.contend && machine.needs_contend())); }
+
   asio::awaitable<void> contend() {
-    auto self = shared_from_this();
     int failures = 0;
-    while (!stopping) {
+    if (opts.contend && !claimed) {
+      // One contender per name on a session: two would share one key (name/<lease>) and both believe they hold.
+      const bool turn = co_await sess->claim(opts.name, this);
+      if (!turn) co_return;  // shut down while waiting
+      claimed = true;
+    }
+    while (must_contend()) {
       // The watch must stand before we read: then nothing between the read and the watch is missed.
       const auto ready = co_await sess->hub->ready();
       const error_code ec = ready ? co_await read() : ready.error();
@@ -266,38 +289,63 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
         continue;
       }
       failures = 0;
-      // Until our key is gone (contend again) or the watch lost history (read again).
-      while (!stopping && !reread && !(opts.contend && machine.needs_contend())) {
-        wake.expires_at(asio::steady_timer::time_point::max());
-        co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
     }
+  }
+
+  // Starts the contend coroutine unless it runs (it checks must_contend() before it ends).
+  void kick() {
+    if (contending || !must_contend()) return;
+    contending = true;
+    // A signal of its own per coroutine: rebinding one signal's slot under a coroutine that has not fully ended
+    // frees its cancellation state (the lease keeper's use-after-free).
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    stop_contend = signal;
+    asio::co_spawn(strand, contend(),
+                   asio::bind_cancellation_slot(signal->slot(), [self = shared_from_this(), signal](std::exception_ptr) {
+                     self->contending = false;
+                     if (self->contend_ended) self->contend_ended->cancel();
+                     self->kick();  // work that came after the loop's last check
+                   }));
   }
 
   void start() {
     if (started || stopping) return;
     started = true;
     sess->join(this, prefix);
-    asio::co_spawn(strand, contend(), asio::bind_cancellation_slot(stop_contend.slot(), asio::detached));
+    kick();
   }
 
   asio::awaitable<result<void>> shutdown() {
     auto self = shared_from_this();
     if (stopping) co_return result<void>();
     stopping = true;
-    stop_contend.emit(asio::cancellation_type::terminal);
-    wake.cancel();
     held.store(false);
     token.store(0);
+    if (contending) {
+      // Interrupts its waits; an enqueue txn in flight completes first, so that we know which key to delete.
+      if (auto signal = stop_contend.lock()) signal->emit(asio::cancellation_type::terminal);
+      asio::steady_timer ended(strand, asio::steady_timer::time_point::max());
+      contend_ended = &ended;
+      co_await ended.async_wait(asio::as_tuple(asio::use_awaitable));
+      contend_ended = nullptr;
+    }
     error_code failed;
-    if (started && machine.my_token() != 0) {
-      const std::string key = machine.my_key();
-      const std::int64_t mine = machine.my_token();
+    std::string key = machine.my_key();
+    std::int64_t mine = machine.my_token();
+    if (mine == 0 && !maybe_enqueued.empty()) {
+      // The last enqueue failed (a timeout, a lost connection): it may have created our key all the same.
+      key = maybe_enqueued;
+      auto r = co_await etcd::with_deadline(recipe::probe(client, key), opts.request_timeout);
+      if (r) mine = r->create_revision;
+      else failed = r.error();
+    }
+    if (mine != 0) {
       auto r = co_await etcd::with_deadline(recipe::release(client, key, mine), opts.request_timeout);
       if (!r) failed = r.error();
     }
     machine.on_released();
     publish();
+    if (opts.contend) sess->unclaim(opts.name, this);
     if (started) co_await sess->leave(this);
     for (auto& w : subscribers)
       if (auto q = w.lock()) q->close();

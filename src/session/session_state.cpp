@@ -9,6 +9,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -47,6 +48,46 @@ session_state::session_state(asio::any_io_executor ex, session_options o, bool h
       hub(std::make_shared<watch_hub>(client, opts.watch_prefix)),
       handle_alive_(has_handle) {
   lease->add_listener(this);
+}
+
+probe_keys::probe_keys(std::vector<etcd::key_value> kvs) {
+  keys_.reserve(kvs.size());
+  for (auto& kv : kvs) keys_.emplace_back(std::move(kv.key), kv.create_revision);
+  // etcd returns a range in key order; sorting again costs little and does not rely on it.
+  if (!std::is_sorted(keys_.begin(), keys_.end())) std::sort(keys_.begin(), keys_.end());
+}
+
+std::int64_t probe_keys::create_revision(const std::string& key) const {
+  auto it = std::lower_bound(keys_.begin(), keys_.end(), key, [](const auto& e, const std::string& k) { return e.first < k; });
+  return it != keys_.end() && it->first == key ? it->second : 0;
+}
+
+asio::awaitable<bool> session_state::claim(const std::string& name, lock_listener* l) {
+  auto& line = claims_[name];
+  line.push_back({l, nullptr});
+  if (line.size() == 1) co_return true;
+  asio::steady_timer turn(strand, asio::steady_timer::time_point::max());
+  line.back().turn = &turn;
+  co_await turn.async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled on our turn, or by our shutdown
+  const auto cs = co_await asio::this_coro::cancellation_state;
+  auto it = claims_.find(name);
+  if (it == claims_.end()) co_return false;
+  for (auto& c : it->second)
+    if (c.who == l) c.turn = nullptr;
+  co_return cs.cancelled() == asio::cancellation_type::none && it->second.front().who == l;
+}
+
+void session_state::unclaim(const std::string& name, lock_listener* l) {
+  auto it = claims_.find(name);
+  if (it == claims_.end()) return;
+  auto& line = it->second;
+  const bool was_first = line.front().who == l;
+  std::erase_if(line, [l](const claimant& c) { return c.who == l; });
+  if (line.empty()) {
+    claims_.erase(it);
+  } else if (was_first && line.front().turn) {
+    line.front().turn->cancel();
+  }
 }
 
 void session_state::join(lock_listener* l, const std::string& prefix) {
@@ -120,9 +161,7 @@ asio::awaitable<void> session_state::probe_loop() {
         if (was_asking(l)) l->on_probe_failed();
       continue;
     }
-    std::unordered_map<std::string, std::int64_t> keys;
-    keys.reserve(r->kvs.size());
-    for (auto& kv : r->kvs) keys.emplace(std::move(kv.key), kv.create_revision);
+    const probe_keys keys(std::move(r->kvs));
     for (auto* l : std::vector(listeners_))
       if (was_asking(l)) l->on_probe(keys, r->header.revision);
   }

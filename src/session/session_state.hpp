@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 #include <string>
@@ -16,6 +17,18 @@
 
 namespace clusterlock::detail {
 
+/// What the probe found: every key under the watch prefix with its create revision, sorted by key. A sorted
+/// vector, not a hash map: at 10,000 locks a map's nodes, rebuilt every probe, fragmented the heap.
+class probe_keys {
+ public:
+  explicit probe_keys(std::vector<etcd::key_value> kvs);
+  /// The key's create revision, 0 when it was not there.
+  std::int64_t create_revision(const std::string& key) const;
+
+ private:
+  std::vector<std::pair<std::string, std::int64_t>> keys_;
+};
+
 /// A lock on the session: told of the lease, the watch (through watch_hub::subscriber) and the probe.
 class lock_listener : public watch_hub::subscriber {
  public:
@@ -23,8 +36,8 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_lease_lost(std::int64_t lease) = 0;
   /// Whether this lock needs the probe (it holds, or held, the lock).
   virtual bool wants_probe() const = 0;
-  /// A linearizable read at `revision` found these keys (key -> create revision) under the watch prefix.
-  virtual void on_probe(const std::unordered_map<std::string, std::int64_t>& keys, std::int64_t revision) = 0;
+  /// A linearizable read at `revision` found these keys under the watch prefix.
+  virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
   /// The probe got no answer in time: etcd is unreachable, or the member lost quorum.
   virtual void on_probe_failed() = 0;
 
@@ -51,12 +64,23 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   const std::shared_ptr<lease_keeper> lease;
   const std::shared_ptr<watch_hub> hub;
 
+  /// One contender per lock name: two would share one key (`name/<lease>`) and both believe they hold the lock.
+  /// Completes with true when `l` is the first for `name` (at once, unless another holds the claim), false when
+  /// cancelled. unclaim() leaves the line and passes the turn on; call it after a cancelled claim too.
+  boost::asio::awaitable<bool> claim(const std::string& name, lock_listener* l);
+  void unclaim(const std::string& name, lock_listener* l);
+
  private:
   void on_lease_renewed() override;
   void on_lease_lost(std::int64_t lease) override;
   void on_keepalive_failed(boost::system::error_code) override;
   boost::asio::awaitable<void> probe_loop();
 
+  struct claimant {
+    lock_listener* who;
+    boost::asio::steady_timer* turn;  // cancelled when it is this one's turn; null while not waiting
+  };
+  std::unordered_map<std::string, std::vector<claimant>> claims_;
   std::vector<lock_listener*> listeners_;
   bool handle_alive_;
   bool probing_ = false;

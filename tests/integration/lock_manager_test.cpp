@@ -236,6 +236,30 @@ class lock_manager_it : public ::testing::Test {
     recorders_.push_back(recorder::attach(m.subscribe(), std::move(hook)));
     return m;
   }
+  // A lock on a shared session (made by make_session).
+  lock_manager& add_manager(session& on, options o) {
+    managers_.push_back(std::make_unique<lock_manager>(on, std::move(o)));
+    auto& m = *managers_.back();
+    recorders_.push_back(recorder::attach(m.subscribe()));
+    return m;
+  }
+  session& make_session(const std::string& watch_prefix, std::chrono::seconds ttl = 5s) {
+    session_options so;
+    so.endpoints = cluster().client_urls();
+    so.watch_prefix = watch_prefix;
+    so.ttl = ttl;
+    sessions_.push_back(std::make_unique<session>(io_.get_executor(), std::move(so)));
+    return *sessions_.back();
+  }
+  // The keys under `prefix` in etcd now, read with etcdctl.
+  std::vector<std::string> keys_under(const std::string& prefix) {
+    std::vector<std::string> keys;
+    std::istringstream out(cluster().etcdctl({"get", "--prefix", "--keys-only", prefix}));
+    for (std::string line; std::getline(out, line);)
+      if (!line.empty()) keys.push_back(line);
+    return keys;
+  }
+
   recorder& events_of(const lock_manager& m) {
     for (std::size_t i = 0; i < managers_.size(); ++i)
       if (managers_[i].get() == &m) return *recorders_[i];
@@ -312,6 +336,7 @@ class lock_manager_it : public ::testing::Test {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::unique_ptr<test::etcd_cluster> own_cluster_;  // before the managers: it outlives them
+  std::vector<std::unique_ptr<session>> sessions_;   // before the managers, too
   std::vector<std::unique_ptr<lock_manager>> managers_;
   std::vector<std::shared_ptr<recorder>> recorders_;
 };
@@ -841,6 +866,63 @@ TEST_F(lock_manager_it, graceful_shutdown_hands_the_lock_over_promptly) {
   measure("graceful hand-off median", latencies[latencies.size() / 2]);
   measure("graceful hand-off max", latencies.back());
   EXPECT_LT(latencies.back(), 1000.0);
+}
+
+// ---- locks on a shared session
+
+TEST_F(lock_manager_it, locks_on_one_session_are_held_at_once_on_its_one_lease) {
+  const auto prefix = lock_name() + "/";
+  auto& s = make_session(prefix);
+  std::vector<lock_manager*> locks;
+  for (const char* n : {"a", "b", "c"}) {
+    auto o = make_options(prefix + n, n);
+    locks.push_back(&add_manager(s, o));
+    locks.back()->start();
+  }
+  ASSERT_TRUE(run_until([&] { return std::all_of(locks.begin(), locks.end(), [](auto* m) { return m->have_lock(); }); },
+                        5s));
+  char lease_hex[32];
+  std::snprintf(lease_hex, sizeof lease_hex, "%llx", static_cast<unsigned long long>(s.lease()));
+  for (auto* m : locks) EXPECT_EQ(m->key(), prefix + m->identity() + "/" + lease_hex);
+  EXPECT_EQ(keys_under(prefix).size(), 3u);
+}
+
+TEST_F(lock_manager_it, two_managers_for_one_name_on_one_session_take_turns) {
+  // They would share one key (name/<lease>): without turns both would believe they hold the lock.
+  const auto prefix = lock_name() + "/";
+  auto& s = make_session(prefix);
+  auto& first = add_manager(s, make_options(prefix + "x", "first"));
+  auto& second = add_manager(s, make_options(prefix + "x", "second"));
+  first.start();
+  second.start();
+  ASSERT_TRUE(run_until([&] { return first.have_lock(); }, 5s));
+  const auto first_token = first.fencing_token();
+  EXPECT_FALSE(run_until([&] { return second.have_lock(); }, 500ms)) << events_of(second).dump();
+  shut_down(first);
+  ASSERT_TRUE(run_until([&] { return second.have_lock(); }, 5s)) << events_of(second).dump();
+  EXPECT_GT(second.fencing_token(), first_token);  // a key of its own, made after the first one's was deleted
+  EXPECT_EQ(events_of(first).count(lock_event::acquired), 1u);
+  EXPECT_EQ(events_of(second).count(lock_event::acquired), 1u);
+}
+
+TEST_F(lock_manager_it, shutdown_at_any_moment_of_the_acquisition_leaves_no_key_on_a_shared_session) {
+  // The session's lease outlives each lock: a key left behind would block the lock until the session ends.
+  const auto prefix = lock_name() + "/";
+  auto& s = make_session(prefix);
+  for (int round = 0; round < 40; ++round) {
+    auto& m = add_manager(s, make_options(prefix + "x", "round-" + std::to_string(round)));
+    m.start();
+    // 0 to 39 handlers in: before the lease, during the enqueue txn, after ACQUIRED.
+    for (int i = 0; i < round; ++i) io_.run_one_for(5ms);
+    error_code ec;
+    shut_down(m, &ec);
+    EXPECT_FALSE(ec) << "round " << round << ": " << ec.message();
+    ASSERT_EQ(keys_under(prefix), std::vector<std::string>{}) << "round " << round;
+  }
+  // The lock is free for another session at once.
+  auto& other = add_manager(make_options(prefix + "x", "other"));
+  other.start();
+  EXPECT_TRUE(run_until([&] { return other.have_lock(); }, 5s));
 }
 
 // ---- observers
