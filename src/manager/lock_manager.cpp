@@ -44,6 +44,14 @@ namespace {
 
 constexpr auto ignore_cancellation = [](asio::cancellation_type) { return asio::cancellation_type::none; };
 
+// std::random_device costs ~23 us a construction on a VM (it traps to the hypervisor), 5% of an acquire+release's
+// CPU: seed once per process, then step.
+std::uint_fast32_t jitter_seed() {
+  static const std::uint_fast32_t base = std::random_device{}();
+  static std::atomic<std::uint_fast32_t> next{0};
+  return base + 0x9e3779b9u * ++next;
+}
+
 std::string default_identity() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
@@ -104,6 +112,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   bool started = false;
   bool stopping = false;
   bool contending = false;  // the contend coroutine runs
+  bool in_line = false;     // waiting for the session to run the contend coroutine (session_state::request_contend)
   bool have_read = false;   // a read succeeded: the view follows the watch (unless reread)
   bool claimed = false;     // we are the session's contender for this name (session_state::claim)
   bool reading = false;  // a queue read (enqueue txn) is in flight: watch events wait in `early`
@@ -118,7 +127,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::weak_ptr<asio::cancellation_signal> stop_contend;  // the running contend coroutine's
   asio::steady_timer* contend_ended = nullptr;            // shutdown waits on it for the contend coroutine to end
   std::string maybe_enqueued;  // the key of an enqueue txn whose outcome we do not know
-  std::minstd_rand rng{std::random_device{}()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
+  std::minstd_rand rng{jitter_seed()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
 
   manager_state(std::shared_ptr<session_state> s, options o)
       : sess(std::move(s)),
@@ -273,12 +282,6 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
 
   asio::awaitable<void> contend() {
     int failures = 0;
-    if (opts.contend && !claimed) {
-      // One contender per name on a session: two would share one key (name/<lease>) and both believe they hold.
-      const bool turn = co_await sess->claim(opts.name, this);
-      if (!turn) co_return;  // shut down while waiting
-      claimed = true;
-    }
     while (must_contend()) {
       // The watch must stand before we read: then nothing between the read and the watch is missed.
       const auto ready = co_await sess->hub->ready();
@@ -292,9 +295,25 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     }
   }
 
-  // Starts the contend coroutine unless it runs (it checks must_contend() before it ends).
+  // Has the contend coroutine run when there is work for it (it checks must_contend() again before it ends).
   void kick() {
-    if (contending || !must_contend()) return;
+    if (contending || in_line || !must_contend()) return;
+    if (opts.contend && !claimed) {
+      // One contender per name on a session: two would share one key (name/<lease>) and both believe they hold.
+      if (!sess->claim(opts.name, this)) return;  // on_claim_turn() comes when the one before has shut down
+      claimed = true;
+    }
+    in_line = true;
+    sess->request_contend(this);
+  }
+
+  // ---- lock_listener: the session's turns
+
+  void on_claim_turn() override { kick(); }
+
+  void run_contend() override {
+    in_line = false;
+    if (!must_contend()) return sess->contend_ended();
     contending = true;
     // A signal of its own per coroutine: rebinding one signal's slot under a coroutine that has not fully ended
     // frees its cancellation state (the lease keeper's use-after-free).
@@ -304,6 +323,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
                    asio::bind_cancellation_slot(signal->slot(), [self = shared_from_this(), signal](std::exception_ptr) {
                      self->contending = false;
                      if (self->contend_ended) self->contend_ended->cancel();
+                     self->sess->contend_ended();
                      self->kick();  // work that came after the loop's last check
                    }));
   }
@@ -321,6 +341,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     stopping = true;
     held.store(false);
     token.store(0);
+    if (in_line) {
+      sess->leave_contend_line(this);
+      in_line = false;
+    }
     if (contending) {
       // Interrupts its waits; an enqueue txn in flight completes first, so that we know which key to delete.
       if (auto signal = stop_contend.lock()) signal->emit(asio::cancellation_type::terminal);

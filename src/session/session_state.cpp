@@ -9,7 +9,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -62,33 +61,44 @@ std::int64_t probe_keys::create_revision(const std::string& key) const {
   return it != keys_.end() && it->first == key ? it->second : 0;
 }
 
-asio::awaitable<bool> session_state::claim(const std::string& name, lock_listener* l) {
+bool session_state::claim(const std::string& name, lock_listener* l) {
   auto& line = claims_[name];
-  line.push_back({l, nullptr});
-  if (line.size() == 1) co_return true;
-  asio::steady_timer turn(strand, asio::steady_timer::time_point::max());
-  line.back().turn = &turn;
-  co_await turn.async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled on our turn, or by our shutdown
-  const auto cs = co_await asio::this_coro::cancellation_state;
-  auto it = claims_.find(name);
-  if (it == claims_.end()) co_return false;
-  for (auto& c : it->second)
-    if (c.who == l) c.turn = nullptr;
-  co_return cs.cancelled() == asio::cancellation_type::none && it->second.front().who == l;
+  if (std::find(line.begin(), line.end(), l) == line.end()) line.push_back(l);
+  return line.front() == l;
 }
 
 void session_state::unclaim(const std::string& name, lock_listener* l) {
   auto it = claims_.find(name);
   if (it == claims_.end()) return;
   auto& line = it->second;
-  const bool was_first = line.front().who == l;
-  std::erase_if(line, [l](const claimant& c) { return c.who == l; });
+  const bool was_first = line.front() == l;
+  std::erase(line, l);
   if (line.empty()) {
     claims_.erase(it);
-  } else if (was_first && line.front().turn) {
-    line.front().turn->cancel();
+  } else if (was_first) {
+    line.front()->on_claim_turn();
   }
 }
+
+void session_state::request_contend(lock_listener* l) {
+  if (contending_ < max_contending) {
+    ++contending_;
+    l->run_contend();
+  } else {
+    contend_line_.push_back(l);
+  }
+}
+
+void session_state::contend_ended() {
+  --contending_;
+  if (contend_line_.empty()) return;
+  auto* next = contend_line_.front();
+  contend_line_.pop_front();
+  ++contending_;
+  next->run_contend();
+}
+
+void session_state::leave_contend_line(lock_listener* l) { std::erase(contend_line_, l); }
 
 void session_state::join(lock_listener* l, const std::string& prefix) {
   listeners_.push_back(l);
