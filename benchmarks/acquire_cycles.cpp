@@ -28,6 +28,9 @@ void run_until(asio::io_context& io, const std::function<bool()>& done, const ch
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(std::string("cycles: timed out: ") + what);
+    // An io_context that ran out of work stops (e.g. after the first grant, before the session has anything
+    // outstanding) and then returns at once from every run: restart it, or this loop spins until the deadline.
+    if (io.stopped()) io.restart();
     io.run_one_for(100ms);
   }
 }

@@ -22,6 +22,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Body bytes taken from the parser per read on the streamed reply.
 constexpr std::size_t stream_read_chunk = 16 * 1024;
+// What one socket read may take. Beast reads max(512, free capacity) bytes: an empty buffer would read every reply
+// 512 bytes at a time (a small txn reply in two reads, a queue of 10,000 keys in thousands), and the parser's
+// consuming keeps the capacity from ever growing.
+constexpr std::size_t socket_read_size = 16 * 1024;
 
 bool has_line_break(const std::string& text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
@@ -84,7 +88,9 @@ asio::awaitable<result<T>> closing_on_failure(byte_stream& stream, asio::awaitab
 
 http_connection::http_connection(asio::any_io_executor executor, endpoint where,
                                  std::shared_ptr<asio::ssl::context> tls, transport_options options)
-    : stream_(std::move(executor), std::move(where), std::move(tls), std::move(options)) {}
+    : stream_(std::move(executor), std::move(where), std::move(tls), std::move(options)) {
+  buffer_.reserve(socket_read_size);
+}
 
 asio::awaitable<result<http_reply>> http_connection::exchange(const http_request& request,
                                                               std::chrono::milliseconds deadline, bool* sent) {
@@ -125,7 +131,9 @@ http_line_stream::http_line_stream(asio::any_io_executor executor, endpoint wher
                                    std::shared_ptr<asio::ssl::context> tls, transport_options options)
     : stream_(std::move(executor), std::move(where), std::move(tls), std::move(options)),
       read_chunk_(stream_read_chunk),
-      lines_(stream_.options().max_line) {}
+      lines_(stream_.options().max_line) {
+  buffer_.reserve(socket_read_size);
+}
 
 asio::awaitable<result<http_reply>> http_line_stream::open(const http_request& request,
                                                            std::chrono::milliseconds deadline) {
