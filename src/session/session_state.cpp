@@ -145,6 +145,21 @@ void session_state::on_keepalive_failed(boost::system::error_code) {
   hub->reopen();
 }
 
+// One probe within one request_timeout. With several endpoints the first attempt gets half of it: a frozen member
+// answers nothing, the client moves on after the timeout, and the second half reaches another member. (With one
+// attempt a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood all along.)
+asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req) {
+  const auto started = std::chrono::steady_clock::now();
+  const bool two_tries = opts.endpoints.size() > 1;
+  auto r = co_await etcd::with_deadline(client->range(req), two_tries ? opts.request_timeout / 2 : opts.request_timeout);
+  if (r || !two_tries || closed_) co_return r;
+  hub->reopen();  // the member may be cut off: a watch on it would stay silent
+  const auto left = opts.request_timeout - (std::chrono::steady_clock::now() - started);
+  if (left <= std::chrono::steady_clock::duration::zero()) co_return r;
+  auto second = co_await etcd::with_deadline(client->range(req), left);
+  co_return second;
+}
+
 asio::awaitable<void> session_state::probe_loop() {
   auto self = shared_from_this();
   asio::steady_timer timer(strand);
@@ -163,7 +178,7 @@ asio::awaitable<void> session_state::probe_loop() {
     if (asking.empty()) continue;
     std::sort(asking.begin(), asking.end());
     auto was_asking = [&](lock_listener* l) { return std::binary_search(asking.begin(), asking.end(), l); };
-    auto r = co_await etcd::with_deadline(client->range(everything), opts.request_timeout);
+    auto r = co_await probe_range(everything);
     if (closed_) break;
     if (!r) {
       hub->reopen();  // the member may be cut off: a watch on it would stay silent

@@ -87,6 +87,7 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   void on_lease_lost(std::int64_t lease) override;
   void on_keepalive_failed(boost::system::error_code) override;
   boost::asio::awaitable<void> probe_loop();
+  boost::asio::awaitable<result<etcd::range_response>> probe_range(const etcd::range_request& req);
 
   std::unordered_map<std::string, std::vector<lock_listener*>> claims_;  // name -> line, the claim's owner first
   std::deque<lock_listener*> contend_line_;
