@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/system/error_code.hpp>
+
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -20,12 +22,17 @@ struct lock_event {
   std::string holder;
   /// The etcd revision at which this was observed (0 where not from etcd, e.g. unknown).
   std::int64_t revision = 0;
+  /// unknown: why we could not prove that we hold the lock (the probe's error, e.g. errc::timeout or
+  /// errc::unavailable, or the last keepalive's when the lease's proven lifetime ran out). Empty otherwise.
+  boost::system::error_code error;
 };
 
 const char* to_string(lock_event::kind_type k) noexcept;
 
 inline std::ostream& operator<<(std::ostream& os, const lock_event& e) {
-  return os << to_string(e.kind) << " token=" << e.fencing_token << " holder=" << e.holder << " rev=" << e.revision;
+  os << to_string(e.kind) << " token=" << e.fencing_token << " holder=" << e.holder << " rev=" << e.revision;
+  if (e.error) os << " error=" << e.error.message();
+  return os;
 }
 
 }  // namespace clusterlock

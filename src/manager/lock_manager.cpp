@@ -127,6 +127,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::weak_ptr<asio::cancellation_signal> stop_contend;  // the running contend coroutine's
   asio::steady_timer* contend_ended = nullptr;            // shutdown waits on it for the contend coroutine to end
   std::string maybe_enqueued;  // the key of an enqueue txn whose outcome we do not know
+  error_code unsure_because;   // the error an UNKNOWN event carries
   std::minstd_rand rng{jitter_seed()};  // backoff jitter only: 8 bytes, not mt19937's 2.5 KB per lock
 
   manager_state(std::shared_ptr<session_state> s, options o)
@@ -152,6 +153,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     }
     auto events = machine.take_events();
     if (events.empty()) return;
+    for (auto& e : events)
+      if (e.kind == lock_event::unknown) e.error = unsure_because;
     std::erase_if(subscribers, [](const auto& w) { return w.expired(); });
     for (auto& e : events) {
       for (auto& w : subscribers)
@@ -198,7 +201,9 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     if (!wants_probe()) return;
     const auto before = machine.current();
     if (clock::now() >= sess->lease->valid_until()) {
-      machine.on_unreachable();  // the lease may have expired: we can no longer claim the lock
+      // The lease may have expired: we can no longer claim the lock.
+      unsure_because = sess->last_failure ? sess->last_failure : make_error_code(errc::timeout);
+      machine.on_unreachable();
     } else {
       machine.on_probe(keys.create_revision(machine.my_key()), revision);
     }
@@ -206,7 +211,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     // probe_interval).
     if (machine.current() != before || machine.has_events()) publish();
   }
-  void on_probe_failed() override {
+  void on_probe_failed(error_code why) override {
+    unsure_because = why;
     machine.on_unreachable();
     publish();
   }

@@ -157,7 +157,7 @@ void lock_machine::settle(std::int64_t revision) {
 }
 
 void lock_machine::emit(lock_event::kind_type kind, std::int64_t token, std::string holder, std::int64_t revision) {
-  events_.push_back(lock_event{kind, token, std::move(holder), revision});
+  events_.push_back(lock_event{kind, token, std::move(holder), revision, {}});
 }
 
 }  // namespace clusterlock::recipe

@@ -139,7 +139,8 @@ void session_state::on_lease_lost(std::int64_t id) {
   for (auto* l : std::vector(listeners_)) l->on_lease_lost(id);
 }
 
-void session_state::on_keepalive_failed(boost::system::error_code) {
+void session_state::on_keepalive_failed(boost::system::error_code why) {
+  last_failure = why;
   // The member we talk to may be frozen or cut off: a watch on it would say nothing. Reopen it (the client has
   // moved on to the next endpoint).
   hub->reopen();
@@ -181,9 +182,10 @@ asio::awaitable<void> session_state::probe_loop() {
     auto r = co_await probe_range(everything);
     if (closed_) break;
     if (!r) {
+      last_failure = r.error();
       hub->reopen();  // the member may be cut off: a watch on it would stay silent
       for (auto* l : listeners_)
-        if (was_asking(l)) l->on_probe_failed();
+        if (was_asking(l)) l->on_probe_failed(r.error());
       continue;
     }
     const probe_keys keys(std::move(r->kvs));

@@ -38,8 +38,8 @@ class lock_listener : public watch_hub::subscriber {
   virtual bool wants_probe() const = 0;
   /// A linearizable read at `revision` found these keys under the watch prefix.
   virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
-  /// The probe got no answer in time: etcd is unreachable, or the member lost quorum.
-  virtual void on_probe_failed() = 0;
+  /// The probe got no answer in time (`why`): etcd is unreachable, or the member lost quorum.
+  virtual void on_probe_failed(boost::system::error_code why) = 0;
   /// Its turn to contend for its name (see session_state::claim).
   virtual void on_claim_turn() = 0;
   /// Its turn to run its contend coroutine (see session_state::request_contend); it calls contend_ended() after.
@@ -67,6 +67,8 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   const std::shared_ptr<etcd::client> client;
   const std::shared_ptr<lease_keeper> lease;
   const std::shared_ptr<watch_hub> hub;
+  /// The last keepalive's or probe's failure: what a lock reports when its lease's proven lifetime ran out.
+  boost::system::error_code last_failure;
 
   /// One contender per lock name: two would share one key (`name/<lease>`) and both believe they hold the lock.
   /// True when `l` is first in `name`'s line (it joins the line if not in it); otherwise on_claim_turn() tells it

@@ -603,6 +603,8 @@ TEST_F(lock_manager_it, frozen_etcd_makes_the_holder_unsure_then_it_holds_again_
   const auto unknown_ms = ms_between(track.mark, events_of(m).first(lock_event::unknown)->ns);
   const auto false_ms = ms_between(track.mark, track.first_false_after_mark);
   measure("etcd SIGSTOP -> UNKNOWN (probe 1 s, request timeout 1 s)", unknown_ms);
+  // It says why: the probe got no answer in time.
+  EXPECT_EQ(events_of(m).first(lock_event::unknown)->event.error, errc::timeout) << events_of(m).dump();
   measure("etcd SIGSTOP -> have_lock() false", false_ms);
   EXPECT_LT(unknown_ms, 3000.0);
   EXPECT_LT(ms_between(track.mark, track.last_true), 3000.0);
@@ -669,6 +671,8 @@ TEST_F(lock_manager_it, killed_etcd_makes_the_holder_unsure_then_it_holds_again_
   ASSERT_TRUE(run_until([&] { return events_of(m).count(lock_event::unknown) > 0; }, 6s)) << events_of(m).dump();
   const auto unknown_ms = ms_between(track.mark, events_of(m).first(lock_event::unknown)->ns);
   measure("etcd SIGKILL -> UNKNOWN", unknown_ms);
+  const auto why = events_of(m).first(lock_event::unknown)->event.error;
+  EXPECT_TRUE(why == errc::unavailable || why == errc::timeout) << why.message();
   EXPECT_LT(unknown_ms, 3000.0);
   EXPECT_LT(ms_between(track.mark, track.last_true), 3000.0);
 
