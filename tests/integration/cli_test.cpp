@@ -16,15 +16,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/text_file.hpp"
+#include "support/timing.hpp"
 
 #ifndef CLUSTERLOCK_CLI_PATH
 #error "CLUSTERLOCK_CLI_PATH must name the clusterlock binary"
@@ -43,27 +44,6 @@ using ::testing::StartsWith;
 constexpr const char* cli = CLUSTERLOCK_CLI_PATH;
 constexpr const char* etcdctl_path = "/usr/bin/etcdctl";
 constexpr const char* sh = "/bin/sh";
-
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
-
-long long ms_since(steady::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -261,7 +241,7 @@ TEST_F(Cli, RunWaitsWhileEtcdctlLockHoldsTheLock) {
   EXPECT_EQ(holder->wait_for_exit(10s), 0) << holder->report();
   const auto start = steady::now();
   EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
-  EXPECT_LT(ms_since(start), 5000) << "should take the lock on etcdctl's release, not on its lease's expiry";
+  EXPECT_LT(milliseconds_since(start), 5000) << "should take the lock on etcdctl's release, not on its lease's expiry";
   EXPECT_TRUE(fs::exists(file("ran")));
 }
 
@@ -309,7 +289,7 @@ TEST_F(Cli, ACommandThatIgnoresSigtermIsKilledAfterTheGracePeriod) {
   const auto start = steady::now();
   cluster().etcdctl({"del", "--prefix", name_ + "/"});
   EXPECT_EQ(run->wait_for_exit(10s), 122) << run->report();
-  EXPECT_GE(ms_since(start), 450);
+  EXPECT_GE(milliseconds_since(start), 450);
   EXPECT_THAT(run->err(), HasSubstr("SIGKILL"));
 }
 
@@ -329,7 +309,7 @@ TEST_F(Cli, SigtermToRunReachesTheCommandAndFreesTheLockAtOnce) {
   EXPECT_THAT(read_file(file("first")), HasSubstr("TERM"));
   const auto start = steady::now();
   EXPECT_EQ(second->wait_for_exit(10s), 0) << second->report();
-  EXPECT_LT(ms_since(start), 3000);
+  EXPECT_LT(milliseconds_since(start), 3000);
   EXPECT_THAT(read_file(file("second")), HasSubstr("ran"));
 }
 
@@ -342,7 +322,7 @@ TEST_F(Cli, GivingUpTheWaitLeavesTheQueue) {
   const auto start = steady::now();
   const auto timed_out = cli_run({"run", endpoints(), "--timeout=1s", name_, "--", sh, "-c", "exit 0"});
   EXPECT_EQ(timed_out.exit_code, 124) << timed_out.err;
-  EXPECT_GE(ms_since(start), 1000);
+  EXPECT_GE(milliseconds_since(start), 1000);
   EXPECT_THAT(timed_out.err, HasSubstr("gave up waiting"));
   EXPECT_EQ(queue_length(), 1u) << "the timed-out waiter left its key behind";
 
@@ -502,12 +482,12 @@ TEST_F(Cli, UnreachableEtcdFailsWithinSecondsWhereWaitingWasNotAskedFor) {
   const auto status = cli_run({"status", refused, name_});
   EXPECT_EQ(status.exit_code, 1) << status.err;
   EXPECT_THAT(status.err, HasSubstr("cannot reach etcd"));
-  EXPECT_LT(ms_since(start), 5000);
+  EXPECT_LT(milliseconds_since(start), 5000);
 
   start = steady::now();
   const auto watch = cli_run({"watch", refused, name_});
   EXPECT_EQ(watch.exit_code, 1) << watch.err;
-  EXPECT_LT(ms_since(start), 5000);
+  EXPECT_LT(milliseconds_since(start), 5000);
 
   // An endpoint that accepts connections and never answers: the request timeout bounds the wait.
   const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -524,7 +504,7 @@ TEST_F(Cli, UnreachableEtcdFailsWithinSecondsWhereWaitingWasNotAskedFor) {
                                 "--endpoints=http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)), name_});
   ::close(silent);
   EXPECT_EQ(stalled.exit_code, 1) << stalled.err;
-  EXPECT_LT(ms_since(start), 6000);
+  EXPECT_LT(milliseconds_since(start), 6000);
 
   // run keeps waiting (that is what it is for); -v says why, --timeout ends it.
   const auto run = cli_run({"run", "-v", "--timeout=2s", refused, name_, "--", sh, "-c", "exit 0"});

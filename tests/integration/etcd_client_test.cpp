@@ -1,6 +1,7 @@
 // The etcd gateway client against real etcd members started by the tests: every operation, every completion
 // token, keep-alive, fail-over, deadlines, TLS, auth.
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/free_port.hpp"
 #include "support/tcp_forwarder.hpp"
@@ -47,6 +48,7 @@ using clusterlock::make_error_code;
 using clusterlock::result;
 using clusterlock::test::etcd_cluster;
 using clusterlock::test::etcd_options;
+using clusterlock::test::run_until;
 using boost::system::error_code;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -779,10 +781,7 @@ TEST_F(EtcdClientTest, CompletionTokenCallback) {
     ec = e;
     got = std::move(r);
   });
-  io_.restart();
-  const auto deadline = steady_clock::now() + 10s;
-  while (!ec && steady_clock::now() < deadline) io_.run_one_for(20ms);
-  ASSERT_TRUE(ec);
+  ASSERT_TRUE(run_until(io_, [&] { return ec.has_value(); }, 10s));
   ASSERT_FALSE(*ec) << ec->what();
   EXPECT_GT(got.header.revision, 0);
   EXPECT_EQ(range({.key = key("k")}).kvs.at(0).value, "by-callback");
@@ -790,9 +789,7 @@ TEST_F(EtcdClientTest, CompletionTokenCallback) {
   // An error arrives as the error code, with a default result.
   std::optional<error_code> failed;
   client_->async_lease_keepalive(0, [&](error_code e, etcd::lease_keepalive_response) { failed = e; });
-  io_.restart();
-  while (!failed && steady_clock::now() < deadline) io_.run_one_for(20ms);
-  ASSERT_TRUE(failed);
+  ASSERT_TRUE(run_until(io_, [&] { return failed.has_value(); }, 10s));
   // Lease ID 0 is never a lease: TTL 0 back, or an error. Either way the callback ran exactly once.
 }
 
@@ -835,10 +832,7 @@ TEST_F(EtcdClientTest, CompletionTokenDeferred) {
     ec = e;
     got = std::move(r);
   });
-  io_.restart();
-  const auto deadline = steady_clock::now() + 10s;
-  while (!ec && steady_clock::now() < deadline) io_.run_one_for(20ms);
-  ASSERT_TRUE(ec);
+  ASSERT_TRUE(run_until(io_, [&] { return ec.has_value(); }, 10s));
   ASSERT_FALSE(*ec) << ec->what();
   EXPECT_EQ(got.deleted, 1);
   ASSERT_EQ(got.prev_kvs.size(), 1u);
@@ -891,9 +885,7 @@ TEST_F(EtcdClientTest, ConcurrentRequestsUseAtMostMaxConnections) {
       if (!e && r && r->kvs.size() == 1) ++ok;
     });
   }
-  io_.restart();
-  const auto deadline = steady_clock::now() + 20s;
-  while (ok < n && steady_clock::now() < deadline) io_.run_one_for(20ms);
+  run_until(io_, [&] { return ok >= n; }, 20s);
   EXPECT_EQ(ok, n);
   EXPECT_LE(c.connects(), 2u);
   EXPECT_GE(c.connects(), 1u);
@@ -944,9 +936,7 @@ TEST_F(EtcdClientTest, CancellationStopsARequestPromptly) {
                 asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, etcd::range_response) { got = ec; }));
   asio::steady_timer t(io_, 200ms);
   t.async_wait([&](error_code) { cancel.emit(asio::cancellation_type::terminal); });
-  io_.restart();
-  while (!got && steady_clock::now() < start + 15s) io_.run_one_for(20ms);
-  ASSERT_TRUE(got);
+  ASSERT_TRUE(run_until(io_, [&] { return got.has_value(); }, 15s));
   EXPECT_EQ(*got, asio::error::operation_aborted) << got->what();
   EXPECT_LT(elapsed_since(start), 1500ms) << "cancellation must not wait for the request timeout";
 }
@@ -1001,9 +991,7 @@ TEST_F(EtcdClientTest, CloseFailsRequestsInFlightAndTheClientStaysUsable) {
     c.async_range(etcd::range_request{.key = key("k")}, [&](error_code ec, etcd::range_response) { got = ec; });
     asio::steady_timer t(io_, 200ms);
     t.async_wait([&](error_code) { c.close(); });
-    io_.restart();
-    while (!got && steady_clock::now() < start + 15s) io_.run_one_for(20ms);
-    ASSERT_TRUE(got);
+    ASSERT_TRUE(run_until(io_, [&] { return got.has_value(); }, 15s));
     EXPECT_EQ(*got, asio::error::operation_aborted) << got->what();
     EXPECT_LT(elapsed_since(start), 1500ms) << "close() must fail the request in flight, not wait for its timeout";
   }

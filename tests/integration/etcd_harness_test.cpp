@@ -11,13 +11,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/timing.hpp"
 
 namespace clusterlock::test {
 namespace {
@@ -27,27 +27,6 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-long long milliseconds_since(steady::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
-}
-
-// One line per measurement, for the summary over repeated runs (grep "[ timing".
-void report_timing(const char* what, long long ms) {
-  std::printf("[ timing   ] %s %lld ms\n", what, ms);
-  std::fflush(stdout);
-}
 
 bool healthy(const etcd_cluster& cluster, int member) {
   const auto reply = cluster.http(member, {});

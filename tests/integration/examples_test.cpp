@@ -8,10 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
@@ -20,7 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/text_file.hpp"
+#include "support/timing.hpp"
 
 namespace clusterlock::test {
 namespace {
@@ -29,32 +30,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using ::testing::HasSubstr;
-
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-long long milliseconds_since(steady::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
-}
-
-void report_timing(const char* what, long long ms) {
-  std::printf("[ timing   ] %s %lld ms\n", what, ms);
-  std::fflush(stdout);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // A directory for the logs of one test, removed afterwards.
 class temp_dir {

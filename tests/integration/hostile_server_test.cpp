@@ -10,6 +10,7 @@
 
 #include <clusterlock/clusterlock.hpp>
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/hostile_relay.hpp"
 
@@ -153,22 +154,12 @@ class hostile_server_it : public ::testing::Test {
     return *manager_;
   }
 
-  // Runs the io_context until `pred` holds or `timeout` passes; returns pred().
+  // Runs the io_context until `pred` holds or `timeout` passes (see test::run_until); returns pred().
   template <class Pred>
   bool run_until(Pred&& pred, steady::duration timeout) {
-    const auto deadline = steady::now() + timeout;
-    while (!pred()) {
-      const auto now = steady::now();
-      if (now >= deadline) return pred();
-      io_.run_one_for(std::min<steady::duration>(deadline - now, 5ms));
-    }
-    for (int i = 0; i < 1000 && io_.poll_one() > 0; ++i) {
-    }
-    return true;
+    return test::run_until(io_, std::forward<Pred>(pred), timeout);
   }
-  void run_for(steady::duration d) {
-    run_until([] { return false; }, d);
-  }
+  void run_for(steady::duration d) { test::run_for(io_, d); }
 
   // Waits for our first ACQUIRED; returns its token (0 on failure, with a test failure).
   std::int64_t acquire() {

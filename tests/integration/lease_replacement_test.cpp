@@ -4,6 +4,7 @@
 
 #include <clusterlock/clusterlock.hpp>
 
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -24,17 +25,11 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using boost::system::error_code;
-using steady = std::chrono::steady_clock;
 
 TEST(lease_replacement, a_lease_revoked_by_hand_is_replaced_and_the_lock_taken_again) {
   test::etcd_cluster cluster;
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  auto run_until = [&](auto pred, steady::duration timeout) {
-    const auto deadline = steady::now() + timeout;
-    while (!pred() && steady::now() < deadline) io.run_one_for(5ms);
-    return pred();
-  };
 
   options o;
   o.endpoints = cluster.client_urls();
@@ -48,7 +43,7 @@ TEST(lease_replacement, a_lease_revoked_by_hand_is_replaced_and_the_lock_taken_a
   lock.on_acquired([&](const lock_event& e) { events.push_back(e); });
   lock.on_lost([&](const lock_event& e) { events.push_back(e); });
   lock.start();
-  ASSERT_TRUE(run_until([&] { return lock.have_lock(); }, 10s));
+  ASSERT_TRUE(test::run_until(io, [&] { return lock.have_lock(); }, 10s));
   const std::int64_t first_token = lock.fencing_token();
 
   for (int round = 0; round < 3; ++round) {
@@ -57,7 +52,7 @@ TEST(lease_replacement, a_lease_revoked_by_hand_is_replaced_and_the_lock_taken_a
     const std::string lease_hex = key.substr(key.rfind('/') + 1);
     cluster.etcdctl({"lease", "revoke", lease_hex});
     const std::size_t before = events.size();
-    ASSERT_TRUE(run_until([&] { return events.size() >= before + 2 && lock.have_lock(); }, 10s))
+    ASSERT_TRUE(test::run_until(io, [&] { return events.size() >= before + 2 && lock.have_lock(); }, 10s))
         << "round " << round << ": no REMOVED and ACQUIRED after the lease was revoked";
     EXPECT_EQ(events[before].kind, lock_event::removed);
     EXPECT_EQ(events[before + 1].kind, lock_event::acquired);
@@ -65,12 +60,12 @@ TEST(lease_replacement, a_lease_revoked_by_hand_is_replaced_and_the_lock_taken_a
     EXPECT_GT(lock.fencing_token(), first_token);
   }
   // The old loops wake (and must end) at their next keepalive time: wait past it, holding the lock meanwhile.
-  const bool dropped = run_until([&] { return !lock.have_lock(); }, 4s);
+  const bool dropped = test::run_until(io, [&] { return !lock.have_lock(); }, 4s);
   EXPECT_FALSE(dropped);
 
   bool done = false;
   lock.async_shutdown([&](error_code) { done = true; });
-  EXPECT_TRUE(run_until([&] { return done; }, 5s));
+  EXPECT_TRUE(test::run_until(io, [&] { return done; }, 5s));
 }
 
 }  // namespace

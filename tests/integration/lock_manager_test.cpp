@@ -8,6 +8,7 @@
 #include <clusterlock/clusterlock.hpp>
 
 #include "support/child_process.hpp"
+#include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/piped_child.hpp"
 
@@ -266,23 +267,12 @@ class lock_manager_it : public ::testing::Test {
     throw std::logic_error("not a manager of this test");
   }
 
-  // Runs the io_context until `pred` holds or `timeout` passes; returns pred(). Once it holds, runs what is ready
-  // too: have_lock() and queue() change before the events that say so are delivered (they are posted).
+  // Runs the io_context until `pred` holds or `timeout` passes (see test::run_until); returns pred().
   template <class Pred>
   bool run_until(Pred&& pred, steady::duration timeout) {
-    const auto deadline = steady::now() + timeout;
-    while (!pred()) {
-      const auto now = steady::now();
-      if (now >= deadline) return pred();
-      io_.run_one_for(std::min<steady::duration>(deadline - now, 5ms));
-    }
-    for (int i = 0; i < 1000 && io_.poll_one() > 0; ++i) {
-    }  // bounded: a test may keep handlers ready all the time
-    return true;
+    return test::run_until(io_, std::forward<Pred>(pred), timeout);
   }
-  void run_for(steady::duration d) {
-    run_until([] { return false; }, d);
-  }
+  void run_for(steady::duration d) { test::run_for(io_, d); }
 
   // Shuts `m` down and waits (bounded) for it; returns the time it was asked, in ns.
   long long shut_down(lock_manager& m, error_code* result = nullptr) {
@@ -305,6 +295,18 @@ class lock_manager_it : public ::testing::Test {
       m->async_shutdown([pending](error_code) { --*pending; });
     }
     run_until([&] { return *pending == 0; }, 5s);
+  }
+
+  // Starts `m`, waits (bounded) until it holds the lock, then lets it run `settle` into a steady state (keepalives
+  // and probes going). Returns its fencing token from when it first held the lock; 0 (a test failure) without it.
+  std::int64_t hold_steadily(lock_manager& m, steady::duration settle) {
+    m.start();
+    const bool held = run_until([&] { return m.have_lock(); }, 5s);
+    EXPECT_TRUE(held) << "no lock\n" << events_of(m).dump();
+    if (!held) return 0;
+    const auto token = m.fencing_token();
+    run_for(settle);
+    return token;
   }
 
   std::unique_ptr<piped_child> start_contender(const std::string& name, const std::string& identity,
@@ -568,14 +570,20 @@ TEST_F(lock_manager_it, frozen_holder_process_stops_claiming_the_lock_when_it_wa
 
 // ---- etcd unreachable
 
-// Tracks have_lock() every millisecond: the last time it was seen true (the time is taken before the call, so a
-// late sample never stretches it) and the first time seen false after `from`.
+// Tracks have_lock() every millisecond while it lives: the last time it was seen true (the time is taken before the
+// call, so a late sample never stretches it) and the first time seen false after `mark`.
 struct have_lock_tracker {
+  have_lock_tracker(asio::io_context& io, const lock_manager& watched)
+      : m(watched), sampling(io, 1ms, [this] { sample(); }) {}
+
   const lock_manager& m;
   long long last_true = 0;
   long long first_false_after_mark = 0;
   long long mark = 0;
-  void operator()() {
+  sampler sampling;
+
+ private:
+  void sample() {
     const auto t = now_ns();
     if (m.have_lock()) {
       last_true = t;
@@ -589,12 +597,9 @@ TEST_F(lock_manager_it, frozen_etcd_makes_the_holder_unsure_then_it_holds_again_
   auto& c = own_cluster();
   const auto name = lock_name();
   auto& m = add_manager(make_options(name, "patient", 10s));  // a long TTL: the probe, not the lease, decides
-  m.start();
-  ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s));
-  const auto token = m.fencing_token();
-  have_lock_tracker track{m};
-  sampler s(io_, 1ms, std::ref(track));
-  run_for(1500ms);  // a steady state: keepalives and probes going
+  have_lock_tracker track(io_, m);
+  const auto token = hold_steadily(m, 1500ms);  // a steady state: keepalives and probes going
+  ASSERT_NE(token, 0);
 
   track.mark = now_ns();
   c.stop(0);
@@ -627,12 +632,9 @@ TEST_F(lock_manager_it, etcd_frozen_past_the_lease_the_holder_stops_by_its_deadl
   auto& c = own_cluster();
   const auto name = lock_name();
   auto& m = add_manager(make_options(name, "short-lease", 2s));
-  m.start();
-  ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s));
-  const auto token = m.fencing_token();
-  have_lock_tracker track{m};
-  sampler s(io_, 1ms, std::ref(track));
-  run_for(1s);
+  have_lock_tracker track(io_, m);
+  const auto token = hold_steadily(m, 1s);
+  ASSERT_NE(token, 0);
 
   track.mark = now_ns();
   c.stop(0);
@@ -659,12 +661,9 @@ TEST_F(lock_manager_it, killed_etcd_makes_the_holder_unsure_then_it_holds_again_
   auto& c = own_cluster();
   const auto name = lock_name();
   auto& m = add_manager(make_options(name, "survivor", 10s));
-  m.start();
-  ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s));
-  const auto token = m.fencing_token();
-  have_lock_tracker track{m};
-  sampler s(io_, 1ms, std::ref(track));
-  run_for(1500ms);
+  have_lock_tracker track(io_, m);
+  const auto token = hold_steadily(m, 1500ms);
+  ASSERT_NE(token, 0);
 
   track.mark = now_ns();
   c.kill(0);
@@ -705,12 +704,9 @@ class lock_manager_three_members : public lock_manager_it {
     auto o = make_options(name, "mover", ttl);
     o.endpoints = endpoints;
     auto& m = add_manager(o);
-    m.start();
-    ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s));
-    const auto token = m.fencing_token();
-    have_lock_tracker track{m};
-    sampler s(io_, 1ms, std::ref(track));
-    run_for(1500ms);
+    have_lock_tracker track(io_, m);
+    const auto token = hold_steadily(m, 1500ms);
+    ASSERT_NE(token, 0);
 
     track.mark = now_ns();
     if (freeze) {

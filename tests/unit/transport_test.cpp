@@ -56,6 +56,24 @@ class transport : public ::testing::Test {
   static endpoint at(const fake_http_server& server) { return parse_endpoint(server.url()).value(); }
   std::uint64_t connect_count() const { return *connects; }
 
+  // Opens a watch stream on `server`, reads the first line, which must be `first_line`, and returns the error of the
+  // read after it.
+  boost::system::error_code error_after_first_line(const fake_http_server& server, const std::string& first_line,
+                                                   std::size_t max_line = 4 << 20) {
+    http_line_stream stream(io.get_executor(), at(server), nullptr, options(4 << 20, max_line));
+    boost::system::error_code after_first_line;
+    EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
+      CO_ASSERT_TRUE(co_await stream.open(post("/v3/watch"), 2s));
+      auto first = co_await stream.next_line(2s);
+      CO_ASSERT_TRUE(first);
+      EXPECT_EQ(*first, first_line);
+      auto second = co_await stream.next_line(5s);
+      CO_ASSERT_TRUE(!second);
+      after_first_line = second.error();
+    }()));
+    return after_first_line;
+  }
+
   asio::io_context io;
   std::shared_ptr<std::uint64_t> connects = std::make_shared<std::uint64_t>(0);
 };
@@ -548,16 +566,7 @@ TEST_F(transport, a_flood_with_content_length_without_newline_is_too_large_at_ma
 TEST_F(transport, a_complete_line_over_max_line_is_too_large) {
   fake_http_server server(io.get_executor(),
                           test::stream_chunks({"{\"ok\":1}\n" + std::string(100, 'x') + "\n{\"late\":1}\n"}));
-  http_line_stream stream(io.get_executor(), at(server), nullptr, options(4 << 20, 50));
-  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
-    CO_ASSERT_TRUE(co_await stream.open(post("/v3/watch"), 2s));
-    auto first = co_await stream.next_line(2s);
-    CO_ASSERT_TRUE(first);
-    EXPECT_EQ(*first, "{\"ok\":1}");
-    auto second = co_await stream.next_line(5s);
-    CO_ASSERT_TRUE(!second);
-    EXPECT_EQ(second.error(), make_error_code(errc::response_too_large));
-  }()));
+  EXPECT_EQ(error_after_first_line(server, "{\"ok\":1}", 50), make_error_code(errc::response_too_large));
 }
 
 TEST_F(transport, a_non_200_stream_reply_returns_status_and_body_and_closes) {
@@ -603,51 +612,22 @@ TEST_F(transport, a_non_200_stream_reply_over_max_body_is_too_large) {
   }()));
 }
 
+// A 200 reply whose chunked body follows.
+const std::string chunked_ok = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
 TEST_F(transport, a_stream_whose_body_ends_is_unavailable_after_its_last_line) {
-  fake_http_server server(io.get_executor(),
-                          test::send_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         "8\r\n{\"a\":1}\n\r\n0\r\n\r\n",
-                                         true));
-  http_line_stream stream(io.get_executor(), at(server), nullptr, options());
-  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
-    CO_ASSERT_TRUE(co_await stream.open(post("/v3/watch"), 2s));
-    auto line = co_await stream.next_line(2s);
-    CO_ASSERT_TRUE(line);
-    EXPECT_EQ(*line, "{\"a\":1}");
-    auto end = co_await stream.next_line(2s);
-    CO_ASSERT_TRUE(!end);
-    EXPECT_EQ(end.error(), make_error_code(errc::unavailable));
-  }()));
+  fake_http_server server(io.get_executor(), test::send_raw(chunked_ok + "8\r\n{\"a\":1}\n\r\n0\r\n\r\n", true));
+  EXPECT_EQ(error_after_first_line(server, "{\"a\":1}"), make_error_code(errc::unavailable));
 }
 
 TEST_F(transport, a_stream_whose_server_hangs_up_mid_line_is_unavailable) {
-  fake_http_server server(io.get_executor(),
-                          test::send_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         "8\r\n{\"a\":1}\n\r\n10\r\n{\"cut",
-                                         false));
-  http_line_stream stream(io.get_executor(), at(server), nullptr, options());
-  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
-    CO_ASSERT_TRUE(co_await stream.open(post("/v3/watch"), 2s));
-    CO_ASSERT_TRUE(co_await stream.next_line(2s));
-    auto end = co_await stream.next_line(2s);
-    CO_ASSERT_TRUE(!end);
-    EXPECT_EQ(end.error(), make_error_code(errc::unavailable));
-  }()));
+  fake_http_server server(io.get_executor(), test::send_raw(chunked_ok + "8\r\n{\"a\":1}\n\r\n10\r\n{\"cut", false));
+  EXPECT_EQ(error_after_first_line(server, "{\"a\":1}"), make_error_code(errc::unavailable));
 }
 
 TEST_F(transport, a_stream_with_bad_chunk_framing_is_malformed) {
-  fake_http_server server(io.get_executor(),
-                          test::send_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         "8\r\n{\"a\":1}\n\r\nnot-hex\r\n",
-                                         true));
-  http_line_stream stream(io.get_executor(), at(server), nullptr, options());
-  EXPECT_TRUE(run_until_done(io, [&]() -> awaitable {
-    CO_ASSERT_TRUE(co_await stream.open(post("/v3/watch"), 2s));
-    CO_ASSERT_TRUE(co_await stream.next_line(2s));
-    auto bad = co_await stream.next_line(2s);
-    CO_ASSERT_TRUE(!bad);
-    EXPECT_EQ(bad.error(), make_error_code(errc::malformed_response));
-  }()));
+  fake_http_server server(io.get_executor(), test::send_raw(chunked_ok + "8\r\n{\"a\":1}\n\r\nnot-hex\r\n", true));
+  EXPECT_EQ(error_after_first_line(server, "{\"a\":1}"), make_error_code(errc::malformed_response));
 }
 
 TEST_F(transport, opening_a_stream_on_a_silent_server_times_out) {
