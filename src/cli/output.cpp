@@ -41,7 +41,9 @@ std::string describe(const lock_event& e) {
   switch (e.kind) {
     case lock_event::acquired: return "ACQUIRED: we hold the lock (" + token + ")";
     case lock_event::removed: return "REMOVED: we no longer hold the lock (our key was deleted or our lease expired)";
-    case lock_event::unknown: return "UNKNOWN: we cannot prove that we still hold the lock (etcd unreachable or too slow)";
+    case lock_event::unknown:
+      return "UNKNOWN: we cannot prove that we still hold the lock (" +
+             (e.error ? e.error.message() : std::string("etcd unreachable or too slow")) + ")";
     case lock_event::holder_changed:
       if (e.fencing_token == 0) return "holder: nobody holds the lock";
       return "holder: " + (e.holder.empty() ? std::string("(no identity)") : e.holder) + " (" + token + ")";

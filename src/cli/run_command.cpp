@@ -121,7 +121,7 @@ class run_supervisor {
     }
     if (phase_ == phase::running && lost_code_ == 0 &&
         (e.kind == lock_event::removed || e.kind == lock_event::unknown)) {
-      lose(e.kind);
+      lose(e);
     }
   }
 
@@ -150,11 +150,12 @@ class run_supervisor {
               ") holding the lock, fencing token " + std::to_string(e.fencing_token));
   }
 
-  void lose(lock_event::kind_type why) {
-    lost_code_ = why == lock_event::removed ? exit_code::lock_removed : exit_code::lock_unknown;
-    const std::string reason = why == lock_event::removed
-                                   ? "REMOVED: our key was deleted or our lease expired"
-                                   : "UNKNOWN: etcd could not confirm in time that we still hold it";
+  void lose(const lock_event& e) {
+    lost_code_ = e.kind == lock_event::removed ? exit_code::lock_removed : exit_code::lock_unknown;
+    const std::string reason =
+        e.kind == lock_event::removed
+            ? "REMOVED: our key was deleted or our lease expired"
+            : "UNKNOWN: etcd could not confirm in time that we still hold it" + (e.error ? ": " + e.error.message() : "");
     log_.error("lost the lock \"" + opts_.name + "\" (" + reason + "); sending SIGTERM to " +
                command_.argv.front() + ", SIGKILL in " + format_duration(args_.run.grace));
     terminate_command();

@@ -109,6 +109,7 @@ class watcher {
       o["fencing_token"] = e.fencing_token;
       o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
       o["revision"] = e.revision;
+      o["error"] = e.error ? json::value(e.error.message()) : json::value(nullptr);
       line = json::serialize(o) + "\n";
     } else {
       line = local_time(now) + "  " + describe(e) + (key.empty() ? "" : "  key " + key) + "\n";

@@ -348,6 +348,7 @@ TEST_F(Cli, EtcdUnreachableWhileRunningEndsTheCommandWithUnknown) {
   cluster().cont(0);
   EXPECT_EQ(code, 123) << run->report();
   EXPECT_THAT(run->err(), HasSubstr("UNKNOWN"));
+  EXPECT_THAT(run->err(), HasSubstr("request deadline passed")) << "it says why";
   EXPECT_THAT(read_file(file("child")), HasSubstr("TERM"));
 }
 
@@ -437,6 +438,7 @@ TEST_F(Cli, WatchPrintsHolderChangesAsJsonLines) {
   for (const auto& e : events) {
     EXPECT_EQ(e.at("event").as_string(), "holder_changed");
     EXPECT_THAT(std::string(e.at("time").as_string()), ::testing::EndsWith("Z"));
+    EXPECT_TRUE(e.at("error").is_null());  // only unknown events carry one
   }
   EXPECT_TRUE(events[0].at("holder").is_null());
   EXPECT_EQ(events[1].at("holder").as_string(), "carol");
