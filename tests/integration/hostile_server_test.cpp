@@ -29,6 +29,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <algorithm>
 #include <vector>
 
 namespace clusterlock {
@@ -172,7 +173,7 @@ class hostile_server_it : public ::testing::Test {
 
   // The relay turns to `m` while we hold the lock (`during` runs right after); the manager must say UNKNOWN in
   // time, with `why`, and claim nothing; back to forward, it must hold the same lock again with the same token.
-  void misbehave_after_acquired(mode m, errc why, const std::function<void()>& during = {}) {
+  void misbehave_after_acquired(mode m, std::vector<errc> why, const std::function<void()>& during = {}) {
     SCOPED_TRACE(std::string("relay mode ") + test::to_string(m));
     auto& lock = start(make_options({relay_->url()}));
     const std::int64_t token = acquire();
@@ -190,7 +191,8 @@ class hostile_server_it : public ::testing::Test {
     std::printf("[ MEASURE  ] UNKNOWN %lld ms after the relay turned %s\n", static_cast<long long>(reaction.count()),
                 test::to_string(m));
     EXPECT_LE(reaction, probe_interval + request_timeout + slack);
-    EXPECT_EQ(said.event.error, why) << "an UNKNOWN says why: " << said.event.error.message();
+    EXPECT_TRUE(std::any_of(why.begin(), why.end(), [&](errc e) { return said.event.error == e; }))
+        << "an UNKNOWN says why: " << said.event.error.message();
     EXPECT_EQ(said.event.fencing_token, token);
     EXPECT_FALSE(lock.have_lock());
     EXPECT_EQ(lock.fencing_token(), 0);
@@ -229,23 +231,23 @@ class hostile_server_it : public ::testing::Test {
 test::etcd_cluster* hostile_server_it::cluster_ = nullptr;
 
 TEST_F(hostile_server_it, garbage_that_is_not_http_gives_unknown_then_the_same_lock_again) {
-  misbehave_after_acquired(mode::garbage, errc::malformed_response);
+  misbehave_after_acquired(mode::garbage, {errc::malformed_response});
 }
 
 TEST_F(hostile_server_it, replies_that_are_not_json_give_unknown_then_the_same_lock_again) {
-  misbehave_after_acquired(mode::garbage_json, errc::malformed_response);
+  misbehave_after_acquired(mode::garbage_json, {errc::malformed_response});
 }
 
 TEST_F(hostile_server_it, a_stall_mid_stream_gives_unknown_then_the_same_lock_again) {
-  misbehave_after_acquired(mode::stall, errc::timeout);
+  misbehave_after_acquired(mode::stall, {errc::timeout});
 }
 
 TEST_F(hostile_server_it, a_server_that_accepts_and_never_answers_gives_unknown_then_the_same_lock_again) {
-  misbehave_after_acquired(mode::silent, errc::timeout);
+  misbehave_after_acquired(mode::silent, {errc::timeout});
 }
 
 TEST_F(hostile_server_it, replies_and_watch_chunks_cut_in_two_give_unknown_then_the_same_lock_again) {
-  misbehave_after_acquired(mode::cut, errc::malformed_response, [&] {
+  misbehave_after_acquired(mode::cut, {errc::malformed_response}, [&] {
     // A change under the lock's prefix: the watch stream gets a chunk, which the relay cuts in two. (The key is
     // newer than ours: it waits behind us and changes nothing for the lock.)
     cluster_->etcdctl({"put", manager_->key() + "-watch-trigger", "x"});
@@ -254,7 +256,8 @@ TEST_F(hostile_server_it, replies_and_watch_chunks_cut_in_two_give_unknown_then_
 }
 
 TEST_F(hostile_server_it, a_flood_without_newlines_is_cut_at_the_bounds_and_memory_stays_bounded) {
-  misbehave_after_acquired(mode::flood, errc::response_too_large);
+  // Whichever bound comes first: the reply's size, or (on a slow machine, e.g. under TSan) the request's deadline.
+  misbehave_after_acquired(mode::flood, {errc::response_too_large, errc::timeout});
   EXPECT_GE(relay_->watch_floods(), 1u) << "no watch stream was flooded";
   // A watch line may take max_watch_message_size (4 MiB); a reply max_response_size (16 MiB for a session). What
   // lies beyond is the kernel's socket buffers, not ours.
