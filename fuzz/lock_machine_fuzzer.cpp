@@ -56,16 +56,6 @@ using status = lock_machine::status;
 
 namespace {
 
-const char* name(lock_event::kind_type k) {
-  switch (k) {
-    case lock_event::acquired: return "ACQUIRED";
-    case lock_event::removed: return "REMOVED";
-    case lock_event::unknown: return "UNKNOWN";
-    case lock_event::holder_changed: return "HOLDER_CHANGED";
-  }
-  return "?";
-}
-
 // The operations of a run, printed when an invariant breaks. Recorded only when `tracing`: a broken run is run
 // again with it on (most of the time goes to building these strings otherwise).
 bool tracing = false;
@@ -106,7 +96,7 @@ struct checker {
 
   void events(lock_machine& m) {
     for (const auto& e : m.take_events()) {
-      TRACE(std::string("    -> ") + name(e.kind) + " token=" + std::to_string(e.fencing_token) +
+      TRACE(std::string("    -> ") + clusterlock::to_string(e.kind) + " token=" + std::to_string(e.fencing_token) +
                       " holder=" + e.holder + " rev=" + std::to_string(e.revision));
       switch (e.kind) {
         case lock_event::acquired:

@@ -1,4 +1,3 @@
-#include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
 
 #include "transport/endpoint.hpp"
@@ -35,16 +34,6 @@ boost::system::error_code validate(const options& o, std::string* why) {
   if (o.auth.user.empty() != o.auth.password.empty()) return fail("auth: needs both user and password");
   if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return fail("tls: cert_file and key_file go together");
   return {};
-}
-
-const char* to_string(lock_event::kind_type k) noexcept {
-  switch (k) {
-    case lock_event::acquired: return "ACQUIRED";
-    case lock_event::removed: return "REMOVED";
-    case lock_event::unknown: return "UNKNOWN";
-    case lock_event::holder_changed: return "HOLDER_CHANGED";
-  }
-  return "?";
 }
 
 }  // namespace clusterlock
