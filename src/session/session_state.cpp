@@ -146,19 +146,22 @@ void session_state::on_keepalive_failed(boost::system::error_code why) {
   hub->reopen();
 }
 
-// One probe within one request_timeout. With several endpoints the first attempt gets half of it: a frozen member
+// One probe within one request_timeout. With several endpoints the first try gets half of it: a frozen member
 // answers nothing, the client moves on after the timeout, and the second half reaches another member. (With one
-// attempt a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood all along.)
+// try a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood all along.)
+// After every failed try the watch is reopened: it may sit on the same cut-off member, and would stay silent.
 asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req) {
-  const auto started = std::chrono::steady_clock::now();
-  const bool two_tries = opts.endpoints.size() > 1;
-  auto r = co_await etcd::with_deadline(client->range(req), two_tries ? opts.request_timeout / 2 : opts.request_timeout);
-  if (r || !two_tries || closed_) co_return r;
-  hub->reopen();  // the member may be cut off: a watch on it would stay silent
-  const auto left = opts.request_timeout - (std::chrono::steady_clock::now() - started);
-  if (left <= std::chrono::steady_clock::duration::zero()) co_return r;
-  auto second = co_await etcd::with_deadline(client->range(req), left);
-  co_return second;
+  using steady = std::chrono::steady_clock;
+  const auto deadline = steady::now() + opts.request_timeout;
+  const int tries = opts.endpoints.size() > 1 ? 2 : 1;
+  steady::duration budget = tries == 1 ? opts.request_timeout : opts.request_timeout / 2;
+  for (int attempt = 1;; ++attempt) {
+    auto r = co_await etcd::with_deadline(client->range(req), budget);
+    if (r || closed_) co_return r;
+    hub->reopen();
+    budget = deadline - steady::now();
+    if (attempt == tries || budget <= steady::duration::zero()) co_return r;
+  }
 }
 
 asio::awaitable<void> session_state::probe_loop() {
@@ -183,7 +186,6 @@ asio::awaitable<void> session_state::probe_loop() {
     if (closed_) break;
     if (!r) {
       last_failure = r.error();
-      hub->reopen();  // the member may be cut off: a watch on it would stay silent
       for (auto* l : listeners_)
         if (was_asking(l)) l->on_probe_failed(r.error());
       continue;
