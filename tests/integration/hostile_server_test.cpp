@@ -21,6 +21,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -29,7 +30,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <algorithm>
 #include <vector>
 
 namespace clusterlock {
