@@ -25,6 +25,10 @@ struct lock_event {
   /// unknown: why we could not prove that we hold the lock (the probe's error, e.g. errc::timeout or
   /// errc::unavailable, or the last keepalive's when the lease's proven lifetime ran out). Empty otherwise.
   boost::system::error_code error;
+  /// The holder's key (`name/<lease hex>`; ours for acquired/removed/unknown). Empty: no holder.
+  std::string key;
+  /// The holder's lease ID (0: no holder, or a key put without a lease).
+  std::int64_t lease = 0;
 };
 
 const char* to_string(lock_event::kind_type k) noexcept;

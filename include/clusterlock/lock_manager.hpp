@@ -4,7 +4,14 @@
 // Threads: a lock_manager runs on a strand of the executor you give it and spawns no threads. have_lock(),
 // fencing_token() and identity() may be called from any thread at any time; everything else from any thread too,
 // but callbacks and completions run on the manager's strand (or your handler's own executor).
+//
+// Lifecycle (docs/lifecycle.md has the table of every operation in every state): a manager is made idle; start()
+// or async_acquire puts a key in line and keeps it there (ACQUIRED when it is the oldest); async_release takes it
+// out again (the manager stays usable); async_shutdown is final. Callbacks and completions are posted, never run
+// inside the manager's bookkeeping: a callback may destroy the manager, start or stop others, or throw (an
+// exception is caught and reported to options::diagnostics).
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
@@ -13,8 +20,11 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -28,7 +38,15 @@ class event_queue;
 struct manager_state;
 using event_handler = boost::asio::any_completion_handler<void(boost::system::error_code, lock_event)>;
 using done_handler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+using try_handler = boost::asio::any_completion_handler<void(boost::system::error_code, bool)>;
+using lead_handler = boost::asio::any_completion_handler<void(std::exception_ptr, boost::system::error_code)>;
+using lead_body = std::function<boost::asio::awaitable<void>(std::int64_t fencing_token)>;
 void initiate_wait(const std::shared_ptr<event_queue>&, event_handler);
+void initiate_acquire(const std::shared_ptr<manager_state>&, done_handler);
+void initiate_try_acquire(const std::shared_ptr<manager_state>&, try_handler);
+void initiate_release(const std::shared_ptr<manager_state>&, done_handler);
+void initiate_shutdown(const std::shared_ptr<manager_state>&, done_handler);
+void initiate_lead(const std::shared_ptr<manager_state>&, lead_body, lead_handler);
 }  // namespace detail
 
 /// One entry of the lock's queue: the holder first, then the waiters in the order they will get it.
@@ -65,32 +83,88 @@ class lock_manager {
   /// Validates `opts` (see clusterlock::validate) and throws boost::system::system_error(errc::invalid_options)
   /// naming the bad field. No I/O until start().
   lock_manager(executor_type ex, options opts);
+  lock_manager(boost::asio::io_context& io, options opts) : lock_manager(io.get_executor(), std::move(opts)) {}
   /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
   /// contend and event_backlog are used; the name must lie under the session's watch_prefix. Runs on the
   /// session's strand. Two contending managers for one name on one session take turns: the later one waits
   /// until the earlier has shut down (they would otherwise share one key, `name/<lease>`).
   lock_manager(session& s, options opts);
-  /// Safe at any time: a started manager stops, and deletes its key and revokes its lease in the background
-  /// (on the executor, if it still runs).
+  /// Safe at any time, also from one of its own callbacks: no callback runs after it, pending operations
+  /// complete with operation_aborted, and a started manager shuts down in the background (deletes its key,
+  /// revokes its own session's lease), on the executor if it still runs.
   ~lock_manager();
   lock_manager(const lock_manager&) = delete;
   lock_manager& operator=(const lock_manager&) = delete;
 
-  /// Begins contending (or observing, with options::contend = false). Idempotent.
+  /// Begins contending (or observing, with options::contend = false) and keeps contending: after a loss, a new
+  /// key goes in line. Idempotent; no effect once shut down. Equivalent to async_acquire with nobody waiting.
   void start();
 
-  /// Stops contending: deletes our key (only if its create revision is still ours), revokes our lease,
-  /// stops watching. The next waiter acquires at once. An enqueue txn on its way is not cut off but awaited,
-  /// so that its key can be deleted. Completes when done: within about twice request_timeout when etcd does
-  /// not answer. Cancellation: terminal stops waiting for etcd at once; a key not yet deleted then stays until
-  /// the lease ends (its TTL for a lock's own session, the session's life for a shared one).
-  template <class Token>
-  auto async_shutdown(Token&& token) {
+  /// Completes when we hold the lock (have_lock() is true at completion), contending first if needed; from then
+  /// on we keep contending as after start(). Completes with an error that retrying cannot cure (permission
+  /// denied, authentication failed, invalid argument such as a too large TTL) instead of waiting forever, with
+  /// errc::not_started after shutdown or once the session closed, with errc::invalid_options on an observer, and
+  /// with operation_aborted when an async_release or async_shutdown comes first.
+  /// Cancellation: terminal and partial leave the line as async_release does: our key is deleted (compare-guarded)
+  /// before the handler runs with operation_aborted. Total: not supported (ignored).
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_acquire(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        [this](auto handler) { initiate_shutdown(std::move(handler)); }, token);
+        [s = state_](auto handler) { detail::initiate_acquire(s, std::move(handler)); }, token);
+  }
+
+  /// One try, no waiting in line: `acquired` true when our key is the oldest (have_lock() is true at completion).
+  /// Otherwise our key is deleted before the handler runs, and `acquired` is false. If we already wait in line
+  /// (start(), async_acquire), it answers false and leaves us in line. Errors as async_acquire.
+  /// Cancellation: terminal and partial: our key is deleted before the handler runs with operation_aborted.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_try_acquire(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, bool)>(
+        [s = state_](auto handler) { detail::initiate_try_acquire(s, std::move(handler)); }, token);
+  }
+
+  /// Gives up the lock or our place in line, and keeps the manager and its session: have_lock() is false from the
+  /// call on (REMOVED if we held it), and our key is deleted (only if its create revision is still ours) before
+  /// completion. A later async_acquire or start() contends again with a new key and a higher fencing token.
+  /// Completes with the delete's error when etcd did not answer; the delete is then retried in the background
+  /// (before any new key), until it succeeds or the lease is gone. Pending acquires complete with
+  /// operation_aborted. Cancellation: terminal completes the handler at once with operation_aborted; the release
+  /// itself goes on.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_release(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [s = state_](auto handler) { detail::initiate_release(s, std::move(handler)); }, token);
+  }
+
+  /// Stops for good: as async_release, then leaves the session (a lock's own session revokes its lease), stops
+  /// watching, and ends every subscription (after its backlog) with errc::not_started. An enqueue txn on its way is
+  /// awaited, so that its key can be deleted. Completes when done: each etcd call is bounded by request_timeout
+  /// (the enqueue by the client's retry policy). A second call completes when the first is done. Errors: the
+  /// delete's, when etcd did not answer (on a shared session it is then retried in the background while the session
+  /// lives; the lease's end removes the key at the latest). Cancellation: terminal completes the handler at once
+  /// with operation_aborted; the shutdown itself goes on.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_shutdown(Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [s = state_](auto handler) { detail::initiate_shutdown(s, std::move(handler)); }, token);
   }
   /// Starts async_shutdown and returns at once.
   void shutdown();
+
+  /// A leadership scope: acquires the lock (as async_acquire), then runs `body(fencing_token)` on the manager's
+  /// strand while we hold it. The body is cancelled (terminal) the moment the lock is lost (REMOVED or UNKNOWN),
+  /// and when the operation is cancelled. When the body ends, however it ends, the lock is released (as
+  /// async_release). Completes with the body's exception, if it threw, and: no error when the body returned while
+  /// we held the lock; errc::lock_lost when the lock was lost; operation_aborted when cancelled; async_acquire's
+  /// error when we never got the lock. Like Kubernetes' OnStartedLeading(ctx) or Curator's takeLeadership.
+  /// Cancellation: terminal and partial: the body is cancelled (or the acquire left), then our key is deleted.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_lead(std::function<boost::asio::awaitable<void>(std::int64_t fencing_token)> body,
+                  Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return boost::asio::async_initiate<Token, void(std::exception_ptr, boost::system::error_code)>(
+        [s = state_](auto handler, detail::lead_body b) { detail::initiate_lead(s, std::move(b), std::move(handler)); },
+        token, std::move(body));
+  }
 
   /// True only while we hold the lock and our lease's proven lifetime has not run out, checked at the call.
   bool have_lock() const noexcept;
@@ -109,8 +183,10 @@ class lock_manager {
   /// A new subscription: it sees every event from now on, in order.
   event_subscription subscribe();
 
-  /// Called on the manager's strand. on_lost: removed or unknown while we held the lock (our own shutdown
-  /// included: it ends with removed).
+  /// Called on the manager's strand, posted (never inside the manager's bookkeeping), until the manager is
+  /// destroyed. on_lost: removed or unknown while we held the lock (our own release and shutdown included: they
+  /// begin with removed). A callback may destroy the manager or throw: an exception is caught and reported to
+  /// options::diagnostics.
   void on_acquired(callback cb);
   void on_lost(callback cb);
   /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader.
@@ -124,7 +200,6 @@ class lock_manager {
   executor_type get_executor() const noexcept;
 
  private:
-  void initiate_shutdown(detail::done_handler handler);
   std::shared_ptr<detail::manager_state> state_;
   event_subscription default_subscription_;
 };

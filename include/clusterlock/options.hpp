@@ -1,6 +1,7 @@
 #pragma once
 // Everything a lock_manager can be told, with its default. validate() checks it before any I/O.
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
@@ -40,6 +41,10 @@ struct options {
   etcd::tls_config tls;
   etcd::auth_config auth;
   etcd::retry_config retry;
+  /// Told of what the library retries, loses or recovers on its own, and of exceptions thrown by callbacks.
+  /// Called on the manager's strand, posted (never inside the library's bookkeeping); what it throws is dropped.
+  /// Empty: none.
+  diagnostics_handler diagnostics;
 };
 
 /// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.

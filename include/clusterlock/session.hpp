@@ -5,6 +5,7 @@
 // cost one lease keepalive every TTL/3, one watch stream and one probe every probe_interval in all, whatever their
 // number. Every lock on a session lives and dies with its lease.
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
@@ -43,6 +44,8 @@ struct session_options {
   etcd::retry_config retry;
   /// Largest reply accepted (the probe reads every key under watch_prefix: raise it for many thousands of locks).
   std::size_t max_response_size = 16 * 1024 * 1024;
+  /// Told of what the session retries, loses or recovers on its own (see options::diagnostics). Empty: none.
+  diagnostics_handler diagnostics;
 };
 
 /// Checks `o` without I/O: errc::invalid_options with `*why` naming the bad field.

@@ -17,11 +17,12 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   if (my_revision_ != 0 && found != my_revision_) lose(lock_event::removed, revision);  // our old key is gone
   my_key_ = my_key;
   my_revision_ = found;
+  my_lease_ = found != 0 ? by_revision_.at({found, my_key}).lease : 0;
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
-  if (found != 0 && status_ == status::uncertain && oldest()) {
+  if (found != 0 && (status_ == status::uncertain || status_ == status::unproven) && oldest() && lease_proven_) {
     // A linearizable read found our key: we held the lock and still do, with the same token.
     status_ = status::held;
-    emit(lock_event::acquired, my_revision_, my_identity_, revision);
+    emit_mine(lock_event::acquired, revision);
   }
   settle(revision);
 }
@@ -58,17 +59,17 @@ void lock_machine::on_probe(std::int64_t create_revision, std::int64_t revision)
     lose(lock_event::removed, revision);
     return;
   }
-  if (status_ == status::uncertain) {
-    // Our key still stands: keys made later are behind it, so we still hold the lock, with the same token.
+  if ((status_ == status::uncertain || status_ == status::unproven) && lease_proven_ && oldest()) {
+    // Our key still stands: keys made later are behind it, so we (still) hold the lock, with the same token.
     status_ = status::held;
-    emit(lock_event::acquired, my_revision_, my_identity_, revision);
+    emit_mine(lock_event::acquired, revision);
   }
 }
 
 void lock_machine::on_unreachable() {
   if (status_ != status::held) return;
   status_ = status::uncertain;
-  emit(lock_event::unknown, my_revision_, my_identity_, 0);
+  emit_mine(lock_event::unknown, 0);
 }
 
 void lock_machine::on_lease_lost() {
@@ -76,6 +77,12 @@ void lock_machine::on_lease_lost() {
   // until the watch says so: it is etcd's state at revision(), and the lease's keys may have been changed since
   // the view last heard of them.
   if (my_revision_ != 0) lose(lock_event::removed, revision_);
+}
+
+void lock_machine::begin_release() {
+  if (my_revision_ == 0) return;
+  if (status_ == status::held || status_ == status::uncertain) emit_mine(lock_event::removed, revision_);
+  status_ = status::releasing;
 }
 
 void lock_machine::on_released() {
@@ -121,10 +128,11 @@ void lock_machine::erase_mine() {
 }
 
 void lock_machine::lose(lock_event::kind_type why, std::int64_t revision) {
-  if (status_ == status::held || status_ == status::uncertain) emit(why, my_revision_, my_identity_, revision);
+  if (status_ == status::held || status_ == status::uncertain) emit_mine(why, revision);
   if (my_revision_ != 0) lost_ = {my_key_, my_revision_};
   status_ = status::idle;
   my_revision_ = 0;
+  my_lease_ = 0;
 }
 
 bool lock_machine::oldest() const {
@@ -139,25 +147,41 @@ void lock_machine::settle(std::int64_t revision) {
   if (revision > revision_) revision_ = revision;
   const bool first = oldest();
   if (first && status_ == status::waiting) {
-    status_ = status::held;
-    emit(lock_event::acquired, my_revision_, my_identity_, revision);
-  } else if (!first && (status_ == status::held || status_ == status::uncertain)) {
+    take_turn(revision);
+  } else if (!first && (status_ == status::held || status_ == status::uncertain || status_ == status::unproven)) {
     // A key older than ours appeared. etcd never does that unless its history was rewritten (a restore from a
     // backup); whoever it is, by the recipe's rule we no longer hold the lock. Say so, and wait our turn.
-    emit(lock_event::removed, my_revision_, my_identity_, revision);
+    if (status_ != status::unproven) emit_mine(lock_event::removed, revision);
     status_ = status::waiting;
   }
   auto holder = by_revision_.empty() ? std::make_pair(std::int64_t{0}, std::string()) : by_revision_.begin()->first;
   if (holder != announced_holder_) {
     const std::int64_t token = holder.first;
-    std::string who = token == 0 ? std::string() : by_revision_.begin()->second.identity;
     announced_holder_ = std::move(holder);
-    emit(lock_event::holder_changed, token, std::move(who), revision);
+    if (token == 0) {
+      emit(lock_event::holder_changed, 0, {}, revision);
+    } else {
+      const auto& e = by_revision_.begin()->second;
+      events_.push_back(lock_event{lock_event::holder_changed, token, e.identity, revision, {}, e.key, e.lease});
+    }
   }
 }
 
+void lock_machine::take_turn(std::int64_t revision) {
+  if (!lease_proven_) {
+    status_ = status::unproven;  // the probe decides, once the lease is proven again
+    return;
+  }
+  status_ = status::held;
+  emit_mine(lock_event::acquired, revision);
+}
+
 void lock_machine::emit(lock_event::kind_type kind, std::int64_t token, std::string holder, std::int64_t revision) {
-  events_.push_back(lock_event{kind, token, std::move(holder), revision, {}});
+  events_.push_back(lock_event{kind, token, std::move(holder), revision, {}, {}, 0});
+}
+
+void lock_machine::emit_mine(lock_event::kind_type kind, std::int64_t revision) {
+  events_.push_back(lock_event{kind, my_revision_, my_identity_, revision, {}, my_key_, my_lease_});
 }
 
 }  // namespace clusterlock::recipe

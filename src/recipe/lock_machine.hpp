@@ -33,6 +33,9 @@ class lock_machine {
     waiting,    // our key stands, keys ahead of it
     held,       // our key is the oldest: we hold the lock
     uncertain,  // we held it, and cannot prove it now (probe failed, lease validity ran out)
+    unproven,   // our key became the oldest while our lease's lifetime was not proven: no ACQUIRED until a probe
+                // (with the lease proven again) finds our key; nothing was announced, so nothing is lost quietly
+    releasing,  // we are deleting our key (release, shutdown): never held again, whatever the watch says
   };
 
   /// `my_identity` is what events carry as holder when it is us.
@@ -52,12 +55,34 @@ class lock_machine {
   void on_unreachable();
   /// etcd says our lease is gone: so is our key.
   void on_lease_lost();
-  /// We deleted our key ourselves (shutdown).
+  /// We decided to delete our key (release, shutdown): from now on we do not hold the lock (REMOVED if we did),
+  /// and no event may say we do, until on_released() and a new key.
+  void begin_release();
+  /// Our key is deleted (by us, or found gone).
   void on_released();
+  /// Whether our lease is proven alive now (the driver says so before each input). A waiter whose turn comes
+  /// while it is not becomes `unproven`, not `held`: ACQUIRED promises have_lock(), which needs a proven lease.
+  void set_lease_proven(bool proven) noexcept { lease_proven_ = proven; }
 
   status current() const noexcept { return status_; }
   /// Our key must be (re)created: it is gone, or was never made.
   bool needs_contend() const noexcept { return status_ == status::idle; }
+  /// Our key may stand (we know its create revision).
+  bool has_key() const noexcept { return my_revision_ != 0; }
+  /// Whether a probe helps: we hold (or held, or should hold) the lock and must prove it, or we wait and the probe
+  /// shows whether our watch is behind.
+  bool wants_probe() const noexcept { return status_ != status::idle && status_ != status::releasing; }
+  /// A probe found `create_revision(key)` for each key: is a key ahead of ours that the view still has gone (the
+  /// watch has not told us of a change that a linearizable read shows)? Then the watch serves a stale member.
+  template <class Lookup>
+  bool view_behind(Lookup create_revision_of) const {
+    if (status_ != status::waiting) return false;
+    for (const auto& [position, e] : by_revision_) {
+      if (position.first >= my_revision_) break;
+      if (create_revision_of(e.key) != position.first) return true;
+    }
+    return false;
+  }
   std::int64_t my_token() const noexcept { return my_revision_; }
   const std::string& my_key() const noexcept { return my_key_; }
   /// The last etcd revision applied: a broken watch resumes at this + 1.
@@ -78,10 +103,14 @@ class lock_machine {
   void settle(std::int64_t revision);  // recompute status and holder after a change; emit events
   void lose(lock_event::kind_type why, std::int64_t revision);
   void emit(lock_event::kind_type kind, std::int64_t token, std::string holder, std::int64_t revision);
+  void emit_mine(lock_event::kind_type kind, std::int64_t revision);  // acquired/removed/unknown, about our key
+  void take_turn(std::int64_t revision);  // our key is the oldest: held (ACQUIRED) or, unproven lease, unproven
 
   std::string my_identity_;
   std::string my_key_;
   std::int64_t my_revision_ = 0;
+  std::int64_t my_lease_ = 0;
+  bool lease_proven_ = true;
   status status_ = status::idle;
   std::int64_t revision_ = 0;
   std::int64_t snapshot_revision_ = 0;

@@ -44,6 +44,8 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_claim_turn() = 0;
   /// Its turn to run its contend coroutine (see session_state::request_contend); it calls contend_ended() after.
   virtual void run_contend() = 0;
+  /// The session is closed (or was, when the lock joined): its lease is gone for good.
+  virtual void on_session_closed() {}
 
  protected:
   ~lock_listener() = default;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace clusterlock::recipe {
 namespace {
 
@@ -294,6 +296,103 @@ TEST(lock_machine, the_view_stays_the_watchs_when_the_probe_or_the_lease_says_ou
   EXPECT_EQ(kinds(n, true), std::vector{lock_event::removed});
   EXPECT_EQ(n.queue().size(), 2u);
   EXPECT_TRUE(n.needs_contend());
+}
+
+// ---- the lifecycle (issue 10): releasing, and no ACQUIRED without a proven lease
+
+TEST(lock_machine, once_a_release_begins_no_watch_event_makes_us_hold_again) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  ASSERT_EQ(m.current(), status::held);
+  m.take_events();
+  m.begin_release();
+  EXPECT_EQ(m.current(), status::releasing);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::removed});  // at once: from here on we do not claim the lock
+  // Someone writes keys under the prefix while our delete is on its way (the bug: a batch republished held).
+  m.on_put(entry("l/w1", 6), 6);
+  m.on_delete("l/w1", 7);
+  m.on_probe(5, 8);
+  EXPECT_EQ(m.current(), status::releasing);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_TRUE(m.has_key());
+  m.on_released();
+  EXPECT_EQ(m.current(), status::idle);
+  EXPECT_FALSE(m.has_key());
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});  // REMOVED was said once, at the start
+}
+
+TEST(lock_machine, a_waiter_whose_release_began_never_takes_its_turn) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/me", 9, "me")}, "l/me");
+  m.begin_release();
+  m.on_delete("l/a", 10);
+  EXPECT_EQ(m.current(), status::releasing);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+}
+
+TEST(lock_machine, a_turn_that_comes_while_the_lease_is_unproven_waits_for_a_probe) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/me", 9, "me")}, "l/me");
+  m.take_events();
+  // A frozen waiter wakes up past its lease's proven lifetime and handles the buffered DELETE of its predecessor.
+  m.set_lease_proven(false);
+  m.on_delete("l/a", 10);
+  EXPECT_EQ(m.current(), status::unproven);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_TRUE(m.wants_probe());
+  // Its lease is gone (the next buffered event): nothing was announced, so nothing is lost.
+  m.on_delete("l/me", 11);
+  EXPECT_EQ(m.current(), status::idle);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+}
+
+TEST(lock_machine, an_unproven_turn_becomes_held_when_a_probe_with_a_proven_lease_finds_our_key) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/me", 9, "me")}, "l/me");
+  m.take_events();
+  m.set_lease_proven(false);
+  m.on_delete("l/a", 10);
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});  // (the holder change to us is announced)
+  m.on_probe(9, 11);  // still unproven: a probe alone proves the key, not the lease
+  EXPECT_EQ(m.current(), status::unproven);
+  m.set_lease_proven(true);
+  m.on_probe(9, 12);
+  EXPECT_EQ(m.current(), status::held);
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::acquired);
+  EXPECT_EQ(e[0].fencing_token, 9);
+  EXPECT_EQ(e[0].key, "l/me");
+  EXPECT_EQ(e[0].lease, 0x10);
+}
+
+TEST(lock_machine, the_view_is_behind_when_a_probe_misses_a_key_ahead_of_ours) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/b", 6), entry("l/me", 9, "me"), entry("l/c", 12)}, "l/me");
+  auto probe_has = [](std::map<std::string, std::int64_t> keys) {
+    return [keys](const std::string& k) {
+      auto it = keys.find(k);
+      return it == keys.end() ? std::int64_t{0} : it->second;
+    };
+  };
+  EXPECT_FALSE(m.view_behind(probe_has({{"l/a", 3}, {"l/b", 6}, {"l/me", 9}})));  // l/c behind us: no matter
+  EXPECT_TRUE(m.view_behind(probe_has({{"l/b", 6}, {"l/me", 9}, {"l/c", 12}})));  // l/a went, unseen
+  EXPECT_TRUE(m.view_behind(probe_has({{"l/a", 30}, {"l/b", 6}, {"l/me", 9}})));  // l/a is another key now
+}
+
+TEST(lock_machine, events_about_us_carry_our_key_and_lease_and_holder_changes_the_holders) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/a", 3, "A"), entry("l/me", 5, "me")}, "l/me");
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[0].key, "l/a");
+  EXPECT_EQ(e[0].lease, 0x10);
+  m.on_delete("l/a", 6);
+  e = m.take_events();
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].kind, lock_event::acquired);
+  EXPECT_EQ(e[0].key, "l/me");
 }
 
 }  // namespace

@@ -1,0 +1,181 @@
+// What the session tells a lock (watch events, lease renewals and loss, probe results), and how the lock tells its
+// users: state first (have_lock(), the view), then events and callbacks, posted.
+
+#include "manager/manager_state.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace clusterlock::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// std::random_device costs ~23 us a construction on a VM (it traps to the hypervisor), 5% of an acquire+release's
+// CPU: seed once per process, then step.
+std::uint_fast32_t jitter_seed() {
+  static const std::uint_fast32_t base = std::random_device{}();
+  static std::atomic<std::uint_fast32_t> next{0};
+  return base + 0x9e3779b9u * ++next;
+}
+
+lock_entry to_entry(const recipe::queue_entry& e) { return {e.key, e.identity, e.create_revision, e.lease}; }
+
+}  // namespace
+
+manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool own)
+    : sess(std::move(s)),
+      strand(sess->strand),
+      opts(std::move(o)),
+      prefix(opts.name + "/"),
+      own_session(own),
+      client(*sess->client),
+      machine(opts.identity),
+      rng(jitter_seed()) {}
+
+// ---- telling users
+
+bool manager_state::lease_proven() const {
+  return clock::now() < sess->lease->valid_until();
+}
+
+bool manager_state::may_hold() const { return wants_key() && lease_proven(); }
+
+void manager_state::note_validity() { valid_until.store(sess->lease->valid_until().time_since_epoch().count()); }
+
+void manager_state::publish() {
+  const bool holding = machine.current() == recipe::lock_machine::status::held && stage == phase::active;
+  held.store(false);  // token first, then held: a reader never sees held with a stale token
+  token.store(holding ? machine.my_token() : 0);
+  held.store(holding);
+  {
+    std::lock_guard lock(view_mutex);
+    view.clear();
+    for (const auto& e : machine.queue()) view.push_back(to_entry(e));
+    my_key = machine.my_key();
+  }
+  auto events = machine.take_events();
+  if (!events.empty()) deliver(std::move(events));
+  settle_operations();
+  kick();
+}
+
+void manager_state::deliver(std::vector<lock_event> events) {
+  bool lost = false;
+  for (auto& e : events) {
+    if (e.kind == lock_event::unknown) e.error = unsure_because;
+    lost = lost || e.kind == lock_event::removed || e.kind == lock_event::unknown;
+  }
+  if (lost) {
+    // Leadership scopes end the moment the lock is lost.
+    for (auto& w : std::exchange(leaders, {}))
+      if (auto signal = w.lock()) signal->emit(asio::cancellation_type::terminal);
+  }
+  std::erase_if(subscribers, [](const auto& w) { return w.expired(); });
+  for (const auto& e : events)
+    for (auto& w : subscribers)
+      if (auto q = w.lock()) q->push(e);  // completes a waiting handler by post
+  if (acquired_callbacks.empty() && lost_callbacks.empty() && holder_callbacks.empty()) return;
+  // Callbacks run later, on the strand, outside this bookkeeping: one may destroy the manager or start others.
+  asio::post(strand, [self = shared_from_this(), events = std::move(events)] {
+    for (const auto& e : events) {
+      auto& callbacks = e.kind == lock_event::acquired         ? self->acquired_callbacks
+                        : e.kind == lock_event::holder_changed ? self->holder_callbacks
+                                                               : self->lost_callbacks;
+      for (auto& cb : std::vector(callbacks)) {
+        if (self->handle_gone.load()) return;  // destroyed by a callback: it wants no more
+        try {
+          cb(e);
+        } catch (const std::exception& x) {
+          self->report(diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw: " + x.what());
+        } catch (...) {
+          self->report(diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw");
+        }
+      }
+    }
+  });
+}
+
+void manager_state::report(diagnostic::severity_type severity, std::string message, error_code ec) {
+  if (!opts.diagnostics) return;
+  asio::post(strand, [self = shared_from_this(), d = diagnostic{severity, opts.name + ": " + std::move(message), ec}] {
+    try {
+      self->opts.diagnostics(d);
+    } catch (...) {  // the hook's own failure has nowhere to go
+    }
+  });
+}
+
+// ---- lock_listener (the session tells us)
+
+void manager_state::on_watch_event(const etcd::watch_event& e) {
+  if (reading) {
+    early.push_back(e);  // applied after the read, which they may or may not be part of
+  } else if (synced) {
+    machine.set_lease_proven(may_hold());
+    apply(e);
+  }  // else a read will come and contain it: keeping it would grow without bound while we wait for our turn
+}
+
+void manager_state::on_watch_batch_end() {
+  if (!reading && synced) publish();
+}
+
+void manager_state::on_watch_reset() {
+  reread = true;
+  synced = false;
+  ++resets;
+  kick();
+}
+
+void manager_state::on_lease_renewed() { note_validity(); }
+
+void manager_state::on_lease_lost(std::int64_t) {
+  note_validity();
+  maybe_enqueued.clear();  // whatever that txn did, its key went with the lease
+  machine.on_lease_lost();
+  publish();
+}
+
+bool manager_state::wants_probe() const { return machine.wants_probe(); }
+
+void manager_state::on_probe(const probe_keys& keys, std::int64_t revision) {
+  if (!wants_probe()) return;
+  if (synced && !reading &&
+      machine.view_behind([&](const std::string& key) { return keys.create_revision(key); })) {
+    // A key ahead of ours is gone (or another) by a linearizable read, and the watch has not said so: it may sit
+    // on a member that is frozen or cut off, while keepalives go elsewhere. Reopen it, from where it was.
+    report(diagnostic::severity_type::warning, "the watch is behind a linearizable read: reopening it");
+    sess->hub->reopen();
+  }
+  const auto before = machine.current();
+  if (!lease_proven()) {
+    // The lease may have expired: we can no longer claim the lock.
+    unsure_because = sess->last_failure ? sess->last_failure : make_error_code(errc::timeout);
+    machine.on_unreachable();
+  } else {
+    machine.set_lease_proven(may_hold());
+    machine.on_probe(keys.create_revision(machine.my_key()), revision);
+  }
+  // A probe that confirms what we knew changes nothing: no view to rebuild (for every lock of a session, every
+  // probe_interval).
+  if (machine.current() != before || machine.has_events()) publish();
+}
+
+void manager_state::on_probe_failed(error_code why) {
+  unsure_because = why;
+  machine.on_unreachable();
+  publish();
+}
+
+void manager_state::on_session_closed() {
+  if (session_closed) return;
+  session_closed = true;
+  maybe_enqueued.clear();
+  machine.on_lease_lost();
+  fail_contention(make_error_code(errc::not_started));
+  publish();
+}
+
+}  // namespace clusterlock::detail
