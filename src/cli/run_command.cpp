@@ -71,7 +71,9 @@ class run_supervisor {
                                       : std::nullopt;
     check_.start([this](error_code ec) { on_check(ec); }, every);
     log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
-    lock_.start();
+    // Contends, and keeps contending; completes with an error that waiting cannot cure (a read-only user's
+    // enqueue refused, a TTL etcd will not grant), which the read of etcd_check may not see.
+    lock_.async_acquire([this](error_code ec) { on_acquire_failed(ec); });
     io_.run();
     return exit_code_;
   }
@@ -109,6 +111,12 @@ class run_supervisor {
       log_.info("etcd answers again");
     }
     last_etcd_error_ = ec;
+  }
+
+  void on_acquire_failed(error_code ec) {
+    if (!ec || ec == asio::error::operation_aborted || phase_ != phase::waiting) return;
+    log_.error(describe_etcd_error(ec, opts_));
+    finish(exit_code::etcd_failed);
   }
 
   void on_event(const lock_event& e) {

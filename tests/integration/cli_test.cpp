@@ -383,6 +383,19 @@ TEST_F(Cli, TlsClientCertificatesAndAuthentication) {
   EXPECT_THAT(none.err, HasSubstr("CLUSTERLOCK_PASSWORD"));
 }
 
+// A user who may read the lock's keys but not write them: run must say so and fail, not wait (issue 10).
+TEST_F(Cli, RunWithoutWritePermissionFailsAtOnceWithEtcdsReason) {
+  etcd_cluster secure(etcd_options{.auth = true});
+  secure.etcdctl({"user", "add", "reader:readerpw"});
+  secure.etcdctl({"role", "add", "reader"});
+  secure.etcdctl({"role", "grant-permission", "reader", "--prefix=true", "read", name_ + "/"});
+  secure.etcdctl({"user", "grant-role", "reader", "reader"});
+  const auto r = cli_run({"run", "--endpoints=" + secure.endpoints_csv(), "--user=reader", name_, "--", sh, "-c", "exit 0"},
+                         {"CLUSTERLOCK_PASSWORD=readerpw"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("permission denied"));
+}
+
 TEST_F(Cli, StatusShowsTheHolderAndTheQueue) {
   const auto free = cli_run({"status", endpoints(), name_});
   EXPECT_EQ(free.exit_code, 0) << free.err;

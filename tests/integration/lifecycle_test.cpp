@@ -71,13 +71,15 @@ TEST_F(lifecycle, on_lost_may_destroy_its_manager_on_a_shared_session) {
 TEST_F(lifecycle, a_throwing_callback_stops_nothing) {
   const auto name = lock_name();
   auto& m = add_manager(make_options(name, "a"));
-  int acquired = 0, lost = 0;
-  m.on_acquired([&](const lock_event&) {
-    ++acquired;
+  // Shared: the shutdown in TearDown calls on_lost once more, after this body's end.
+  auto acquired_count = std::make_shared<int>(0), lost_count = std::make_shared<int>(0);
+  const int &acquired = *acquired_count, &lost = *lost_count;
+  m.on_acquired([acquired_count](const lock_event&) {
+    ++*acquired_count;
     throw std::runtime_error("user callback failed");
   });
-  m.on_lost([&](const lock_event&) {
-    ++lost;
+  m.on_lost([lost_count](const lock_event&) {
+    ++*lost_count;
     throw 42;
   });
   m.start();
@@ -395,6 +397,7 @@ class lifecycle_matrix : public lifecycle, public ::testing::WithParamInterface<
   outcome result_;  // the operation under test
   asio::cancellation_signal cancel_;
   bool destroyed_in_callback_ = false;
+  bool earlier_done_first_ = false;  // the earlier release/shutdown had completed when the operation did
   std::shared_ptr<recorder> events_;
 
   void make() {
@@ -485,7 +488,10 @@ TEST_P(lifecycle_matrix, every_operation_in_every_state) {
   auto& result = result_;
   auto& cancel = cancel_;
   auto& destroyed_in_callback = destroyed_in_callback_;
-  auto record = [this](error_code ec) { result_ = {true, ec}; };
+  auto record = [this](error_code ec) {
+    result_ = {true, ec};
+    earlier_done_first_ = before_.done;
+  };
 
   switch (op) {
     case op_kind::start:
@@ -579,6 +585,9 @@ TEST_P(lifecycle_matrix, every_operation_in_every_state) {
       break;
     case op_kind::release:
     case op_kind::shutdown:
+      if (state == state_kind::releasing || (state == state_kind::shutting_down && op == op_kind::shutdown)) {
+        EXPECT_TRUE(earlier_done_first_) << "a second " << name_of(op) << " completed before the first";
+      }
       EXPECT_FALSE(result.ec) << result.ec.message();
       EXPECT_FALSE(m_->have_lock());
       EXPECT_FALSE(m_has_key()) << "the key must be gone when " << name_of(op) << " completes";
