@@ -85,9 +85,9 @@ class lock_manager {
   lock_manager(executor_type ex, options opts);
   lock_manager(boost::asio::io_context& io, options opts) : lock_manager(io.get_executor(), std::move(opts)) {}
   /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
-  /// contend and event_backlog are used; the name must lie under the session's watch_prefix. Runs on the
+  /// contend, event_backlog and diagnostics are used; the name must lie under the session's watch_prefix. Runs on the
   /// session's strand. Two contending managers for one name on one session take turns: the later one waits
-  /// until the earlier has shut down (they would otherwise share one key, `name/<lease>`).
+  /// until the earlier has shut down and its key is gone (they would otherwise share one key, `name/<lease>`).
   lock_manager(session& s, options opts);
   /// Safe at any time, also from one of its own callbacks: no callback runs after it, pending operations
   /// complete with operation_aborted, and a started manager shuts down in the background (deletes its key,
