@@ -80,6 +80,7 @@ session_options session_options_of(const options& o) {
   s.tls = o.tls;
   s.auth = o.auth;
   s.retry = o.retry;
+  s.diagnostics = o.diagnostics;
   return s;
 }
 
