@@ -1,6 +1,7 @@
 #pragma once
 // clusterlock: one cluster-wide lock (leader election) backed by etcd's v3 gateway.
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/lock_manager.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 // Everything a lock_manager can be told, with its default. validate() checks it before any I/O.
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 
@@ -40,6 +41,10 @@ struct options {
   etcd::tls_config tls;
   etcd::auth_config auth;
   etcd::retry_config retry;
+  /// Told of trouble the library handles itself: failed etcd calls it retries, lost leases, re-authentications,
+  /// watch restarts, failed probes (see diagnostics.hpp: posted to the session's strand, rate-limited,
+  /// exceptions dropped). For a lock on a shared session the session's own `diagnostics` is used. Empty: none.
+  diagnostics_handler diagnostics{};
 };
 
 /// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.
