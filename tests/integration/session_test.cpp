@@ -62,6 +62,7 @@ TEST(SessionProbe, ManyKeysBeyondTheResponseBoundAreReadInPages) {
   const std::string prefix = unique_prefix("probe-pages");
   etcd::client_config cc;
   cc.endpoints = cluster.client_urls();
+  cc.request_timeout = 5s;  // the setup's puts must not fail on a loaded machine (a put is not retried once sent)
   etcd::client writer(io.get_executor(), cc);
   for (int i = 0; i < 300; ++i) {
     char name[32];
