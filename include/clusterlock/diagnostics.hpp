@@ -1,6 +1,6 @@
 #pragma once
-// A hook for what the library retries, loses or recovers on its own: failed etcd calls, lost leases,
-// re-authentications, watch restarts, probe failures.
+// What the library tells about trouble it handles itself: failed etcd calls it retries, lost leases,
+// re-authentications, watch restarts, failed probes. Set `diagnostics` in session_options or options to hear it.
 
 #include <boost/system/error_code.hpp>
 
@@ -10,12 +10,18 @@
 namespace clusterlock {
 
 struct diagnostic {
+  /// Scoped (not `enum severity_type { info, warning, error }`): an unscoped enumerator `error` would clash with the
+  /// member `error` below.
   enum class severity_type { info, warning, error };
   severity_type severity = severity_type::warning;
-  std::string message;              // human-readable, says what failed and what happens next
-  boost::system::error_code error;  // the precise error, if any
+  std::string message;              ///< human-readable: says what failed and what happens next
+  boost::system::error_code error;  ///< the precise error, if any
 };
 
+/// Called on the session's strand, never inside the library's bookkeeping (each call is posted), so it may do
+/// anything a handler on that strand may do, destroying lock managers and the session included. An exception it
+/// throws is caught and dropped. Rate-limited: at most one message per second for each kind of trouble and error;
+/// the next one that gets through says how many like it were suppressed meanwhile. Empty: no diagnostics.
 using diagnostics_handler = std::function<void(const diagnostic&)>;
 
 }  // namespace clusterlock

@@ -9,7 +9,7 @@
 // or async_acquire puts a key in line and keeps it there (ACQUIRED when it is the oldest); async_release takes it
 // out again (the manager stays usable); async_shutdown is final. Callbacks and completions are posted, never run
 // inside the manager's bookkeeping: a callback may destroy the manager, start or stop others, or throw (an
-// exception is caught and reported to options::diagnostics).
+// exception is caught and reported to the diagnostics hook: options::diagnostics, or the session's).
 
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>

@@ -41,10 +41,11 @@ struct options {
   etcd::tls_config tls;
   etcd::auth_config auth;
   etcd::retry_config retry;
-  /// Told of what the library retries, loses or recovers on its own, and of exceptions thrown by callbacks.
-  /// Called on the manager's strand, posted (never inside the library's bookkeeping); what it throws is dropped.
-  /// Empty: none.
-  diagnostics_handler diagnostics;
+  /// Told of trouble the library handles itself: failed etcd calls it retries, lost leases, re-authentications,
+  /// watch restarts, failed probes, a refusal that stopped contention, and exceptions thrown by callbacks (see
+  /// diagnostics.hpp: posted to the session's strand, rate-limited, exceptions dropped). For a lock on a shared
+  /// session the session's own `diagnostics` is used. Empty: none.
+  diagnostics_handler diagnostics{};
 };
 
 /// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.

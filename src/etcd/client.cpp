@@ -4,6 +4,7 @@
 #include <clusterlock/etcd/client.hpp>
 
 #include "etcd/codec.hpp"
+#include "etcd/scope_exit.hpp"
 #include "transport/endpoint.hpp"
 #include "transport/http_connection.hpp"
 #include "transport/tls_context.hpp"
@@ -103,14 +104,30 @@ struct client::impl {
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
+  bool has_free_slot() const { return open_count < cfg.max_connections || !idle.empty(); }
+
+  // Wakes the first waiter when a connection can be had. A waiter may be woken twice (release() and a waiter that
+  // passes the wake on): it then finds the slot taken and waits again, which costs nothing.
+  void wake_next_waiter() {
+    if (!waiters.empty() && has_free_slot()) waiters.front()->cancel();
+  }
+
   // A connection to the current endpoint, waiting for a slot when max_connections are busy.
   // `gen`: the generation the caller started in; a close() while it waits here ends the wait.
   asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire(std::uint64_t gen) {
-    while (open_count >= cfg.max_connections && idle.empty()) {
+    // A waiter that leaves without a connection (cancelled, closed, or ended by an exception at a co_await) may have
+    // been the one release() woke: its wait had already completed with operation_aborted when release() cancelled
+    // its timer again, to no effect. Pass the wake on, or the next waiter waits although a connection is free.
+    bool got = false;
+    detail::scope_exit pass_on([&] {
+      if (!got) wake_next_waiter();
+    });
+    while (!has_free_slot()) {
       asio::steady_timer wake(ex, asio::steady_timer::time_point::max());
       waiters.push_back(&wake);
+      detail::scope_exit leave_line([&] { std::erase(waiters, &wake); });
       auto [ec] = co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-      std::erase(waiters, &wake);
+      leave_line.run();
       if (ec != asio::error::operation_aborted) continue;  // cannot happen: it waits forever
       // Woken by release() or close(), or cancelled: the generation and the cancellation state tell which.
       if (gen != generation) co_return error_code(asio::error::operation_aborted);
@@ -133,6 +150,7 @@ struct client::impl {
       conn = std::make_unique<transport::http_connection>(ex, ep, tls, topts);
     }
     lent.push_back(conn.get());
+    got = true;
     co_return conn;
   }
 
@@ -148,7 +166,38 @@ struct client::impl {
     } else {
       --open_count;
     }
-    if (!waiters.empty()) waiters.front()->cancel();
+    wake_next_waiter();
+  }
+
+  void report(diagnostic::severity_type severity, std::string message, error_code ec) const {
+    if (!cfg.diagnostics) return;
+    diagnostic d;
+    d.severity = severity;
+    d.message = std::move(message);
+    d.error = ec;
+    try {
+      cfg.diagnostics(d);
+    } catch (...) {  // a diagnostics handler must not break a request
+    }
+  }
+
+  // A failed attempt of a request, said once with what happens next. Cancellations are not failures: whoever
+  // cancelled knows.
+  void report_attempt(http::verb method, const std::string& target, std::size_t endpoint, const error_code& ec,
+                      int attempt, int max, bool again) const {
+    if (!cfg.diagnostics || ec == asio::error::operation_aborted) return;
+    std::string m = "etcd request " + std::string(http::to_string(method)) + " " + target + " to " +
+                    endpoints[endpoint].url + " failed (attempt " + std::to_string(attempt + 1) + " of " +
+                    std::to_string(max) + "): " + ec.message();
+    m += again ? "; trying again" + (endpoints.size() > 1 ? " on " + endpoints[current].url : std::string())
+               : "; giving up on this call (the caller retries if it can)";
+    report(diagnostic::severity_type::warning, std::move(m), ec);
+  }
+
+  void report_reauthentication(const std::string& target) const {
+    report(diagnostic::severity_type::info, "etcd refused the auth token for " + target + " (expired or revoked): authenticating as '" +
+                                 cfg.auth.user + "' again",
+           make_error_code(errc::unauthenticated));
   }
 
   // One request with endpoint fail-over, backoff, and one re-authentication.
@@ -173,11 +222,17 @@ struct client::impl {
       }
       auto conn = co_await acquire(gen);
       if (!conn) co_return conn.error();
+      // Given back on every exit, also when the exchange ends by an exception: a connection lost here would keep
+      // its slot (and its entry in `lent`) for good, and with max_connections of them every later call waits.
+      auto held = std::move(*conn);
+      detail::scope_exit give_back([&] {
+        if (held) release(std::move(held), gen);
+      });
       const std::size_t used = current;
       transport::http_request req{method, target, body, cfg.auth.user.empty() ? std::string() : token};
       bool sent = false;
-      auto reply = co_await (*conn)->exchange(req, cfg.request_timeout, &sent);
-      release(std::move(*conn), gen);
+      auto reply = co_await held->exchange(req, cfg.request_timeout, &sent);
+      give_back.run();
       if (!reply) {
         last = reply.error();
         if (last == asio::error::operation_aborted) {
@@ -190,6 +245,8 @@ struct client::impl {
         }
         if (is_transport_failure(last) || last == errc::response_too_large) {
           move_on_from(used);
+          const bool again = (safety == idempotency::safe || !sent) && attempt + 1 < max;
+          report_attempt(method, target, used, last, attempt, max, again);
           if (safety == idempotency::safe || !sent) continue;
         }
         co_return last;
@@ -199,12 +256,14 @@ struct client::impl {
       if (last == errc::unauthenticated && !cfg.auth.user.empty() && !reauthenticated) {
         reauthenticated = true;
         token.clear();  // stale: authenticate again before the retry
+        report_reauthentication(target);
         --attempt;      // the retry after a re-authentication is free
         continue;
       }
       if (last == errc::unavailable || last == errc::timeout) {
         move_on_from(used);
         // etcd says unavailable/timeout also after it may have applied a write: only safe ones go again.
+        report_attempt(method, target, used, last, attempt, max, safety == idempotency::safe && attempt + 1 < max);
         if (safety == idempotency::safe) continue;
       }
       co_return last;
@@ -332,6 +391,7 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
       if (last == asio::error::operation_aborted) co_return last;
       if (is_transport_failure(last)) {
         c.move_on_from(used);
+        c.report_attempt(http::verb::post, "/v3/watch", used, last, attempt, max, attempt + 1 < max);
         continue;
       }
       co_return last;
@@ -341,11 +401,13 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
       if (last == errc::unauthenticated && !c.cfg.auth.user.empty() && !reauthenticated) {
         reauthenticated = true;
         c.token.clear();
+        c.report_reauthentication("/v3/watch");
         --attempt;
         continue;
       }
       if (last == errc::unavailable || last == errc::timeout) {
         c.move_on_from(used);
+        c.report_attempt(http::verb::post, "/v3/watch", used, last, attempt, max, attempt + 1 < max);
         continue;
       }
       co_return last;
@@ -356,6 +418,7 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
       last = line.error() == errc::watch_stalled ? make_error_code(errc::timeout) : line.error();
       if (last == asio::error::operation_aborted) co_return last;
       c.move_on_from(used);
+      c.report_attempt(http::verb::post, "/v3/watch", used, last, attempt, max, attempt + 1 < max);
       continue;
     }
     auto first = codec::decode_watch_message(*line);
@@ -367,6 +430,7 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
       if (ec == errc::unauthenticated && !c.cfg.auth.user.empty() && !reauthenticated) {
         reauthenticated = true;
         c.token.clear();
+        c.report_reauthentication("/v3/watch");
         --attempt;
         continue;
       }
@@ -381,20 +445,15 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
 
 asio::awaitable<result<watch_response>> watch_stream::next(std::chrono::milliseconds idle_timeout) {
   if (!impl_->stream) co_return make_error_code(errc::unavailable);
+  // Closed on every way out but a good message, also when a cancelled caller ends with an exception at the
+  // co_await: a half-read stream cannot be read again.
+  detail::scope_exit close_it([this] { close(); });
   auto line = co_await impl_->stream->next_line(idle_timeout);
-  if (!line) {
-    close();
-    co_return line.error();
-  }
+  if (!line) co_return line.error();
   auto message = codec::decode_watch_message(*line);
-  if (!message) {
-    close();
-    co_return message.error();
-  }
-  if (auto ec = codec::watch_cancel_error(*message); ec) {
-    close();
-    co_return ec;
-  }
+  if (!message) co_return message.error();
+  if (auto ec = codec::watch_cancel_error(*message); ec) co_return ec;
+  close_it.dismiss();
   co_return message;
 }
 

@@ -88,23 +88,20 @@ void manager_state::deliver(std::vector<lock_event> events) {
         try {
           cb(e);
         } catch (const std::exception& x) {
-          self->report(diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw: " + x.what());
+          self->report("callback", diagnostic::severity_type::error,
+                       std::string("a ") + to_string(e.kind) + " callback threw: " + x.what());
         } catch (...) {
-          self->report(diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw");
+          self->report("callback", diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw");
         }
       }
     }
   });
 }
 
-void manager_state::report(diagnostic::severity_type severity, std::string message, error_code ec) {
-  if (!opts.diagnostics) return;
-  asio::post(strand, [self = shared_from_this(), d = diagnostic{severity, opts.name + ": " + std::move(message), ec}] {
-    try {
-      self->opts.diagnostics(d);
-    } catch (...) {  // the hook's own failure has nowhere to go
-    }
-  });
+void manager_state::report(std::string_view kind, diagnostic::severity_type severity, std::string message,
+                           error_code ec) {
+  // The session's sink: rate-limited per kind and error, posted, a throwing hook dropped.
+  sess->diagnostics->report(kind, severity, opts.name + ": " + std::move(message), ec);
 }
 
 // ---- lock_listener (the session tells us)
@@ -146,7 +143,7 @@ void manager_state::on_probe(const probe_keys& keys, std::int64_t revision) {
       machine.view_behind([&](const std::string& key) { return keys.create_revision(key); })) {
     // A key ahead of ours is gone (or another) by a linearizable read, and the watch has not said so: it may sit
     // on a member that is frozen or cut off, while keepalives go elsewhere. Reopen it, from where it was.
-    report(diagnostic::severity_type::warning, "the watch is behind a linearizable read: reopening it");
+    report("watch", diagnostic::severity_type::warning, "the watch is behind a linearizable read: reopening it");
     sess->hub->reopen();
   }
   const auto before = machine.current();

@@ -188,10 +188,10 @@ void manager_state::apply(const etcd::watch_event& e) {
 // After a read (or its failure): tell the waiting operations, or stop contending on an error retrying cannot cure.
 void manager_state::after_read(error_code ec) {
   if (ec && is_fatal(ec)) {
-    report(diagnostic::severity_type::error, "contention stopped: " + ec.message(), ec);
+    report("contention", diagnostic::severity_type::error, "contention stopped: " + ec.message(), ec);
     fail_contention(ec);
   } else if (ec && ec != asio::error::operation_aborted) {
-    report(diagnostic::severity_type::warning, "reading the queue failed, will retry: " + ec.message(), ec);
+    report("read", diagnostic::severity_type::warning, "reading the queue failed, will retry: " + ec.message(), ec);
   }
   if (!tries.empty()) {  // one try: its first read decides, an error included
     const bool first = !ec && machine.current() == recipe::lock_machine::status::held;
@@ -236,7 +236,7 @@ asio::awaitable<error_code> manager_state::release_key() {
     maybe_enqueued.clear();
     machine.on_released();
   } else {
-    report(diagnostic::severity_type::warning, "deleting our key failed, will retry: " + failed.message(), failed);
+    report("release", diagnostic::severity_type::warning, "deleting our key failed, will retry: " + failed.message(), failed);
   }
   publish();  // completes the releases (and shutdowns) waiting for this
   co_return failed;

@@ -1,5 +1,6 @@
 #include "session/lease_keeper.hpp"
 
+#include "etcd/scope_exit.hpp"
 #include "etcd/with_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -27,30 +28,32 @@ std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds gr
 }
 
 asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
+  auto self = shared_from_this();
   if (closed_) co_return make_error_code(errc::not_started);
   if (lease_ != 0) co_return lease_;
   if (granting_) {
     // One grant at a time: the locks that ask meanwhile share its lease (or its failure).
     asio::steady_timer done(client_->get_executor(), asio::steady_timer::time_point::max());
     grant_waiters_.push_back(&done);
+    detail::scope_exit leave_line([&] { std::erase(grant_waiters_, &done); });  // also when the co_await throws
     co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
-    std::erase(grant_waiters_, &done);
+    leave_line.run();
     if (lease_ != 0) co_return lease_;
     co_return make_error_code(closed_ ? errc::not_started : errc::unavailable);
   }
   granting_ = true;
+  // On every exit: a grant cancelled during the client's backoff ends with an exception at its next co_await, and
+  // the waiters (every other lock on the session) would wait forever, as would every later ensure_lease().
+  detail::scope_exit grant_over([this] {
+    granting_ = false;
+    for (auto* w : grant_waiters_) w->cancel();
+  });
   const auto sent = clock::now();
   auto r = co_await client_->lease_grant(ttl_);
-  granting_ = false;
-  struct wake_waiters {
-    std::vector<asio::steady_timer*>& waiters;
-    ~wake_waiters() {
-      for (auto* w : waiters) w->cancel();
-    }
-  } wake{grant_waiters_};
   if (!r) co_return r.error();
   if (closed_) {  // closed while granting: do not leave the lease behind for its TTL
-    co_await etcd::with_deadline(client_->lease_revoke(r->id), request_timeout_);
+    grant_over.run();
+    co_await revoke(r->id);
     co_return make_error_code(errc::not_started);
   }
   lease_ = r->id;
@@ -121,13 +124,25 @@ void lease_keeper::lease_gone(std::int64_t lease) {
 void lease_keeper::add_listener(listener* l) { listeners_.push_back(l); }
 void lease_keeper::remove_listener(listener* l) { std::erase(listeners_, l); }
 
-asio::awaitable<void> lease_keeper::close() {
-  if (closed_) co_return;
+std::int64_t lease_keeper::stop() {
+  if (closed_) return 0;
   closed_ = true;
   stop_keepalive_.emit(asio::cancellation_type::terminal);
-  const auto lease = std::exchange(lease_, 0);
   valid_until_ = {};
-  if (lease != 0) co_await etcd::with_deadline(client_->lease_revoke(lease), request_timeout_);
+  return std::exchange(lease_, 0);
+}
+
+asio::awaitable<boost::system::error_code> lease_keeper::revoke(std::int64_t lease) {
+  if (lease == 0) co_return boost::system::error_code{};
+  auto self = shared_from_this();
+  const auto r = co_await etcd::with_deadline(client_->lease_revoke(lease), request_timeout_);
+  if (!r && r.error() != errc::lease_not_found) co_return r.error();  // not found: gone already, as we wanted
+  co_return boost::system::error_code{};
+}
+
+asio::awaitable<boost::system::error_code> lease_keeper::close() {
+  const auto lease = stop();  // before any co_await: a cancelled close() still stops the keepalives
+  co_return co_await revoke(lease);
 }
 
 }  // namespace clusterlock::detail

@@ -49,8 +49,15 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   void add_listener(listener* l);
   void remove_listener(listener* l);
 
-  /// Stops the keepalives and revokes the lease (bounded by the request timeout).
-  boost::asio::awaitable<void> close();
+  /// Stops the keepalives and forgets the lease, without I/O: from now on ensure_lease() answers
+  /// errc::not_started at once. Returns the lease that was current (0: none), for revoke().
+  std::int64_t stop();
+  /// Revokes `lease` (bounded by the request timeout); the error says why it failed (the lease then lives until
+  /// its TTL runs out). Cancellation: terminal, through the caller's slot.
+  boost::asio::awaitable<boost::system::error_code> revoke(std::int64_t lease);
+  /// stop(), then revoke() what was current.
+  boost::asio::awaitable<boost::system::error_code> close();
+  bool closed() const noexcept { return closed_; }
 
   /// The keepalive period for a granted TTL: a third of it, as etcd's own client does.
   static std::chrono::milliseconds keepalive_period(std::chrono::seconds granted_ttl);

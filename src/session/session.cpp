@@ -32,6 +32,17 @@ boost::system::error_code validate(const session_options& o, std::string* why) {
 session::session(executor_type ex, session_options opts)
     : state_(std::make_shared<detail::session_state>(std::move(ex), std::move(opts), true)) {}
 
+session::session(boost::asio::io_context& io, session_options opts) : session(io.get_executor(), std::move(opts)) {}
+
+// Coroutine parameters live in the frame: the state lives as long as the operation, whatever happens to *this.
+boost::asio::awaitable<result<void>> session::close_op(std::shared_ptr<detail::session_state> state) {
+  co_return co_await state->close();
+}
+
+boost::asio::awaitable<result<std::int64_t>> session::wait_lease_lost_op(std::shared_ptr<detail::session_state> state) {
+  co_return co_await state->wait_lease_lost();
+}
+
 session::~session() {
   boost::asio::dispatch(state_->strand, [s = state_] { s->handle_dropped(); });
 }

@@ -1,5 +1,6 @@
 #include "session/session_state.hpp"
 
+#include "etcd/scope_exit.hpp"
 #include "etcd/with_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,12 +8,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace clusterlock::detail {
 
@@ -28,8 +32,16 @@ session_options checked(session_options o) {
 
 }  // namespace
 
-etcd::client_config client_config_of(const session_options& o) {
+std::string lease_hex(std::int64_t lease) {
+  char text[24];
+  std::snprintf(text, sizeof text, "%llx", static_cast<unsigned long long>(lease));
+  return text;
+}
+
+etcd::client_config client_config_of(const session_options& o, std::shared_ptr<diagnostics_sink> diagnostics) {
   etcd::client_config c;
+  if (diagnostics && diagnostics->enabled())
+    c.diagnostics = [d = std::move(diagnostics)](const diagnostic& what) { d->report("etcd request", what); };
   c.endpoints = o.endpoints;
   c.request_timeout = o.request_timeout;
   c.tls = o.tls;
@@ -42,10 +54,14 @@ etcd::client_config client_config_of(const session_options& o) {
 session_state::session_state(asio::any_io_executor ex, session_options o, bool has_handle)
     : strand(asio::make_strand(std::move(ex))),
       opts(checked(std::move(o))),
-      client(std::make_shared<etcd::client>(strand, client_config_of(opts))),
+      diagnostics(std::make_shared<diagnostics_sink>(strand, opts.diagnostics)),
+      client(std::make_shared<etcd::client>(strand, client_config_of(opts, diagnostics))),
       lease(std::make_shared<lease_keeper>(client, opts.ttl, opts.clock_margin, opts.request_timeout)),
-      hub(std::make_shared<watch_hub>(client, opts.watch_prefix)),
-      handle_alive_(has_handle) {
+      hub(std::make_shared<watch_hub>(client, opts.watch_prefix, diagnostics)),
+      handle_alive_(has_handle),
+      // A keys-only entry takes about 100 bytes of JSON plus the key in base64: 256 leaves room for keys of
+      // 100 characters. A page that is still too large makes the next ones smaller (probe_all()).
+      probe_page_limit_(std::clamp<std::int64_t>(static_cast<std::int64_t>(opts.max_response_size / 256), 1, 5000)) {
   lease->add_listener(this);
 }
 
@@ -100,10 +116,31 @@ void session_state::contend_ended() {
 
 void session_state::leave_contend_line(lock_listener* l) { std::erase(contend_line_, l); }
 
+std::vector<session_state::member> session_state::members() const {
+  std::vector<member> ms;
+  ms.reserve(listeners_.size());
+  for (auto* l : listeners_) ms.push_back({l, joined_.at(l)});
+  return ms;
+}
+
+bool session_state::still_joined(const member& m) const {
+  auto it = joined_.find(m.l);
+  return it != joined_.end() && it->second == m.joined;
+}
+
 void session_state::join(lock_listener* l, const std::string& prefix) {
+  if (joined_.contains(l)) return;
   listeners_.push_back(l);
+  joined_[l] = ++joins_;
   hub->add(prefix, l);
-  if (!probing_ && !closed_) {
+  if (closed_) {
+    // A lock started on a closed session would otherwise ask for a lease (errc::not_started) forever, unaware.
+    asio::post(strand, [self = shared_from_this(), m = member{l, joins_}] {
+      if (self->still_joined(m)) m.l->on_session_closed();
+    });
+    return;
+  }
+  if (!probing_) {
     probing_ = true;
     asio::co_spawn(strand, probe_loop(), asio::bind_cancellation_slot(stop_probe_.slot(), asio::detached));
   }
@@ -112,6 +149,7 @@ void session_state::join(lock_listener* l, const std::string& prefix) {
 asio::awaitable<void> session_state::leave(lock_listener* l) {
   auto self = shared_from_this();
   std::erase(listeners_, l);
+  joined_.erase(l);
   hub->remove(l);
   if (listeners_.empty() && !handle_alive_) co_await close();
 }
@@ -121,78 +159,201 @@ void session_state::handle_dropped() {
   if (listeners_.empty()) asio::co_spawn(strand, close(), asio::detached);
 }
 
-asio::awaitable<void> session_state::close() {
+asio::awaitable<result<void>> session_state::close() {
   auto self = shared_from_this();
-  if (closed_) co_return;
+  if (closed_) {
+    // Idempotent: the first call's result, once it is over.
+    if (!close_done_) {
+      asio::steady_timer done(strand, asio::steady_timer::time_point::max());
+      close_waiters_.push_back(&done);
+      detail::scope_exit leave_line([&] { std::erase(close_waiters_, &done); });
+      co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+      leave_line.run();
+      if (!close_done_) co_return boost::system::error_code(asio::error::operation_aborted);
+    }
+    if (close_error_) co_return close_error_;
+    co_return result<void>();
+  }
   closed_ = true;
+  close_error_ = asio::error::operation_aborted;  // until the revoke says otherwise (a cancelled close keeps it)
+  detail::scope_exit finished([this] {
+    close_done_ = true;
+    for (auto* w : close_waiters_) w->cancel();
+  });
+  // Everything that needs no I/O first, before any co_await: a cancelled close() still stops the session.
   stop_probe_.emit(asio::cancellation_type::terminal);
   hub->close();
   lease->remove_listener(this);
-  co_await lease->close();
+  const std::int64_t lost = lease->stop();
+  // Every lock: its lease is gone (its key goes with the revoke), and the session is over. Posted, outside this
+  // bookkeeping; each lock checked before it is told, as it may have left (and gone) meanwhile.
+  asio::post(strand, [self, ms = members(), lost] {
+    for (const auto& m : ms) {
+      if (lost != 0 && self->still_joined(m)) m.l->on_lease_lost(lost);
+      if (self->still_joined(m)) m.l->on_session_closed();
+    }
+  });
+  for (auto* w : std::exchange(loss_waiters_, {})) {
+    w->outcome = make_error_code(errc::not_started);
+    w->timer->cancel();
+  }
+  const auto ec = co_await lease->revoke(lost);
+  close_error_ = ec;
+  if (ec)
+    diagnostics->report("close", diagnostic::severity_type::warning,
+                        "closing the session: revoking lease " + lease_hex(lost) + " failed: " + ec.message() +
+                            "; it lives until its TTL runs out (" + std::to_string(lease->granted_ttl().count()) +
+                            " s at most), and so do the keys on it",
+                        ec);
+  if (ec) co_return ec;
+  co_return result<void>();
+}
+
+void session_state::report_loss(std::int64_t id) {
+  if (!loss_waiters_.empty()) {
+    for (auto* w : std::exchange(loss_waiters_, {})) {
+      w->outcome = id;
+      w->timer->cancel();
+    }
+    return;
+  }
+  unreported_losses_.push_back(id);
+  if (unreported_losses_.size() > max_unreported_losses) unreported_losses_.pop_front();
+}
+
+asio::awaitable<result<std::int64_t>> session_state::wait_lease_lost() {
+  auto self = shared_from_this();
+  // Partial and total cancellation end the wait too (nothing is lost: the next wait reports what this one did not).
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+  co_await asio::this_coro::throw_if_cancelled(false);
+  if (!unreported_losses_.empty()) {
+    const auto id = unreported_losses_.front();
+    unreported_losses_.pop_front();
+    co_return id;
+  }
+  if (closed_) co_return make_error_code(errc::not_started);
+  asio::steady_timer wake(strand, asio::steady_timer::time_point::max());
+  loss_waiter w{&wake, std::nullopt};
+  loss_waiters_.push_back(&w);
+  detail::scope_exit leave_line([&] { std::erase(loss_waiters_, &w); });
+  co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  leave_line.run();
+  // A loss that came before this wait ran again is reported even when the wait was cancelled meanwhile.
+  if (w.outcome) co_return *w.outcome;
+  co_return boost::system::error_code(asio::error::operation_aborted);
 }
 
 void session_state::on_lease_renewed() {
-  for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
+  tell_each(members(), [](lock_listener* l) { l->on_lease_renewed(); });
 }
 
 void session_state::on_lease_lost(std::int64_t id) {
-  for (auto* l : std::vector(listeners_)) l->on_lease_lost(id);
+  diagnostics->report("lease lost", diagnostic::severity_type::warning,
+                      "lease " + lease_hex(id) + " is gone (etcd says it expired or was revoked): every lock on it is "
+                      "REMOVED; the next lock that needs a lease gets a new one",
+                      make_error_code(errc::lease_not_found));
+  report_loss(id);
+  tell_each(members(), [id](lock_listener* l) { l->on_lease_lost(id); });
 }
 
 void session_state::on_keepalive_failed(boost::system::error_code why) {
   last_failure = why;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lease->valid_until() -
+                                                                          std::chrono::steady_clock::now());
+  diagnostics->report("keepalive", diagnostic::severity_type::warning,
+                      "keepalive of lease " + lease_hex(lease->lease()) + " failed: " + why.message() +
+                          "; trying again (the lease is proven alive for " +
+                          std::to_string(std::max<long long>(left.count(), 0)) + " ms more); the watch is reopened",
+                      why);
   // The member we talk to may be frozen or cut off: a watch on it would say nothing. Reopen it (the client has
   // moved on to the next endpoint).
   hub->reopen();
 }
 
-// One probe within one request_timeout. With several endpoints the first try gets half of it: a frozen member
-// answers nothing, the client moves on after the timeout, and the second half reaches another member. (With one
-// try a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood all along.)
-// After every failed try the watch is reopened: it may sit on the same cut-off member, and would stay silent.
-asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req) {
+// One probe page within what is left of the probe's deadline. With several endpoints the first try gets half of
+// it: a frozen member answers nothing, the client moves on after the timeout, and the second half reaches another
+// member. (With one try a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood
+// all along.) After every failed try the watch is reopened: it may sit on the same cut-off member, and would stay
+// silent.
+asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req,
+                                                                         std::chrono::steady_clock::time_point deadline) {
   using steady = std::chrono::steady_clock;
-  const auto deadline = steady::now() + opts.request_timeout;
   const int tries = opts.endpoints.size() > 1 ? 2 : 1;
-  steady::duration budget = tries == 1 ? opts.request_timeout : opts.request_timeout / 2;
+  steady::duration budget = deadline - steady::now();
+  if (tries == 2) budget /= 2;
   for (int attempt = 1;; ++attempt) {
+    if (budget <= steady::duration::zero()) co_return make_error_code(errc::timeout);
     auto r = co_await etcd::with_deadline(client->range(req), budget);
     if (r || closed_) co_return r;
+    if (r.error() == errc::response_too_large) co_return r;  // the next page is made smaller; another try is not
     hub->reopen();
     budget = deadline - steady::now();
-    if (attempt == tries || budget <= steady::duration::zero()) co_return r;
+    if (attempt == tries) co_return r;
+  }
+}
+
+// Every key under the watch prefix, in pages of probe_page_limit_ keys, all read at the first page's revision, the
+// whole within one request_timeout. (One range of everything failed for good once the reply outgrew
+// max_response_size: at many locks, held locks stayed UNKNOWN.) The first page is a linearizable read: it proves
+// quorum and currency; the later ones read the same revision.
+asio::awaitable<result<session_state::probe_result>> session_state::probe_all() {
+  const auto deadline = std::chrono::steady_clock::now() + opts.request_timeout;
+  etcd::range_request page;
+  page.key = opts.watch_prefix;
+  page.range_end = etcd::prefix_range_end(opts.watch_prefix);
+  page.keys_only = true;
+  probe_result out;
+  for (;;) {
+    page.limit = probe_page_limit_;
+    auto r = co_await probe_range(page, deadline);
+    if (closed_) co_return make_error_code(errc::not_started);
+    if (!r) {
+      if (r.error() == errc::response_too_large && probe_page_limit_ > 1) {
+        probe_page_limit_ = std::max<std::int64_t>(1, probe_page_limit_ / 4);  // kept for later probes
+        continue;
+      }
+      co_return r.error();
+    }
+    if (out.revision == 0) {
+      out.revision = r->header.revision;
+      page.revision = out.revision;
+    }
+    const bool more = r->more && !r->kvs.empty();
+    for (auto& kv : r->kvs) out.kvs.push_back(std::move(kv));
+    if (!more) co_return out;
+    page.key = out.kvs.back().key + '\0';  // the next key after the last one read
   }
 }
 
 asio::awaitable<void> session_state::probe_loop() {
   auto self = shared_from_this();
+  detail::scope_exit stopped([this] { probing_ = false; });
   asio::steady_timer timer(strand);
-  etcd::range_request everything;
-  everything.key = opts.watch_prefix;
-  everything.range_end = etcd::prefix_range_end(opts.watch_prefix);
-  everything.keys_only = true;  // linearizable (the default): proves quorum, and that the keys stood after we asked
   while (!closed_) {
     timer.expires_after(opts.probe_interval);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || closed_) break;
     // Sorted, for binary search: with thousands of locks a linear search per lock made every probe quadratic.
-    std::vector<lock_listener*> asking;
-    for (auto* l : listeners_)
-      if (l->wants_probe()) asking.push_back(l);
+    std::vector<member> asking;
+    for (const auto& m : members())
+      if (m.l->wants_probe()) asking.push_back(m);
     if (asking.empty()) continue;
-    std::sort(asking.begin(), asking.end());
-    auto was_asking = [&](lock_listener* l) { return std::binary_search(asking.begin(), asking.end(), l); };
-    auto r = co_await probe_range(everything);
+    auto r = co_await probe_all();  // linearizable: proves quorum, and that the keys stood after we asked
     if (closed_) break;
+    // Each asking lock is told, if it is still there: a lock may leave (and be destroyed), or make others join or
+    // leave, inside its callback.
     if (!r) {
       last_failure = r.error();
-      for (auto* l : listeners_)
-        if (was_asking(l)) l->on_probe_failed(r.error());
+      diagnostics->report("probe", diagnostic::severity_type::warning,
+                          "probe of '" + opts.watch_prefix + "' failed: " + r.error().message() +
+                              "; the locks held on this session are UNKNOWN until a probe succeeds (next in " +
+                              std::to_string(opts.probe_interval.count()) + " ms)",
+                          r.error());
+      tell_each(asking, [&](lock_listener* l) { l->on_probe_failed(r.error()); });
       continue;
     }
     const probe_keys keys(std::move(r->kvs));
-    for (auto* l : std::vector(listeners_))
-      if (was_asking(l)) l->on_probe(keys, r->header.revision);
+    tell_each(asking, [&](lock_listener* l) { l->on_probe(keys, r->revision); });
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <clusterlock/session.hpp>
 
+#include "session/diagnostics_sink.hpp"
 #include "session/lease_keeper.hpp"
 #include "session/watch_hub.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,7 +46,9 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_claim_turn() = 0;
   /// Its turn to run its contend coroutine (see session_state::request_contend); it calls contend_ended() after.
   virtual void run_contend() = 0;
-  /// The session is closed (or was, when the lock joined): its lease is gone for good.
+  /// The session is closed (async_close, or its last user went), or was already closed when this lock joined:
+  /// no lease, watch or probe any more, and ensure_lease() answers errc::not_started. A lock that held was told
+  /// on_lease_lost() just before. Posted: never called inside the session's bookkeeping, and never after leave().
   virtual void on_session_closed() {}
 
  protected:
@@ -57,15 +61,26 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   session_state(boost::asio::any_io_executor ex, session_options opts, bool has_handle);
 
   // On the strand.
-  void join(lock_listener* l, const std::string& prefix);  // starts the probe with the first lock
-  /// The lock is done with the session. When nobody uses it any more (no lock, no session handle), it stops
-  /// and revokes its lease.
+  /// Starts the probe with the first lock. On a closed session the lock is told on_session_closed() (posted).
+  void join(lock_listener* l, const std::string& prefix);
+  /// The lock is done with the session: it is told nothing more from now on. When nobody uses the session any
+  /// more (no lock, no session handle), it stops and revokes its lease.
   boost::asio::awaitable<void> leave(lock_listener* l);
   void handle_dropped();  // the public session object went away
-  boost::asio::awaitable<void> close();
+  /// Stops keepalives, watch and probe at once, tells every lock (posted) that its lease is gone and that the
+  /// session is closed, then revokes the lease (bounded by request_timeout). A second call completes when the
+  /// first has finished, with its result. Cancellation (terminal): stops waiting; the first call then leaves the
+  /// lease to its TTL (the keepalives are stopped all the same).
+  boost::asio::awaitable<result<void>> close();
+  bool closed() const noexcept { return closed_; }
+
+  /// Completes with the next lease etcd says is gone, or errc::not_started once closed (see session.hpp).
+  boost::asio::awaitable<result<std::int64_t>> wait_lease_lost();
 
   const boost::asio::any_io_executor strand;
   const session_options opts;
+  /// Where the session's layers report trouble (diagnostics in session_options).
+  const std::shared_ptr<diagnostics_sink> diagnostics;
   const std::shared_ptr<etcd::client> client;
   const std::shared_ptr<lease_keeper> lease;
   const std::shared_ptr<watch_hub> hub;
@@ -91,19 +106,60 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   void on_lease_lost(std::int64_t lease) override;
   void on_keepalive_failed(boost::system::error_code) override;
   boost::asio::awaitable<void> probe_loop();
-  boost::asio::awaitable<result<etcd::range_response>> probe_range(const etcd::range_request& req);
+  struct probe_result {
+    std::vector<etcd::key_value> kvs;
+    std::int64_t revision = 0;
+  };
+  boost::asio::awaitable<result<probe_result>> probe_all();
+  boost::asio::awaitable<result<etcd::range_response>> probe_range(const etcd::range_request& req,
+                                                                   std::chrono::steady_clock::time_point deadline);
+
+  // A lock as it was when a round of callbacks began: told only if it is still there, and not gone and joined
+  // again (perhaps another object at the same address) meanwhile. A lock may leave, be destroyed, or make others
+  // join or leave inside any callback.
+  struct member {
+    lock_listener* l;
+    std::uint64_t joined;
+  };
+  std::vector<member> members() const;
+  bool still_joined(const member& m) const;
+  template <class F>
+  void tell_each(const std::vector<member>& ms, F f) {
+    for (const auto& m : ms)
+      if (still_joined(m)) f(m.l);
+  }
+  void report_loss(std::int64_t lease);
 
   std::unordered_map<std::string, std::vector<lock_listener*>> claims_;  // name -> line, the claim's owner first
   std::deque<lock_listener*> contend_line_;
   int contending_ = 0;
   std::vector<lock_listener*> listeners_;
+  std::unordered_map<lock_listener*, std::uint64_t> joined_;  // lock -> its join number
+  std::uint64_t joins_ = 0;
   bool handle_alive_;
   bool probing_ = false;
   bool closed_ = false;
   boost::asio::cancellation_signal stop_probe_;
+  std::int64_t probe_page_limit_;  // keys per probe page; lowered when a page is too large
+
+  bool close_done_ = false;
+  boost::system::error_code close_error_;
+  std::vector<boost::asio::steady_timer*> close_waiters_;
+
+  // Lost leases no wait_lease_lost() was pending for, oldest first (bounded), and the pending waits.
+  static constexpr std::size_t max_unreported_losses = 64;
+  std::deque<std::int64_t> unreported_losses_;
+  struct loss_waiter {
+    boost::asio::steady_timer* timer;
+    std::optional<result<std::int64_t>> outcome;
+  };
+  std::vector<loss_waiter*> loss_waiters_;
 };
 
-/// The client settings of a session.
-etcd::client_config client_config_of(const session_options& o);
+/// The client settings of a session (`diagnostics`: where the client's reports go; may be null).
+etcd::client_config client_config_of(const session_options& o, std::shared_ptr<diagnostics_sink> diagnostics = nullptr);
+
+/// A lease ID as etcd's tools print it (lower-case hex).
+std::string lease_hex(std::int64_t lease);
 
 }  // namespace clusterlock::detail

@@ -1,5 +1,7 @@
 #include "session/watch_hub.hpp"
 
+#include "etcd/scope_exit.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,13 +15,22 @@ namespace clusterlock::detail {
 
 namespace asio = boost::asio;
 
-watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix)
+watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
+                     std::shared_ptr<diagnostics_sink> diagnostics)
     : client_(std::move(client)),
       prefix_(std::move(prefix)),
+      diagnostics_(std::move(diagnostics)),
       created_signal_(client_->get_executor(), asio::steady_timer::time_point::max()) {}
 
+bool watch_hub::still_there(const member& m) const {
+  auto it = members_.find(m.s);
+  return it != members_.end() && it->second == m.added;
+}
+
 void watch_hub::add(const std::string& prefix, subscriber* s) {
-  by_prefix_[prefix].push_back(s);
+  auto [it, fresh] = members_.try_emplace(s, 0);
+  if (fresh) it->second = ++adds_;
+  by_prefix_[prefix].push_back({s, it->second});
   if (!running_ && !closed_) {
     running_ = true;
     asio::co_spawn(client_->get_executor(), run(), asio::bind_cancellation_slot(stop_.slot(), asio::detached));
@@ -27,8 +38,9 @@ void watch_hub::add(const std::string& prefix, subscriber* s) {
 }
 
 void watch_hub::remove(subscriber* s) {
+  members_.erase(s);
   for (auto it = by_prefix_.begin(); it != by_prefix_.end();) {
-    std::erase(it->second, s);
+    std::erase_if(it->second, [s](const member& m) { return m.s == s; });
     it = it->second.empty() ? by_prefix_.erase(it) : std::next(it);
   }
 }
@@ -57,12 +69,19 @@ void watch_hub::close() {
 
 asio::awaitable<void> watch_hub::run() {
   auto self = shared_from_this();
+  // On every exit, also by an exception at a co_await of a cancelled run(): a run_ left true would keep the hub from
+  // ever starting again, and stream_ would point into a destroyed frame for reopen() to close.
+  detail::scope_exit stopped([this] {
+    running_ = false;
+    stream_ = nullptr;
+  });
   std::mt19937_64 rng{std::random_device{}()};
   const auto& retry = client_->config().retry;
   int failures = 0;
   while (!closed_) {
     etcd::watch_stream stream(*client_);
     stream_ = &stream;
+    detail::scope_exit forget_stream([this] { stream_ = nullptr; });
     etcd::watch_request req{prefix_, etcd::prefix_range_end(prefix_), revision_ == 0 ? 0 : revision_ + 1, false, true};
     const auto opened = co_await stream.open(req);
     boost::system::error_code ec = opened ? boost::system::error_code{} : opened.error();
@@ -92,23 +111,36 @@ asio::awaitable<void> watch_hub::run() {
       failures = 0;
       dispatch(*message);
     }
-    stream_ = nullptr;
+    forget_stream.run();
     if (closed_) break;
     if (reset) {
+      if (diagnostics_)
+        diagnostics_->report("watch compacted", diagnostic::severity_type::warning,
+                             "the watch on '" + prefix_ + "' lost its history (etcd compacted the revisions it was to "
+                             "resume from): it starts again from now, and every lock on the session reads its queue again",
+                             make_error_code(errc::compacted));
       // Readers must read after the new stream is created; they wait on ready() again.
       created_ = false;
       created_signal_.expires_at(asio::steady_timer::time_point::max());
-      for (auto& [p, subs] : std::unordered_map(by_prefix_))
-        for (auto* s : subs) s->on_watch_reset();
+      std::vector<member> told;
+      for (const auto& [p, subs] : by_prefix_) told.insert(told.end(), subs.begin(), subs.end());
+      for (const auto& m : told)
+        if (still_there(m)) m.s->on_watch_reset();  // a copy, and checked: a subscriber may leave while told
       continue;
     }
     // Backoff with jitter, then resume from where the stream was.
     auto cap = std::min<std::chrono::milliseconds>(retry.max_backoff, retry.initial_backoff * (1LL << std::min(failures++, 16)));
     std::uniform_int_distribution<long long> pick(cap.count() / 2, std::max<long long>(cap.count(), 1));
-    asio::steady_timer pause(client_->get_executor(), std::chrono::milliseconds(pick(rng)));
+    const std::chrono::milliseconds wait(pick(rng));
+    if (diagnostics_)
+      diagnostics_->report("watch broken", diagnostic::severity_type::warning,
+                           "the watch on '" + prefix_ + "' broke: " + ec.message() + "; reopening it in " +
+                               std::to_string(wait.count()) + " ms from revision " + std::to_string(revision_ + 1) +
+                               " (nothing is missed)",
+                           ec);
+    asio::steady_timer pause(client_->get_executor(), wait);
     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  running_ = false;
 }
 
 void watch_hub::dispatch(const etcd::watch_response& m) {
@@ -117,7 +149,7 @@ void watch_hub::dispatch(const etcd::watch_response& m) {
     revision_ = std::max(revision_, m.header.revision);
     return;
   }
-  std::vector<subscriber*> touched;
+  std::vector<member> touched;
   for (const auto& e : m.events) {
     revision_ = std::max(revision_, e.kv.mod_revision);
     // Every prefix the key lies under: the key up to each '/' (lock names may nest, as in etcd's recipe).
@@ -125,13 +157,18 @@ void watch_hub::dispatch(const etcd::watch_response& m) {
     for (auto slash = key.find('/'); slash != std::string::npos; slash = key.find('/', slash + 1)) {
       auto it = by_prefix_.find(key.substr(0, slash + 1));
       if (it == by_prefix_.end()) continue;
-      for (auto* s : std::vector(it->second)) {  // a copy: a subscriber may leave while told
-        s->on_watch_event(e);
-        if (std::find(touched.begin(), touched.end(), s) == touched.end()) touched.push_back(s);
+      // A copy, each checked before it is told: a subscriber may leave (and be destroyed) while told, or make
+      // others leave or join.
+      for (const auto& sub : std::vector(it->second)) {
+        if (!still_there(sub)) continue;
+        sub.s->on_watch_event(e);
+        if (std::find_if(touched.begin(), touched.end(), [&](const member& t) { return t.s == sub.s; }) == touched.end())
+          touched.push_back(sub);
       }
     }
   }
-  for (auto* s : touched) s->on_watch_batch_end();
+  for (const auto& sub : touched)
+    if (still_there(sub)) sub.s->on_watch_batch_end();
 }
 
 }  // namespace clusterlock::detail

@@ -9,6 +9,8 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client.hpp>
 
+#include "session/diagnostics_sink.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,9 +32,12 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
     ~subscriber() = default;
   };
 
-  watch_hub(std::shared_ptr<etcd::client> client, std::string prefix);
+  /// `diagnostics` (may be null) hears of broken streams and restarts.
+  watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
+            std::shared_ptr<diagnostics_sink> diagnostics = nullptr);
 
-  /// `prefix` must lie under the hub's prefix. Starts the stream on first use.
+  /// `prefix` must lie under the hub's prefix. Starts the stream on first use. A subscriber may add and remove
+  /// subscribers (itself too) while it is told of something; one that is removed is told nothing more.
   void add(const std::string& prefix, subscriber* s);
   void remove(subscriber* s);
 
@@ -52,7 +57,17 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
 
   std::shared_ptr<etcd::client> client_;
   std::string prefix_;
-  std::unordered_map<std::string, std::vector<subscriber*>> by_prefix_;
+  // A subscriber, as it was when told: still there, and not gone and come back (at the same address) meanwhile.
+  struct member {
+    subscriber* s;
+    std::uint64_t added;
+  };
+  bool still_there(const member& m) const;
+
+  std::unordered_map<std::string, std::vector<member>> by_prefix_;
+  std::unordered_map<subscriber*, std::uint64_t> members_;  // subscriber -> its add number
+  std::uint64_t adds_ = 0;
+  std::shared_ptr<diagnostics_sink> diagnostics_;
   std::int64_t revision_ = 0;  // last revision delivered; 0: none yet (start from now)
   bool running_ = false;
   bool created_ = false;

@@ -1,6 +1,8 @@
 #pragma once
 // Everything the etcd gateway client can be told, with its default.
 
+#include <clusterlock/diagnostics.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -50,6 +52,10 @@ struct client_config {
   /// Keep-alive connections for unary requests; more requests than this wait their turn.
   /// Each watch uses a connection of its own on top.
   std::size_t max_connections = 2;
+  /// Told of every failed attempt of a request that is not a cancellation (saying whether the client tries again)
+  /// and of every re-authentication. Called inline on the client's executor, without rate limiting (a session
+  /// posts and rate-limits what it passes on); exceptions are caught and dropped. Empty: nobody is told.
+  diagnostics_handler diagnostics{};
 };
 
 }  // namespace clusterlock::etcd

@@ -1,0 +1,95 @@
+// The etcd client's connection pool under cancellation, against a loopback fake server (no etcd).
+
+#include <clusterlock/error.hpp>
+#include <clusterlock/etcd/client.hpp>
+
+#include "support/bounded_wait.hpp"
+#include "support/fake_http_server.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+
+namespace clusterlock {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+using test::fake_http_server;
+
+constexpr const char* range_reply = R"({"header":{"cluster_id":"1","member_id":"1","revision":"5","raft_term":"2"}})";
+
+// The first connection's request is never answered (until the client gives it up); every later one is.
+fake_http_server::behaviour first_request_hangs(std::shared_ptr<int> connections) {
+  return [connections](fake_http_server::connection& c) -> asio::awaitable<void> {
+    if ((*connections)++ == 0) {
+      co_await c.read_request();
+      co_await c.hold();
+      co_return;
+    }
+    while (co_await c.read_request()) {
+      const test::canned_reply reply{200, {}, range_reply};
+      if (!co_await c.write_reply(reply)) co_return;
+    }
+  };
+}
+
+struct call {
+  asio::cancellation_signal cancel;
+  std::optional<error_code> result;
+  void start(etcd::client& c) {
+    etcd::range_request req;
+    req.key = "k";
+    c.async_range(std::move(req),
+                  asio::bind_cancellation_slot(cancel.slot(), [this](error_code ec, etcd::range_response) { result = ec; }));
+  }
+};
+
+// Issue 10 (client.cpp): release() woke waiters.front(), which may already have been cancelled (its wait completed
+// with operation_aborted, but it had not yet run to erase itself). That wake was lost: with max_connections = 1 the
+// next waiter waited forever although the connection was free.
+void cancelled_waiter_keeps_the_line_moving(bool holder_first) {
+  asio::io_context io;
+  auto connections = std::make_shared<int>(0);
+  fake_http_server server(io.get_executor(), first_request_hangs(connections));
+  etcd::client_config cfg;
+  cfg.endpoints = {server.url()};
+  cfg.max_connections = 1;
+  cfg.request_timeout = 10s;  // the hanging request ends by cancellation, not by its timeout
+  etcd::client c(io.get_executor(), cfg);
+
+  call holder, cancelled_waiter, next_waiter;
+  holder.start(c);
+  ASSERT_TRUE(test::run_until(io, [&] { return server.requests() == 1; }, 2s));
+  cancelled_waiter.start(c);
+  next_waiter.start(c);
+  io.poll();  // both wait for the one connection now
+  ASSERT_FALSE(cancelled_waiter.result || next_waiter.result);
+
+  // The holder gives the connection back while the cancelled waiter has not run yet.
+  if (holder_first) {
+    holder.cancel.emit(asio::cancellation_type::terminal);
+    cancelled_waiter.cancel.emit(asio::cancellation_type::terminal);
+  } else {
+    cancelled_waiter.cancel.emit(asio::cancellation_type::terminal);
+    holder.cancel.emit(asio::cancellation_type::terminal);
+  }
+  ASSERT_TRUE(test::run_until(io, [&] { return holder.result && cancelled_waiter.result; }, 2s));
+  EXPECT_EQ(*holder.result, asio::error::operation_aborted);
+  EXPECT_EQ(*cancelled_waiter.result, asio::error::operation_aborted);
+  ASSERT_TRUE(test::run_until(io, [&] { return next_waiter.result.has_value(); }, 3s))
+      << "the next waiter never got the free connection";
+  EXPECT_FALSE(*next_waiter.result) << next_waiter.result->message();
+}
+
+TEST(ClientPool, AWakeForACancelledWaiterPassesToTheNextHolderFirst) { cancelled_waiter_keeps_the_line_moving(true); }
+TEST(ClientPool, AWakeForACancelledWaiterPassesToTheNextWaiterFirst) { cancelled_waiter_keeps_the_line_moving(false); }
+
+}  // namespace
+}  // namespace clusterlock
