@@ -34,7 +34,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 // Requests are written as designated initializers naming only the fields a test sets; GCC 12 warns about every
@@ -78,8 +77,6 @@ T run(asio::io_context& io, asio::awaitable<T> op, steady_clock::duration limit 
 template <class F>
   requires std::invocable<F&>
 auto run(asio::io_context& io, F body, steady_clock::duration limit = 60s) {
-  using awaitable_type = std::invoke_result_t<F&>;
-  using T = typename awaitable_type::value_type;
   auto done = asio::co_spawn(io, std::move(body), asio::use_future);
   io.restart();
   const auto deadline = steady_clock::now() + limit;
@@ -729,7 +726,7 @@ TEST_F(EtcdClientTest, VersionAndHealth) {
   // "etcdcluster":"3.4.0"}, 3.5.16 {"etcdserver":"3.5.16","etcdcluster":"3.5.0"}: the cluster version is the
   // server's minor release.
   EXPECT_THAT(v->server, ::testing::MatchesRegex(R"(3\.[45]\.[0-9]+)"));
-  EXPECT_EQ(v->cluster, v->server.substr(0, 4) + ".0");
+  EXPECT_EQ(v->cluster, v->server.substr(0, 3) + ".0");
 
   auto h = run(io_, client_->health());
   ASSERT_TRUE(h) << describe(h);
