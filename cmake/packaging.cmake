@@ -80,6 +80,7 @@ and the clusterlock command (run a command while holding a lock, status, watch).
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+set(CPACK_STRIP_FILES ON)  # the command; CMake leaves the static library alone
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://etcd.io")
 # The command's run-time libraries, from dpkg-shlibdeps (dpkg-dev); the library's users need the headers and
 # libraries it was built against.
