@@ -125,13 +125,15 @@ void acquire_cycles(context& ctx) {
       }
       done = true;
     };
-    asio::co_spawn(io, cycle(), asio::detached);
+    // The lambda itself goes to co_spawn, which keeps it (and so its captures) alive as long as the coroutine: a
+    // coroutine lambda called here would read its captures from a lambda object that dies with this scope.
+    asio::co_spawn(io, std::move(cycle), asio::detached);
     run_until(io, [&] { return done; }, "txns");
   };
   // A watch on the watched txns' prefix, read until the end (as the session's watch would be).
   etcd::watch_stream watch(watched_client);
+  bool open = false;
   {
-    bool open = false;
     auto opener = [&]() -> asio::awaitable<void> {
       etcd::watch_request req;
       req.key = "bench-watched/";
@@ -144,7 +146,9 @@ void acquire_cycles(context& ctx) {
         if (!m) co_return;
       }
     };
-    asio::co_spawn(io, opener(), asio::detached);
+    // Not opener(): the coroutine outlives this block and reads its captures from the lambda object, which co_spawn
+    // keeps alive only when it is given the lambda itself (issue 12: a SIGSEGV at -O3).
+    asio::co_spawn(io, std::move(opener), asio::detached);
     run_until(io, [&] { return open; }, "watch");
   }
 

@@ -84,7 +84,7 @@ std::vector<std::pair<std::string, std::string>> machine_info(context& ctx) {
   }
   info.emplace_back("compiler", std::string("GCC ") + __VERSION__);
 #if defined(NDEBUG) && defined(__OPTIMIZE__)
-  info.emplace_back("build", "optimized, NDEBUG (scripts/bench.sh: Release, -O2)");
+  info.emplace_back("build", "optimized, NDEBUG (scripts/bench.sh: Release, -O3)");
 #else
   info.emplace_back("build", "NOT an optimized release build: numbers are not representative");
 #endif

@@ -48,3 +48,45 @@ else()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/clusterlock.pc.in" "${PROJECT_BINARY_DIR}/clusterlock.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/clusterlock.pc" DESTINATION "${pc_dir}")
+
+# The command's man page, made from docs/cli.md with go-md2man (Debian's go-md2man package; scripts/setup.sh
+# installs it). Without the tool there is no man page, and a note says so.
+if(TARGET clusterlock_cli)
+  find_program(CLUSTERLOCK_GO_MD2MAN go-md2man)
+  if(CLUSTERLOCK_GO_MD2MAN)
+    set(man_page "${PROJECT_BINARY_DIR}/clusterlock.1")
+    add_custom_command(
+      OUTPUT "${man_page}" "${man_page}.gz"
+      COMMAND "${CMAKE_COMMAND}" -DIN=${PROJECT_SOURCE_DIR}/docs/cli.md -DOUT=${man_page}
+              -DGO_MD2MAN=${CLUSTERLOCK_GO_MD2MAN} -DVERSION=${PROJECT_VERSION}
+              -P "${CMAKE_CURRENT_LIST_DIR}/man_page.cmake"
+      DEPENDS "${PROJECT_SOURCE_DIR}/docs/cli.md" "${CMAKE_CURRENT_LIST_DIR}/man_page.cmake"
+      COMMENT "clusterlock.1 from docs/cli.md")
+    add_custom_target(clusterlock_man ALL DEPENDS "${man_page}" "${man_page}.gz")
+    install(FILES "${man_page}.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
+  else()
+    message(STATUS "go-md2man not found: no man page for the clusterlock command")
+  endif()
+endif()
+
+# `cpack -G DEB` in the build directory: one Debian package with all of the above, for the Debian release it was
+# built on (the Boost packages it depends on are the ones it was built with).
+set(CPACK_PACKAGE_NAME clusterlock)
+set(CPACK_PACKAGE_VENDOR clusterlock)
+set(CPACK_PACKAGE_CONTACT "clusterlock developers <clusterlock@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "cluster-wide lock (leader election) for C++20 programs, backed by etcd")
+set(CPACK_PACKAGE_DESCRIPTION "The clusterlock library (static, with its headers, CMake package and pkg-config file)
+and the clusterlock command (run a command while holding a lock, status, watch).")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+set(CPACK_STRIP_FILES ON)  # the command; CMake leaves the static library alone
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://etcd.io")
+# The command's run-time libraries, from dpkg-shlibdeps (dpkg-dev); the library's users need the headers and
+# libraries it was built against.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(boost_dev_suffix "${Boost_VERSION_MAJOR}.${Boost_VERSION_MINOR}-dev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libboost${boost_dev_suffix}, libboost-json${boost_dev_suffix}, libboost-url${boost_dev_suffix}, libssl-dev")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "etcd-server, etcd-client, cmake, pkg-config")
+include(CPack)

@@ -15,9 +15,14 @@ bin=build/examples/leader_election
 work=$(mktemp -d)
 declare -A pid
 etcd_pid=
+# SIGKILLs a process of ours and waits until it is gone. Disowned first: bash would print its "Killed" job message.
+kill_quietly() {
+  disown "$1" 2>/dev/null || true
+  kill -9 "$1" 2>/dev/null || return 0
+  while kill -0 "$1" 2>/dev/null; do sleep 0.01; done
+}
 cleanup() {
-  for p in "${pid[@]}" $etcd_pid; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${pid[@]}" $etcd_pid; do kill_quietly "$p"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -66,7 +71,7 @@ etcdctl --endpoints "$endpoint" get --prefix demo-lock/ | paste - - | sed 's/^/ 
 
 say "Crash: SIGKILL the holder ($holder). No goodbye: the others wait for its lease to expire (<= ${ttl}s)"
 start=$(date +%s.%N)
-{ kill -9 "${pid[$holder]}" && wait "${pid[$holder]}"; } 2>/dev/null || true
+kill_quietly "${pid[$holder]}"
 unset "pid[$holder]"
 for name in "${!pid[@]}"; do wc -l <"$work/$name.log" >"$work/$name.mark"; done
 next=none

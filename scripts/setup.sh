@@ -3,16 +3,34 @@
 # Idempotent: packages already present are skipped by apt; safe to run again.
 set -euo pipefail
 
+# Debian 12 (bookworm) and 13 (trixie) name Boost and clang's runtime differently; the rest is the same.
+# Both are supported and tested (CI: scripts/test.sh here, scripts/test-trixie.sh in a trixie root).
+release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+case "$release" in
+  bookworm)  # Boost 1.81 (its default, 1.74, lacks Boost.URL), GCC 12, etcd 3.4
+    per_release=(libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev)
+    fuzz=(clang libclang-rt-14-dev) ;;
+  trixie)    # Boost 1.83, GCC 14, etcd 3.5
+    per_release=(libboost-dev libboost-json-dev libboost-url-dev)
+    fuzz=(clang libclang-rt-19-dev) ;;
+  *)
+    echo "setup.sh: Debian 12 (bookworm) or 13 (trixie) expected, this is '${release:-unknown}' (/etc/os-release)" >&2
+    exit 1 ;;
+esac
+
 packages=(
   build-essential cmake ninja-build pkg-config
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  "${per_release[@]}"
   libssl-dev openssl
   googletest libgtest-dev libgmock-dev
   etcd-server etcd-client
-  clang libclang-rt-14-dev
   gnuplot-nox
   procps iproute2 bc curl
+  go-md2man  # the command's man page, from docs/cli.md
+  file  # cpack -G DEB: finding the binaries whose libraries the package depends on
 )
+# The fuzzers (scripts/fuzz-smoke.sh) need clang; CLUSTERLOCK_SETUP_FUZZ=0 leaves it out.
+[ "${CLUSTERLOCK_SETUP_FUZZ:-1}" = 0 ] || packages+=("${fuzz[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

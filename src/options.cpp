@@ -33,6 +33,10 @@ boost::system::error_code validate(const options& o, std::string* why) {
   if (o.event_backlog == 0) return fail("event_backlog: must be at least 1");
   if (o.auth.user.empty() != o.auth.password.empty()) return fail("auth: needs both user and password");
   if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return fail("tls: cert_file and key_file go together");
+  // As the etcd client checks them when the lock_manager makes it.
+  if (o.retry.initial_backoff.count() < 0 || o.retry.max_backoff < o.retry.initial_backoff)
+    return fail("retry: need 0 <= initial_backoff <= max_backoff");
+  if (o.retry.max_attempts < 0) return fail("retry.max_attempts: must not be negative");
   return {};
 }
 

@@ -31,7 +31,8 @@ struct options {
   std::chrono::milliseconds probe_interval{1000};
   /// Safety margin subtracted from the lease's proven lifetime, for clock-rate drift between us and etcd.
   std::chrono::milliseconds clock_margin{100};
-  /// Identity stored as the lock key's value. Empty: hostname + "-" + a random UUID, new at every start.
+  /// Identity stored as the lock key's value. Empty: hostname + "-" + a random UUID, made by the lock_manager's
+  /// constructor and kept for that manager's life.
   std::string identity;
   /// false: only observe the holder and the queue, never contend.
   bool contend = true;
@@ -49,6 +50,8 @@ struct options {
 };
 
 /// Checks `o` without I/O. Returns errc::invalid_options with `*why` (if given) naming the bad field.
+/// Every field is checked except the TLS files' contents: the lock_manager's constructor reads them (for an
+/// https endpoint) and throws if they cannot be read or used.
 boost::system::error_code validate(const options& o, std::string* why = nullptr);
 /// Checks only what a lock on a shared session uses: name, event_backlog.
 boost::system::error_code validate_lock(const options& o, std::string* why = nullptr);

@@ -41,7 +41,7 @@ std::string check(std::string_view url, endpoint& out) {
     case urls::host_type::name:
       if (u.encoded_host().empty()) return "no host";
       // A percent-encoded host name is legal URL syntax but no resolver takes it: refuse rather than guess.
-      if (u.encoded_host().find('%') != urls::string_view::npos) return "percent-encoded host name not supported";
+      if (u.encoded_host().find('%') != std::string_view::npos) return "percent-encoded host name not supported";
       out.host = std::string(u.encoded_host());
       break;
     default:

@@ -8,21 +8,30 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <concepts>
 #include <exception>
 #include <memory>
+#include <type_traits>
 
 namespace clusterlock::test {
 
 /// Runs `body` on `io` until it finishes; false (and a test failure) when it has not after `limit`.
 /// Exceptions from the body are rethrown here.
-inline bool run_until_done(boost::asio::io_context& io, boost::asio::awaitable<void> body,
-                           std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+/// `body` is a coroutine, or a function object that makes one: pass a coroutine lambda itself, not its call
+/// (`[&]() -> awaitable<void> {...}`, without `()`), so that co_spawn keeps the lambda, whose captures the coroutine
+/// reads, alive as long as the coroutine (a called temporary lambda dies at the end of the full expression, also
+/// when the body did not finish and is resumed later).
+template <class Body>
+  requires std::same_as<std::remove_cvref_t<Body>, boost::asio::awaitable<void>> ||
+           std::same_as<std::invoke_result_t<std::remove_cvref_t<Body>&>, boost::asio::awaitable<void>>
+bool run_until_done(boost::asio::io_context& io, Body&& body,
+                    std::chrono::milliseconds limit = std::chrono::seconds(30)) {
   struct outcome {
     bool done = false;
     std::exception_ptr failure;
   };
   auto result = std::make_shared<outcome>();
-  boost::asio::co_spawn(io, std::move(body), [result, &io](std::exception_ptr e) {
+  boost::asio::co_spawn(io, std::forward<Body>(body), [result, &io](std::exception_ptr e) {
     result->done = true;
     result->failure = e;
     io.stop();

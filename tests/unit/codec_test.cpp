@@ -716,6 +716,35 @@ TEST(codec_error, every_mapping_row) {
   }
 }
 
+// etcd 3.5.16 (Debian 13), captured with curl: error bodies have no "error" field, only "code" and "message" (3.4
+// repeats the message as "error"), a failed precondition is HTTP 400 (3.4: 412), replies carry spaces after
+// commas, /health adds "reason". The same decoders serve both.
+TEST(codec_error, etcd_3_5_replies) {
+  const std::vector<error_case> cases = {
+      {404, R"({"code":5, "message":"etcdserver: requested lease not found"})", errc::lease_not_found},
+      {400, R"({"code":11, "message":"etcdserver: mvcc: required revision is a future revision"})",
+       errc::future_revision},
+      {400, R"({"code":9, "message":"etcdserver: authentication is not enabled"})", errc::failed_precondition},
+  };
+  for (const auto& c : cases) EXPECT_EQ(decode_error(c.status, c.body), c.expected) << c.body;
+
+  auto v = decode_version(R"({"etcdserver":"3.5.16","etcdcluster":"3.5.0"})");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->server, "3.5.16");
+  EXPECT_EQ(v->cluster, "3.5.0");
+  auto h = decode_health(R"({"health":"true","reason":""})");
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(h->healthy);
+  auto gone = decode_lease_time_to_live(
+      R"({"header":{"cluster_id":"2086831020734302442", "member_id":"7059799375513725458", "revision":"1", "raft_term":"2"}, "ID":"12345", "TTL":"-1"})");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->ttl, std::chrono::seconds(-1));
+  auto keepalive_gone = decode_lease_keepalive(
+      R"({"result":{"header":{"cluster_id":"2086831020734302442","member_id":"7059799375513725458","revision":"1","raft_term":"2"},"ID":"12345"}})");
+  ASSERT_TRUE(keepalive_gone);
+  EXPECT_EQ(keepalive_gone->ttl, std::chrono::seconds(0));
+}
+
 TEST(codec_error, error_from_grpc_never_gives_success) {
   for (std::int64_t code = -2; code < 20; ++code) {
     EXPECT_TRUE(error_from_grpc(code, "")) << code;

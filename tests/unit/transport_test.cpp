@@ -70,7 +70,7 @@ class transport : public ::testing::Test {
       auto second = co_await stream.next_line(5s);
       CO_ASSERT_TRUE(!second);
       after_first_line = second.error();
-    }()));
+    }));
     return after_first_line;
   }
 
@@ -90,7 +90,7 @@ TEST_F(transport, a_hundred_requests_share_one_tcp_connection) {
       EXPECT_EQ(reply->status, 200u);
       EXPECT_EQ(reply->body, R"({"ok":true})");
     }
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 1u);
   EXPECT_EQ(server.accepted(), 1u);
   EXPECT_EQ(server.requests(), 100u);
@@ -136,7 +136,7 @@ TEST_F(transport, sends_host_content_type_authorization_and_body) {
     CO_ASSERT_TRUE(co_await connection.exchange(get, 2s));
     EXPECT_EQ(seen->method, "GET");
     EXPECT_EQ(seen->authorization, "");
-  }()));
+  }));
 }
 
 TEST_F(transport, an_idle_connection_the_server_closed_is_replaced_before_sending) {
@@ -152,7 +152,7 @@ TEST_F(transport, an_idle_connection_the_server_closed_is_replaced_before_sendin
       // The server has closed its end: the next exchange must notice before writing.
       CO_ASSERT_TRUE(co_await server.wait_until([&] { return server.closed() == i; }, prompt));
     }
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 3u);
   EXPECT_EQ(server.requests(), 3u);
 }
@@ -181,7 +181,7 @@ TEST_F(transport, an_idle_connection_with_unsolicited_bytes_is_replaced_before_s
     auto second = co_await connection.exchange(post(), 2s);
     CO_ASSERT_TRUE(second);
     EXPECT_EQ(second->status, 200u);  // not the 408 meant for nobody
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 2u);
 }
 
@@ -192,7 +192,7 @@ TEST_F(transport, a_reply_that_says_close_closes_the_connection) {
     CO_ASSERT_TRUE(co_await connection.exchange(post(), 2s));
     EXPECT_FALSE(connection.is_open());
     CO_ASSERT_TRUE(co_await connection.exchange(post(), 2s));
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 2u);
 }
 
@@ -205,7 +205,7 @@ TEST_F(transport, bytes_after_the_reply_keep_the_connection_from_reuse) {
     CO_ASSERT_TRUE(reply);
     EXPECT_EQ(reply->body, "{}");
     EXPECT_FALSE(connection.is_open());
-  }()));
+  }));
 }
 
 asio::awaitable<void> read_then_hang_up(fake_http_server::connection& c) {
@@ -223,7 +223,7 @@ TEST_F(transport, a_server_that_hangs_up_after_the_request_is_unavailable_and_se
     EXPECT_EQ(reply.error(), make_error_code(errc::unavailable));
     EXPECT_TRUE(sent);
     EXPECT_FALSE(connection.is_open());
-  }()));
+  }));
 }
 
 // ---- failures to connect, deadlines ----
@@ -244,7 +244,7 @@ TEST_F(transport, a_refused_connection_is_unavailable_at_once_and_not_sent) {
     EXPECT_EQ(reply.error(), make_error_code(errc::unavailable));
     EXPECT_FALSE(sent);
     EXPECT_LT(clock.elapsed(), prompt);
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 0u);
 }
 
@@ -262,7 +262,7 @@ TEST_F(transport, a_server_that_never_answers_times_out_within_the_deadline) {
     EXPECT_FALSE(connection.is_open());
     const bool server_saw_close = co_await server.wait_until([&] { return server.closed() == 1; }, prompt);
     EXPECT_TRUE(server_saw_close);
-  }()));
+  }));
 }
 
 TEST_F(transport, an_https_endpoint_without_a_tls_context_is_invalid_options) {
@@ -271,7 +271,7 @@ TEST_F(transport, an_https_endpoint_without_a_tls_context_is_invalid_options) {
     auto reply = co_await connection.exchange(post(), 1s);
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::invalid_options));
-  }()));
+  }));
 }
 
 TEST_F(transport, a_line_break_in_a_header_value_is_refused_before_connecting) {
@@ -283,7 +283,7 @@ TEST_F(transport, a_line_break_in_a_header_value_is_refused_before_connecting) {
     auto reply = co_await connection.exchange(request, 1s);
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::invalid_options));
-  }()));
+  }));
   EXPECT_EQ(connect_count(), 0u);
 }
 
@@ -323,7 +323,7 @@ TEST_F(transport, replies_that_break_http_are_malformed_and_a_silent_hang_up_is_
       EXPECT_EQ(reply.error(), make_error_code(c.expected)) << reply.error().message();
       EXPECT_LT(clock.elapsed(), prompt);  // found out from the bytes, not by waiting for the deadline
       EXPECT_FALSE(connection.is_open());
-    }()));
+    }));
   }
 }
 
@@ -334,7 +334,7 @@ TEST_F(transport, a_server_that_closes_on_accept_is_unavailable) {
     auto reply = co_await connection.exchange(post(), 5s);
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::unavailable)) << reply.error().message();
-  }()));
+  }));
 }
 
 // ---- size bounds ----
@@ -346,7 +346,7 @@ TEST_F(transport, a_body_of_exactly_max_body_is_accepted) {
     auto reply = co_await connection.exchange(post(), 2s);
     CO_ASSERT_TRUE(reply);
     EXPECT_EQ(reply->body.size(), 1000u);
-  }()));
+  }));
 }
 
 TEST_F(transport, a_body_one_byte_over_max_body_is_too_large) {
@@ -357,7 +357,7 @@ TEST_F(transport, a_body_one_byte_over_max_body_is_too_large) {
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::response_too_large));
     EXPECT_FALSE(connection.is_open());
-  }()));
+  }));
 }
 
 // The server below never stops sending: only a bound can end these exchanges before their deadline.
@@ -370,7 +370,7 @@ TEST_F(transport, a_huge_content_length_fails_at_the_header) {
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::response_too_large));
     EXPECT_LT(clock.elapsed(), prompt);
-  }()));
+  }));
 }
 
 TEST_F(transport, an_endless_chunked_body_fails_at_max_body) {
@@ -382,7 +382,7 @@ TEST_F(transport, an_endless_chunked_body_fails_at_max_body) {
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::response_too_large));
     EXPECT_LT(clock.elapsed(), prompt);
-  }()));
+  }));
 }
 
 TEST_F(transport, a_huge_header_is_too_large) {
@@ -393,7 +393,7 @@ TEST_F(transport, a_huge_header_is_too_large) {
     auto reply = co_await connection.exchange(post(), 5s);
     CO_ASSERT_TRUE(!reply);
     EXPECT_EQ(reply.error(), make_error_code(errc::response_too_large)) << reply.error().message();
-  }()));
+  }));
 }
 
 // ---- cancellation ----
@@ -439,7 +439,7 @@ TEST_F(transport, cancelling_an_exchange_in_flight_aborts_it_and_closes_the_conn
     EXPECT_FALSE(connection.is_open());
     const bool server_saw_close = co_await server.wait_until([&] { return server.closed() == 1; }, prompt);
     EXPECT_TRUE(server_saw_close);
-  }()));
+  }));
 }
 
 // Found by tests/integration/hostile_server_test.cpp: a peer that never stops sending kept an exchange running past
@@ -454,7 +454,7 @@ TEST_F(transport, an_endless_chunked_body_ends_at_the_deadline_when_the_body_lim
     EXPECT_EQ(reply.error(), make_error_code(errc::timeout)) << reply.error().message();
     EXPECT_LT(clock.elapsed(), 300ms + prompt);
     EXPECT_FALSE(connection.is_open());
-  }()));
+  }));
 }
 
 TEST_F(transport, cancelling_an_exchange_during_a_flood_aborts_it) {
@@ -468,7 +468,7 @@ TEST_F(transport, cancelling_an_exchange_during_a_flood_aborts_it) {
     CO_ASSERT_TRUE(!*outcome);
     EXPECT_EQ(outcome->error(), asio::error::operation_aborted);
     EXPECT_FALSE(connection.is_open());
-  }()));
+  }));
 }
 
 TEST_F(transport, cancelling_a_stream_read_aborts_it_and_closes_the_stream) {
@@ -484,7 +484,7 @@ TEST_F(transport, cancelling_a_stream_read_aborts_it_and_closes_the_stream) {
     EXPECT_FALSE(stream.is_open());
     const bool server_saw_close = co_await server.wait_until([&] { return server.closed() == 1; }, prompt);
     EXPECT_TRUE(server_saw_close);
-  }()));
+  }));
 }
 
 // ---- the streamed reply (watch) ----
@@ -503,7 +503,7 @@ TEST_F(transport, lines_split_across_chunks_arrive_whole) {
       CO_ASSERT_TRUE(line);
       EXPECT_EQ(*line, expected);
     }
-  }()));
+  }));
 }
 
 TEST_F(transport, a_stream_that_stalls_is_watch_stalled_after_the_idle_timeout) {
@@ -518,7 +518,7 @@ TEST_F(transport, a_stream_that_stalls_is_watch_stalled_after_the_idle_timeout) 
     EXPECT_EQ(line.error(), make_error_code(errc::watch_stalled));
     EXPECT_LT(clock.elapsed(), prompt);
     EXPECT_FALSE(stream.is_open());
-  }()));
+  }));
 }
 
 TEST_F(transport, every_byte_that_arrives_restarts_the_idle_timeout) {
@@ -533,7 +533,7 @@ TEST_F(transport, every_byte_that_arrives_restarts_the_idle_timeout) {
     auto got = co_await stream.next_line(400ms);
     CO_ASSERT_TRUE(got);
     EXPECT_EQ(*got, line);
-  }()));
+  }));
 }
 
 // Endless floods: only the line bound can end these reads (an unbounded reader would read forever).
@@ -548,7 +548,7 @@ TEST_F(transport, a_chunked_flood_without_newline_is_too_large_at_max_line) {
     EXPECT_EQ(line.error(), make_error_code(errc::response_too_large));
     EXPECT_LT(clock.elapsed(), prompt);
     EXPECT_FALSE(stream.is_open());
-  }()));
+  }));
 }
 
 TEST_F(transport, a_flood_with_content_length_without_newline_is_too_large_at_max_line) {
@@ -560,7 +560,7 @@ TEST_F(transport, a_flood_with_content_length_without_newline_is_too_large_at_ma
     auto line = co_await stream.next_line(10s);
     CO_ASSERT_TRUE(!line);
     EXPECT_EQ(line.error(), make_error_code(errc::response_too_large));
-  }()));
+  }));
 }
 
 TEST_F(transport, a_complete_line_over_max_line_is_too_large) {
@@ -582,7 +582,7 @@ TEST_F(transport, a_non_200_stream_reply_returns_status_and_body_and_closes) {
     auto line = co_await stream.next_line(1s);
     CO_ASSERT_TRUE(!line);
     EXPECT_EQ(line.error(), make_error_code(errc::unavailable));
-  }()));
+  }));
 }
 
 TEST_F(transport, a_non_200_chunked_stream_reply_is_read_whole) {
@@ -596,7 +596,7 @@ TEST_F(transport, a_non_200_chunked_stream_reply_is_read_whole) {
     CO_ASSERT_TRUE(opened);
     EXPECT_EQ(opened->status, 503u);
     EXPECT_EQ(opened->body, "{\"a\":1}");
-  }()));
+  }));
 }
 
 TEST_F(transport, a_non_200_stream_reply_over_max_body_is_too_large) {
@@ -609,7 +609,7 @@ TEST_F(transport, a_non_200_stream_reply_over_max_body_is_too_large) {
     auto opened = co_await stream.open(post("/v3/watch"), 5s);
     CO_ASSERT_TRUE(!opened);
     EXPECT_EQ(opened.error(), make_error_code(errc::response_too_large));
-  }()));
+  }));
 }
 
 // A 200 reply whose chunked body follows.
@@ -639,7 +639,7 @@ TEST_F(transport, opening_a_stream_on_a_silent_server_times_out) {
     CO_ASSERT_TRUE(!opened);
     EXPECT_EQ(opened.error(), make_error_code(errc::timeout));
     EXPECT_LT(clock.elapsed(), prompt);
-  }()));
+  }));
 }
 
 TEST_F(transport, reading_a_stream_never_opened_is_unavailable) {
@@ -648,7 +648,7 @@ TEST_F(transport, reading_a_stream_never_opened_is_unavailable) {
     auto line = co_await stream.next_line(1s);
     CO_ASSERT_TRUE(!line);
     EXPECT_EQ(line.error(), make_error_code(errc::unavailable));
-  }()));
+  }));
 }
 
 }  // namespace

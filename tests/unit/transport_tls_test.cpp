@@ -50,7 +50,7 @@ class transport_tls : public ::testing::Test {
                                    std::chrono::milliseconds deadline = 5s) {
     result<http_reply> outcome = make_error_code(errc::server_error);
     http_connection connection(io.get_executor(), parse_endpoint(url).value(), std::move(tls), options());
-    EXPECT_TRUE(run_until_done(io, [&]() -> awaitable { outcome = co_await connection.exchange(post(), deadline); }()));
+    EXPECT_TRUE(run_until_done(io, [&]() -> awaitable { outcome = co_await connection.exchange(post(), deadline); }));
     return outcome;
   }
   transport_options options() {
@@ -81,7 +81,7 @@ TEST_F(transport_tls, the_right_ca_is_accepted_and_the_connection_kept_alive) {
       EXPECT_EQ(reply->status, 200u);
       EXPECT_EQ(reply->body, R"({"ok":true})");
     }
-  }()));
+  }));
   EXPECT_EQ(*connects, 1u);
   EXPECT_EQ(server.accepted(), 1u);
 }

@@ -1,0 +1,69 @@
+// validate(): every field the lock_manager's constructor checks, without I/O.
+#include <clusterlock/error.hpp>
+#include <clusterlock/options.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace clusterlock {
+namespace {
+
+using namespace std::chrono_literals;
+
+options good() {
+  options o;
+  o.endpoints = {"http://127.0.0.1:2379"};
+  o.name = "lock";
+  return o;
+}
+
+std::string why_not(const options& o) {
+  std::string why;
+  const auto ec = validate(o, &why);
+  if (!ec) return "";
+  EXPECT_EQ(ec, errc::invalid_options);
+  return why;
+}
+
+TEST(OptionsTest, DefaultsWithEndpointAndNameAreValid) { EXPECT_EQ(why_not(good()), ""); }
+
+TEST(OptionsTest, RetryIsChecked) {
+  auto o = good();
+  o.retry.initial_backoff = -1ms;
+  EXPECT_EQ(why_not(o), "retry: need 0 <= initial_backoff <= max_backoff");
+  o = good();
+  o.retry.initial_backoff = 3s;
+  o.retry.max_backoff = 2s;
+  EXPECT_EQ(why_not(o), "retry: need 0 <= initial_backoff <= max_backoff");
+  o = good();
+  o.retry.max_attempts = -1;
+  EXPECT_EQ(why_not(o), "retry.max_attempts: must not be negative");
+  o = good();
+  o.retry.initial_backoff = 0ms;
+  o.retry.max_backoff = 0ms;
+  o.retry.max_attempts = 1;
+  EXPECT_EQ(why_not(o), "");
+}
+
+TEST(OptionsTest, EachFieldIsNamed) {
+  auto o = good();
+  o.endpoints = {"ftp://x:1"};
+  EXPECT_NE(why_not(o).find("endpoints:"), std::string::npos);
+  o = good();
+  o.name.clear();
+  EXPECT_NE(why_not(o).find("name:"), std::string::npos);
+  o = good();
+  o.clock_margin = o.ttl;
+  EXPECT_NE(why_not(o).find("clock_margin:"), std::string::npos);
+  o = good();
+  o.tls.cert_file = "client.pem";
+  EXPECT_NE(why_not(o).find("tls:"), std::string::npos);
+  o = good();
+  o.auth.user = "root";
+  EXPECT_NE(why_not(o).find("auth:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clusterlock
