@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every C++ block (```cpp) of README.md and docs/*.md against the library, so that what the docs show
-# compiles as shown. A block with #include lines is a whole program: compiled and linked. A block without is a
+# compiles as shown. A block with #include lines and a main() is a whole program: compiled and linked; with #include
+# lines and no main(), a whole file: compiled. A block without is a
 # fragment (statements inside a function, given `io`, an asio::io_context): compiled inside
 #   #include <clusterlock/clusterlock.hpp> ... namespace asio = boost::asio; void f(asio::io_context& io) { BLOCK }
 # Run by ctest (test doc_code_blocks) with the build's compiler and library:
@@ -25,8 +26,10 @@ for block in "$work"/*.cpp; do
   count=$((count + 1))
   name=$(basename "$block" .cpp)
   flags=(-std=c++20 -Wall -Wextra -Werror -I"$include_dir" $extra_flags)
-  if grep -q '^[[:space:]]*#include' "$block"; then
+  if grep -q '^[[:space:]]*#include' "$block" && grep -q 'int main(' "$block"; then
     cmd=("$cxx" "${flags[@]}" "$block" -o "$work/$name.bin" "$library" -lboost_json -lboost_url -lssl -lcrypto -pthread)
+  elif grep -q '^[[:space:]]*#include' "$block"; then
+    cmd=("$cxx" "${flags[@]}" -c "$block" -o "$work/$name.o")  # a whole file without main(): compiled
   else
     {
       echo '#include <clusterlock/clusterlock.hpp>'

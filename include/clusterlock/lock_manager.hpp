@@ -186,7 +186,7 @@ class lock_manager {
   /// Called on the manager's strand, posted (never inside the manager's bookkeeping), until the manager is
   /// destroyed. on_lost: removed or unknown while we held the lock (our own release and shutdown included: they
   /// begin with removed). A callback may destroy the manager or throw: an exception is caught and reported to
-  /// options::diagnostics.
+  /// the diagnostics hook (options::diagnostics, or the session's).
   void on_acquired(callback cb);
   void on_lost(callback cb);
   /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader.
