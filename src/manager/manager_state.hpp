@@ -156,6 +156,17 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void cancel_op(std::uint64_t id);
   void settle_operations();
   void fail_contention(error_code ec);
+  void drop_wants(error_code ec);  // we no longer want the lock: acquires and tries waiting are decided with `ec`
+
+  // Decides every operation in `ops` not yet decided with `ec` (each completes once its condition holds).
+  template <class Ops>
+  static void decide(Ops& ops, error_code ec) {
+    for (auto& o : ops) {
+      if (o.decided) continue;
+      o.decided = true;
+      o.result = ec;
+    }
+  }
 };
 
 }  // namespace clusterlock::detail

@@ -92,21 +92,17 @@ void manager_state::release(done_handler h) {
   begin_release();
 }
 
-void manager_state::begin_release() {
+void manager_state::drop_wants(error_code ec) {
   hold = false;
   rehold = false;
   try_owned = false;
+  decide(acquires, ec);
+  decide(tries, ec);
+}
+
+void manager_state::begin_release() {
+  drop_wants(aborted);
   machine.begin_release();  // REMOVED now if we held the lock: from here on we do not claim it
-  for (auto& a : acquires) {
-    if (a.decided) continue;
-    a.decided = true;
-    a.result = aborted;
-  }
-  for (auto& t : tries) {
-    if (t.decided) continue;
-    t.decided = true;
-    t.result = aborted;
-  }
   wake();  // a backoff or a wait for the watch must not delay the delete
   publish();
 }
@@ -146,19 +142,7 @@ asio::awaitable<void> manager_state::finish_shutdown() {
 
 void manager_state::fail_contention(error_code ec) {
   fatal = ec;
-  hold = false;
-  rehold = false;
-  try_owned = false;
-  for (auto& a : acquires) {
-    if (a.decided) continue;
-    a.decided = true;
-    a.result = ec;
-  }
-  for (auto& t : tries) {
-    if (t.decided) continue;
-    t.decided = true;
-    t.result = ec;
-  }
+  drop_wants(ec);
   if (machine.has_key()) machine.begin_release();
 }
 

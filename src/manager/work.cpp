@@ -227,11 +227,7 @@ asio::awaitable<error_code> manager_state::release_key() {
   }
   co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
   release_failed = failed;
-  for (auto& r : releases) {  // told of this attempt; a failed delete is retried in the background
-    if (r.decided) continue;
-    r.decided = true;
-    r.result = failed;
-  }
+  decide(releases, failed);  // told of this attempt; a failed delete is retried in the background
   if (!failed) {
     maybe_enqueued.clear();
     machine.on_released();
