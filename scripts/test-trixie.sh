@@ -102,7 +102,7 @@ in_root nice -n 10 cmake --build /src/build -j "$jobs"
 echo "== build in the root took $((SECONDS - step_started)) s"
 
 step_started=$SECONDS
-# One retry for a failed test: the root's suite runs last in CI, after an hour of builds; two timing bounds
+# One retry for a failed test: the root's suite runs last in CI, on a chroot's fresh build; two timing bounds
 # (frozen-member fail-over, 1.45 s and 1.7 s) were missed once under a load of 6-9 and passed again. A test that
 # fails twice fails the step; the output keeps the first failure for a look.
 in_root ctest --test-dir /src/build --output-on-failure -j "$jobs" --repeat until-pass:2 "$@"
