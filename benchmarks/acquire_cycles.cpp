@@ -132,7 +132,7 @@ void acquire_cycles(context& ctx) {
   };
   // A watch on the watched txns' prefix, read until the end (as the session's watch would be).
   etcd::watch_stream watch(watched_client);
-  bool open = false;
+  bool open = false, watching = true;
   {
     auto opener = [&]() -> asio::awaitable<void> {
       etcd::watch_request req;
@@ -148,7 +148,7 @@ void acquire_cycles(context& ctx) {
     };
     // Not opener(): the coroutine outlives this block and reads its captures from the lambda object, which co_spawn
     // keeps alive only when it is given the lambda itself (issue 12: a SIGSEGV at -O3).
-    asio::co_spawn(io, std::move(opener), asio::detached);
+    asio::co_spawn(io, std::move(opener), [&](std::exception_ptr) { watching = false; });
     run_until(io, [&] { return open; }, "watch");
   }
 
@@ -188,6 +188,9 @@ void acquire_cycles(context& ctx) {
     round_ratios.push_back(kinds[0].last_rate / kinds[1].last_rate);
   }
   watch.close();
+  // Let the reader end while the stream and its client live: a frame left to the io_context's destructor would
+  // close the stream after them (a SIGSEGV at -O3 once watch_stream::next closed on every way out).
+  run_until(io, [&] { return !watching; }, "watch end");
   write_csv(ctx.out("acquire_cycles.csv"), {"round", "kind", "cycles", "seconds", "cycles_per_s"}, csv);
 
   const double total = static_cast<double>(rounds * per_block);
