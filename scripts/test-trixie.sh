@@ -21,13 +21,14 @@ root=${TRIXIE_ROOT:-$src/build-trixie/root}
 jobs=${JOBS:-2}
 if (($# == 0)); then set -- -L 'unit|integration'; fi
 
-# The Debian mirror this machine's apt uses (deb822 or one-line sources), else Debian's own.
+# The Debian mirror this machine's apt uses (deb822 or one-line sources); none found is an error.
 mirror() {
   local m
   m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
         grep -v '^[[:space:]]*#' | grep -oE '(https?|file)://[^[:space:]]+/debian/?([[:space:]]|$)' |
         head -n 1 | tr -d '[:space:]' || true)
-  echo "${m:-http://deb.debian.org/debian}"
+  [ -n "$m" ] || { echo "test-trixie.sh: no Debian mirror found in /etc/apt's sources" >&2; return 1; }
+  echo "$m"
 }
 
 mounted=()
