@@ -5,8 +5,8 @@
 
 #include "cli/child_process.hpp"
 #include "cli/commands.hpp"
-#include "cli/etcd_check.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
 
@@ -45,10 +45,9 @@ class run_supervisor {
       : io_(io),
         args_(args),
         log_(args.common.verbose),
-        opts_(std::move(opts)),
+        opts_(with_diagnostics(std::move(opts))),
         command_(std::move(command)),
         lock_(io.get_executor(), opts_),
-        check_(io.get_executor(), opts_),
         signals_(io),
         timeout_timer_(io),
         grace_timer_(io) {
@@ -66,13 +65,9 @@ class run_supervisor {
         if (!ec) on_timeout();
       });
     }
-    const auto every = log_.verbose() ? std::optional(std::max<std::chrono::milliseconds>(
-                                            std::chrono::seconds(2), 2 * opts_.request_timeout))
-                                      : std::nullopt;
-    check_.start([this](error_code ec) { on_check(ec); }, every);
     log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
     // Contends, and keeps contending; completes with an error that waiting cannot cure (a read-only user's
-    // enqueue refused, a TTL etcd will not grant), which the read of etcd_check may not see.
+    // enqueue refused, a TTL etcd will not grant).
     lock_.async_acquire([this](error_code ec) { on_acquire_failed(ec); });
     io_.run();
     return exit_code_;
@@ -98,19 +93,23 @@ class run_supervisor {
     }
   }
 
-  void on_check(error_code ec) {
+  // The manager's own account of trouble it retries: -v shows it, a refusal ends the wait, and --timeout's message
+  // says why we waited.
+  options with_diagnostics(options o) {
+    o.diagnostics = [this](const diagnostic& d) { on_diagnostic(d); };
+    return o;
+  }
+
+  void on_diagnostic(const diagnostic& d) {
     if (phase_ == phase::finishing) return;
-    if (ec && is_refusal(ec) && phase_ == phase::waiting) {
-      log_.error(describe_etcd_error(ec, opts_));
+    if (!etcd_failed(d)) return log_.info(d.message);
+    if (is_refusal(d.error) && phase_ == phase::waiting) {
+      log_.error(describe_etcd_error(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    if (ec && ec != last_etcd_error_) {
-      log_.info(describe_etcd_error(ec, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
-    } else if (!ec && last_etcd_error_) {
-      log_.info("etcd answers again");
-    }
-    last_etcd_error_ = ec;
+    log_.info(describe_etcd_error(d.error, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
+    last_etcd_error_ = d.error;
   }
 
   void on_acquire_failed(error_code ec) {
@@ -121,6 +120,7 @@ class run_supervisor {
 
   void on_event(const lock_event& e) {
     if (phase_ == phase::finishing) return;
+    last_etcd_error_ = {};  // etcd answered
     log_.info(describe(e));
     if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
       // The event may be older than the truth: start COMMAND only on a hold that is proven now.
@@ -241,8 +241,7 @@ class run_supervisor {
     exit_code_ = code;
     timeout_timer_.cancel();
     grace_timer_.cancel();
-    check_.stop();
-    shut_down_then_stop(lock_, io_, opts_.request_timeout);
+    shut_down_then_stop(lock_, io_, opts_, log_);
   }
 
   asio::io_context& io_;
@@ -251,7 +250,6 @@ class run_supervisor {
   options opts_;
   resolved_command command_;
   lock_manager lock_;
-  etcd_check check_;
   asio::signal_set signals_;  // before the child exists: its SIGCHLD must not be lost
   asio::steady_timer timeout_timer_;
   asio::steady_timer grace_timer_;

@@ -4,14 +4,15 @@
 
 #include <clusterlock/lock_manager.hpp>
 
-#include <boost/asio/io_context.hpp>
+#include "cli/output.hpp"
 
-#include <chrono>
+#include <boost/asio/io_context.hpp>
 
 namespace clusterlock::cli {
 
-/// Shuts `lock` down, then stops `io`; stops `io` anyway after the shutdown's own bound (its release and its
-/// revoke, one request timeout each) so that an unreachable etcd cannot hold up the exit.
-void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, std::chrono::milliseconds request_timeout);
+/// Shuts `lock` down, then stops `io`. A supervisor waits for our exit, so the wait is bounded: after the
+/// shutdown's own bound (its release and its revoke, one request timeout each, and 0.5 s) `io` stops anyway, and a
+/// contender says that its key, which etcd did not confirm deleted, stands until its lease's TTL runs out.
+void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const options& opts, const logger& log);
 
 }  // namespace clusterlock::cli

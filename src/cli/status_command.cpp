@@ -1,8 +1,8 @@
 // clusterlock status: the holder and the queue, as an observer sees them at its first look.
 
 #include "cli/commands.hpp"
-#include "cli/etcd_check.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
 
@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 
 namespace clusterlock::cli {
 namespace {
@@ -73,10 +74,14 @@ std::string as_table(const std::string& name, const std::vector<lock_entry>& que
 
 int status_command(const parsed_arguments& args) {
   const logger log(args.common.verbose);
-  const options opts = make_options(args.common, args.name, false);
+  options opts = make_options(args.common, args.name, false);
+  // The manager would retry for ever; its diagnostics say why etcd cannot be used, and a failed read fails us at
+  // once: the watch's open or the first read, after the client's retries. (Posted, never called before io.run():
+  // set below.)
+  std::function<void(const diagnostic&)> on_diagnostic;
+  opts.diagnostics = [&on_diagnostic](const diagnostic& d) { on_diagnostic(d); };
   asio::io_context io;
   lock_manager lock(io.get_executor(), opts);
-  etcd_check check(io.get_executor(), opts);
   asio::steady_timer deadline(io);
   int exit_code = exit_code::internal_error;
   bool done = false;
@@ -86,8 +91,7 @@ int status_command(const parsed_arguments& args) {
     done = true;
     exit_code = code;
     deadline.cancel();
-    check.stop();
-    shut_down_then_stop(lock, io, opts.request_timeout);
+    shut_down_then_stop(lock, io, opts, log);
   };
 
   // An observer's first event is its first look at the queue: the holder (or nobody), with the queue behind it.
@@ -97,13 +101,13 @@ int status_command(const parsed_arguments& args) {
     const bool written = print(args.status.json ? as_json(opts.name, queue) : as_table(opts.name, queue));
     finish(written ? exit_code::success : exit_code::etcd_failed);
   });
-  // The manager would retry for ever; the check says why etcd cannot be used, and fails us at once.
-  check.start([&](error_code ec) {
-    if (!ec || done) return;
-    log.error(describe_etcd_error(ec, opts));
+  on_diagnostic = [&](const diagnostic& d) {
+    if (done) return;
+    if (!etcd_failed(d)) return log.info(d.message);
+    log.error(describe_etcd_error(d.error, opts));
     finish(exit_code::etcd_failed);
-  });
-  const auto bound = etcd_check::bound(opts) + opts.request_timeout;
+  };
+  const auto bound = answer_bound(opts);
   deadline.expires_after(bound);
   deadline.async_wait([&](error_code ec) {
     if (ec || done) return;

@@ -1,8 +1,8 @@
 // clusterlock watch: the lock's events as they happen, one line each (text or JSON), until a signal or --count.
 
 #include "cli/commands.hpp"
-#include "cli/etcd_check.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
 
@@ -44,9 +44,8 @@ class watcher {
       : io_(io),
         args_(args),
         log_(args.common.verbose),
-        opts_(opts),
+        opts_(with_diagnostics(opts)),
         lock_(io.get_executor(), opts_),
-        check_(io.get_executor(), opts_),
         signals_(io, SIGINT, SIGTERM),
         first_event_deadline_(io) {}
 
@@ -57,11 +56,7 @@ class watcher {
       finish(exit_code::success);
     });
     asio::co_spawn(io_, handle_events(), asio::detached);
-    const auto every = log_.verbose() ? std::optional(std::max<std::chrono::milliseconds>(
-                                            std::chrono::seconds(2), 2 * opts_.request_timeout))
-                                      : std::nullopt;
-    check_.start([this](error_code ec) { on_check(ec); }, every);
-    const auto bound = etcd_check::bound(opts_) + opts_.request_timeout;
+    const auto bound = answer_bound(opts_);
     first_event_deadline_.expires_after(bound);
     first_event_deadline_.async_wait([this, bound](error_code ec) {
       if (ec || seen_event_) return;
@@ -121,19 +116,22 @@ class watcher {
     if (args_.watch.count && ++printed_ >= *args_.watch.count) finish(exit_code::success);
   }
 
-  void on_check(error_code ec) {
+  // The manager's own account of trouble it retries: before the first event, etcd failing us ends the watch (with
+  // --contend, so does a refusal that stopped contention); after it, -v shows each.
+  options with_diagnostics(options o) {
+    o.diagnostics = [this](const diagnostic& d) { on_diagnostic(d); };
+    return o;
+  }
+
+  void on_diagnostic(const diagnostic& d) {
     if (done_) return;
-    if (ec && !seen_event_) {
-      log_.error(describe_etcd_error(ec, opts_));
+    const bool fails = (etcd_failed(d) && !seen_event_) || (d.source == diagnostic::source_type::contention && d.error);
+    if (fails) {
+      log_.error(describe_etcd_error(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    if (ec && ec != last_etcd_error_) {
-      log_.info(describe_etcd_error(ec, opts_));
-    } else if (!ec && last_etcd_error_) {
-      log_.info("etcd answers again");
-    }
-    last_etcd_error_ = ec;
+    log_.info(etcd_failed(d) ? describe_etcd_error(d.error, opts_) : d.message);
   }
 
   void finish(int code) {
@@ -141,8 +139,7 @@ class watcher {
     done_ = true;
     exit_code_ = code;
     first_event_deadline_.cancel();
-    check_.stop();
-    shut_down_then_stop(lock_, io_, opts_.request_timeout);
+    shut_down_then_stop(lock_, io_, opts_, log_);
   }
 
   asio::io_context& io_;
@@ -150,13 +147,11 @@ class watcher {
   logger log_;
   options opts_;
   lock_manager lock_;
-  etcd_check check_;
   asio::signal_set signals_;
   asio::steady_timer first_event_deadline_;
   bool seen_event_ = false;
   bool done_ = false;
   std::uint64_t printed_ = 0;
-  error_code last_etcd_error_;
   int exit_code_ = exit_code::internal_error;
 };
 

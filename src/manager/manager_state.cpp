@@ -7,6 +7,9 @@
 
 namespace clusterlock::detail {
 
+using from = diagnostic::source_type;
+using level = diagnostic::severity_type;
+
 namespace asio = boost::asio;
 using boost::system::error_code;
 
@@ -88,20 +91,20 @@ void manager_state::deliver(std::vector<lock_event> events) {
         try {
           cb(e);
         } catch (const std::exception& x) {
-          self->report("callback", diagnostic::severity_type::error,
+          self->report(from::callback, level::error,
                        std::string("a ") + to_string(e.kind) + " callback threw: " + x.what());
         } catch (...) {
-          self->report("callback", diagnostic::severity_type::error, std::string("a ") + to_string(e.kind) + " callback threw");
+          self->report(from::callback, level::error, std::string("a ") + to_string(e.kind) + " callback threw");
         }
       }
     }
   });
 }
 
-void manager_state::report(std::string_view kind, diagnostic::severity_type severity, std::string message,
-                           error_code ec) {
-  // The session's sink: rate-limited per kind and error, posted, a throwing hook dropped.
-  sess->diagnostics->report(kind, severity, opts.name + ": " + std::move(message), ec);
+void manager_state::report(diagnostic::source_type source, diagnostic::severity_type severity,
+                           std::string message, error_code ec) {
+  // The session's sink: rate-limited per source and error, posted, a throwing hook dropped.
+  sess->diagnostics->report(source, severity, opts.name + ": " + std::move(message), ec);
 }
 
 // ---- lock_listener (the session tells us)
@@ -143,7 +146,7 @@ void manager_state::on_probe(const probe_keys& keys, std::int64_t revision) {
       machine.view_behind([&](const std::string& key) { return keys.create_revision(key); })) {
     // A key ahead of ours is gone (or another) by a linearizable read, and the watch has not said so: it may sit
     // on a member that is frozen or cut off, while keepalives go elsewhere. Reopen it, from where it was.
-    report("watch", diagnostic::severity_type::warning, "the watch is behind a linearizable read: reopening it");
+    report(from::watch, level::warning, "the watch is behind a linearizable read: reopening it");
     sess->hub->reopen();
   }
   const auto before = machine.current();

@@ -114,7 +114,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void note_validity();
   bool lease_proven() const;
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
-  void report(std::string_view kind, diagnostic::severity_type severity, std::string message, error_code ec = {});
+  void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
+              error_code ec = {});
 
   // ---- lock_listener
   void on_watch_event(const etcd::watch_event& e) override;

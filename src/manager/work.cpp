@@ -18,6 +18,9 @@
 
 namespace clusterlock::detail {
 
+using from = diagnostic::source_type;
+using level = diagnostic::severity_type;
+
 namespace asio = boost::asio;
 using boost::system::error_code;
 
@@ -188,10 +191,10 @@ void manager_state::apply(const etcd::watch_event& e) {
 // After a read (or its failure): tell the waiting operations, or stop contending on an error retrying cannot cure.
 void manager_state::after_read(error_code ec) {
   if (ec && is_fatal(ec)) {
-    report("contention", diagnostic::severity_type::error, "contention stopped: " + ec.message(), ec);
+    report(from::contention, level::error, "contention stopped: " + ec.message(), ec);
     fail_contention(ec);
   } else if (ec && ec != asio::error::operation_aborted) {
-    report("read", diagnostic::severity_type::warning, "reading the queue failed, will retry: " + ec.message(), ec);
+    report(from::read, level::warning, "reading the queue failed, will retry: " + ec.message(), ec);
   }
   if (!tries.empty()) {  // one try: its first read decides, an error included
     const bool first = !ec && machine.current() == recipe::lock_machine::status::held;
@@ -232,7 +235,7 @@ asio::awaitable<error_code> manager_state::release_key() {
     maybe_enqueued.clear();
     machine.on_released();
   } else {
-    report("release", diagnostic::severity_type::warning, "deleting our key failed, will retry: " + failed.message(), failed);
+    report(from::release, level::warning, "deleting our key failed, will retry: " + failed.message(), failed);
   }
   publish();  // completes the releases (and shutdowns) waiting for this
   co_return failed;

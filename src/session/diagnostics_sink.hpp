@@ -24,10 +24,10 @@ class diagnostics_sink {
   diagnostics_sink(boost::asio::any_io_executor strand, diagnostics_handler handler);
 
   bool enabled() const noexcept { return handler_ != nullptr; }
-  /// On the strand. At most one message a second gets through for each `kind` and error (the error's code, or
+  /// On the strand. At most one message a second gets through for each source and error (the error's code, or
   /// the message when there is none); the next one that does says how many were suppressed meanwhile.
-  void report(std::string_view kind, diagnostic d);
-  void report(std::string_view kind, diagnostic::severity_type severity, std::string message,
+  void report(diagnostic::source_type source, diagnostic d);
+  void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
               boost::system::error_code error = {});
 
  private:
@@ -44,19 +44,20 @@ inline diagnostics_sink::diagnostics_sink(boost::asio::any_io_executor strand, d
     : strand_(std::move(strand)),
       handler_(handler ? std::make_shared<const diagnostics_handler>(std::move(handler)) : nullptr) {}
 
-inline void diagnostics_sink::report(std::string_view kind, diagnostic::severity_type severity, std::string message,
-                              boost::system::error_code error) {
+inline void diagnostics_sink::report(diagnostic::source_type source, diagnostic::severity_type severity,
+                                     std::string message, boost::system::error_code error) {
   if (!handler_) return;
   diagnostic d;
   d.severity = severity;
   d.message = std::move(message);
   d.error = error;
-  report(kind, std::move(d));
+  report(source, std::move(d));
 }
 
-inline void diagnostics_sink::report(std::string_view kind, diagnostic d) {
+inline void diagnostics_sink::report(diagnostic::source_type source, diagnostic d) {
   if (!handler_) return;
-  std::string key(kind);
+  d.source = source;
+  std::string key = std::to_string(static_cast<int>(source));
   key += '|';
   if (d.error) {
     key += d.error.category().name();

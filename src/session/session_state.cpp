@@ -20,6 +20,9 @@
 
 namespace clusterlock::detail {
 
+using from = diagnostic::source_type;
+using level = diagnostic::severity_type;
+
 namespace asio = boost::asio;
 
 namespace {
@@ -41,7 +44,7 @@ std::string lease_hex(std::int64_t lease) {
 etcd::client_config client_config_of(const session_options& o, std::shared_ptr<diagnostics_sink> diagnostics) {
   etcd::client_config c;
   if (diagnostics && diagnostics->enabled())
-    c.diagnostics = [d = std::move(diagnostics)](const diagnostic& what) { d->report("etcd request", what); };
+    c.diagnostics = [d = std::move(diagnostics)](const diagnostic& what) { d->report(from::request, what); };
   c.endpoints = o.endpoints;
   c.request_timeout = o.request_timeout;
   c.tls = o.tls;
@@ -200,7 +203,7 @@ asio::awaitable<result<void>> session_state::close() {
   const auto ec = co_await lease->revoke(lost);
   close_error_ = ec;
   if (ec)
-    diagnostics->report("close", diagnostic::severity_type::warning,
+    diagnostics->report(from::close, level::warning,
                         "closing the session: revoking lease " + lease_hex(lost) + " failed: " + ec.message() +
                             "; it lives until its TTL runs out (" + std::to_string(lease->granted_ttl().count()) +
                             " s at most), and so do the keys on it",
@@ -248,7 +251,7 @@ void session_state::on_lease_renewed() {
 }
 
 void session_state::on_lease_lost(std::int64_t id) {
-  diagnostics->report("lease lost", diagnostic::severity_type::warning,
+  diagnostics->report(from::lease, level::warning,
                       "lease " + lease_hex(id) + " is gone (etcd says it expired or was revoked): every lock on it is "
                       "REMOVED; the next lock that needs a lease gets a new one",
                       make_error_code(errc::lease_not_found));
@@ -260,7 +263,7 @@ void session_state::on_keepalive_failed(boost::system::error_code why) {
   last_failure = why;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lease->valid_until() -
                                                                           std::chrono::steady_clock::now());
-  diagnostics->report("keepalive", diagnostic::severity_type::warning,
+  diagnostics->report(from::keepalive, level::warning,
                       "keepalive of lease " + lease_hex(lease->lease()) + " failed: " + why.message() +
                           "; trying again (the lease is proven alive for " +
                           std::to_string(std::max<long long>(left.count(), 0)) + " ms more); the watch is reopened",
@@ -344,7 +347,7 @@ asio::awaitable<void> session_state::probe_loop() {
     // leave, inside its callback.
     if (!r) {
       last_failure = r.error();
-      diagnostics->report("probe", diagnostic::severity_type::warning,
+      diagnostics->report(from::probe, level::warning,
                           "probe of '" + opts.watch_prefix + "' failed: " + r.error().message() +
                               "; the locks held on this session are UNKNOWN until a probe succeeds (next in " +
                               std::to_string(opts.probe_interval.count()) + " ms)",

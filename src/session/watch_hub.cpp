@@ -13,6 +13,9 @@
 
 namespace clusterlock::detail {
 
+using from = diagnostic::source_type;
+using level = diagnostic::severity_type;
+
 namespace asio = boost::asio;
 
 watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
@@ -115,7 +118,7 @@ asio::awaitable<void> watch_hub::run() {
     if (closed_) break;
     if (reset) {
       if (diagnostics_)
-        diagnostics_->report("watch compacted", diagnostic::severity_type::warning,
+        diagnostics_->report(from::watch, level::warning,
                              "the watch on '" + prefix_ + "' lost its history (etcd compacted the revisions it was to "
                              "resume from): it starts again from now, and every lock on the session reads its queue again",
                              make_error_code(errc::compacted));
@@ -133,7 +136,7 @@ asio::awaitable<void> watch_hub::run() {
     std::uniform_int_distribution<long long> pick(cap.count() / 2, std::max<long long>(cap.count(), 1));
     const std::chrono::milliseconds wait(pick(rng));
     if (diagnostics_)
-      diagnostics_->report("watch broken", diagnostic::severity_type::warning,
+      diagnostics_->report(from::watch, level::warning,
                            "the watch on '" + prefix_ + "' broke: " + ec.message() + "; reopening it in " +
                                std::to_string(wait.count()) + " ms from revision " + std::to_string(revision_ + 1) +
                                " (nothing is missed)",

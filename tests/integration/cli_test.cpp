@@ -349,6 +349,8 @@ TEST_F(Cli, EtcdUnreachableWhileRunningEndsTheCommandWithUnknown) {
   EXPECT_EQ(code, 123) << run->report();
   EXPECT_THAT(run->err(), HasSubstr("UNKNOWN"));
   EXPECT_THAT(run->err(), HasSubstr("request deadline passed")) << "it says why";
+  // Its exit does not wait for a release that cannot succeed, and says what that leaves behind.
+  EXPECT_THAT(run->err(), HasSubstr("stands until its lease's TTL (2s) runs out")) << run->report();
   EXPECT_THAT(read_file(file("child")), HasSubstr("TERM"));
 }
 
@@ -376,6 +378,13 @@ TEST_F(Cli, TlsClientCertificatesAndAuthentication) {
   EXPECT_THAT(wrong.err, HasSubstr("authentication failed"));
   const auto wrong_run = cli_run(args({"run", name_, "--", sh, "-c", "exit 0"}), {"CLUSTERLOCK_PASSWORD=wrong"});
   EXPECT_EQ(wrong_run.exit_code, 1) << wrong_run.err;
+  EXPECT_THAT(wrong_run.err, HasSubstr("authentication failed"));
+
+  // A server certificate we cannot verify (no --cacert): refused at once, not waited on.
+  const auto untrusted = cli_run({"run", "--endpoints=" + secure.endpoints_csv(), "--cert=" + secure.client_cert_file(),
+                                  "--key=" + secure.client_key_file(), name_, "--", sh, "-c", "exit 0"});
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.err;
+  EXPECT_THAT(untrusted.err, HasSubstr("TLS handshake failed"));
 
   // No password and no terminal to ask on: bad usage.
   const auto none = cli_run(args({"status", name_}));

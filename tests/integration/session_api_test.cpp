@@ -1,9 +1,11 @@
-// The public session API against a real etcd: async_close, async_wait_lease_lost, the io_context constructor, and
-// what the locks on a session are told (issue 10).
+// The public session API against a real etcd: async_close, async_wait_lease_lost, the io_context constructor,
+// what the locks on a session are told, and the probe reading in pages (issue 10).
 
 #include <clusterlock/clusterlock.hpp>
+#include <clusterlock/etcd/client.hpp>
 
 #include "session/session_state.hpp"
+#include "support/async_test.hpp"
 #include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/test_lock_listener.hpp"
@@ -19,6 +21,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -344,6 +347,53 @@ TEST(SessionDiagnostics, TheLockManagersOptionsReachTheHook) {
   bool done = false;
   lock.async_shutdown([&](error_code) { done = true; });
   test::run_until(io, [&] { return done; }, 5s);
+}
+
+// Issue 10: the probe read every key under watch_prefix in one range; past max_response_size (many locks) it
+// always failed (response_too_large) and held locks stayed UNKNOWN for good. It now reads in pages.
+TEST(SessionProbe, ManyKeysBeyondTheResponseBoundAreReadInPages) {
+  test::etcd_cluster cluster;
+  asio::io_context io;
+  auto so = options_for(cluster, "probe-pages");
+  const std::string prefix = so.watch_prefix;
+  etcd::client_config cc;
+  cc.endpoints = cluster.client_urls();
+  cc.request_timeout = 5s;  // the setup's puts must not fail on a loaded machine (a put is not retried once sent)
+  etcd::client writer(io.get_executor(), cc);
+  for (int i = 0; i < 300; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "lock%03d/", i);
+    etcd::put_request put;
+    put.key = prefix + name + "k";
+    put.value = std::string(20, 'v');
+    auto r = run(io, writer.put(put));
+    ASSERT_TRUE(r && *r);
+  }
+  const std::string last = prefix + "lock299/k";
+  etcd::range_request get;
+  get.key = last;
+  // Read in a coroutine: GCC 12 warns falsely (maybe-uninitialized) on a range_response carried out of co_spawn.
+  std::int64_t last_created = 0;
+  auto read_last = [&]() -> asio::awaitable<void> {
+    auto r = co_await writer.range(get);
+    if (r && r->kvs.size() == 1) last_created = r->kvs[0].create_revision;
+  };
+  ASSERT_TRUE(test::run_until_done(io, read_last));
+  ASSERT_NE(last_created, 0);
+
+  so.max_response_size = 4096;  // 300 keys take about 40 KB in one reply
+  auto state = std::make_shared<detail::session_state>(io.get_executor(), so, true);
+  test::test_lock_listener lock;
+  lock.key_of_interest = last;
+  state->join(&lock, prefix + "lock299/");
+  const bool probed = test::run_until(io, [&] { return lock.probes >= 3; }, 5s);
+  EXPECT_TRUE(probed) << "no probe succeeded; " << lock.probe_failures << " failed, the last with "
+                      << lock.last_probe_failure.message();
+  EXPECT_EQ(lock.seen_create_revision, last_created);
+  EXPECT_EQ(lock.probe_failures, 0);
+  state->hub->remove(&lock);
+  asio::co_spawn(io, state->close(), asio::detached);
+  test::run_for(io, 200ms);
 }
 
 }  // namespace

@@ -15,6 +15,9 @@
 #include <vector>
 
 namespace clusterlock {
+
+using from = diagnostic::source_type;
+using level = diagnostic::severity_type;
 namespace {
 
 namespace asio = boost::asio;
@@ -24,18 +27,20 @@ TEST(DiagnosticsSink, OneMessageASecondPerKindAndErrorThenTheCountOfThoseSuppres
   asio::io_context io;
   std::vector<diagnostic> seen;
   detail::diagnostics_sink sink(asio::make_strand(io), [&](const diagnostic& d) { seen.push_back(d); });
-  for (int i = 0; i < 50; ++i) sink.report("probe", diagnostic::severity_type::warning, "probe failed", make_error_code(errc::timeout));
-  sink.report("probe", diagnostic::severity_type::warning, "probe failed", make_error_code(errc::unavailable));  // another error
-  sink.report("keepalive", diagnostic::severity_type::warning, "keepalive failed", make_error_code(errc::timeout));  // another kind
+  for (int i = 0; i < 50; ++i) sink.report(from::probe, level::warning, "probe failed", make_error_code(errc::timeout));
+  sink.report(from::probe, level::warning, "probe failed", make_error_code(errc::unavailable));  // another error
+  sink.report(from::keepalive, level::warning, "keepalive failed", make_error_code(errc::timeout));  // another kind
   EXPECT_TRUE(seen.empty()) << "called inside report(), not posted";
   io.poll();
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0].message, "probe failed");
   EXPECT_EQ(seen[0].error, make_error_code(errc::timeout));
+  EXPECT_EQ(seen[0].source, diagnostic::source_type::probe);
+  EXPECT_EQ(seen[2].source, diagnostic::source_type::keepalive);
   // Past the window, the next one gets through and counts the suppressed ones (the window is the point: waiting it
   // out is what this test is about).
   test::run_for(io, 1100ms);
-  sink.report("probe", diagnostic::severity_type::warning, "probe failed", make_error_code(errc::timeout));
+  sink.report(from::probe, level::warning, "probe failed", make_error_code(errc::timeout));
   io.restart();
   io.poll();
   ASSERT_EQ(seen.size(), 4u);
@@ -49,8 +54,8 @@ TEST(DiagnosticsSink, AnExceptionFromTheHandlerIsDropped) {
     ++calls;
     throw std::runtime_error("the user's handler fails");
   });
-  sink.report("a", diagnostic::severity_type::warning, "one");
-  sink.report("b", diagnostic::severity_type::error, "two");
+  sink.report(from::probe, level::warning, "one");
+  sink.report(from::watch, level::error, "two");
   EXPECT_NO_THROW(io.poll());
   EXPECT_EQ(calls, 2);
 }
@@ -59,7 +64,7 @@ TEST(DiagnosticsSink, NoHandlerNoWork) {
   asio::io_context io;
   detail::diagnostics_sink sink(asio::make_strand(io), nullptr);
   EXPECT_FALSE(sink.enabled());
-  sink.report("a", diagnostic::severity_type::warning, "one");
+  sink.report(from::probe, level::warning, "one");
   EXPECT_EQ(io.poll(), 0u);
 }
 
