@@ -58,4 +58,8 @@ void logger::info(std::string_view message) const {
   to_stderr("clusterlock: " + local_time(std::chrono::system_clock::now()) + " " + std::string(message) + "\n");
 }
 
+std::string leaseless_note(const std::string& key) {
+  return "key " + key + " has no lease: it stays until deleted, and the lock waits behind it (etcdctl del " + key + ")";
+}
+
 }  // namespace clusterlock::cli

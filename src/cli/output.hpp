@@ -21,6 +21,9 @@ bool print(std::string_view text);
 /// "holder: alice (fencing token 12)", "ACQUIRED (fencing token 12)", ...: one event in words.
 std::string describe(const lock_event& e);
 
+/// For a key put by hand without a lease (`etcdctl put NAME/x v`): no TTL ends it, and every lock waits behind it.
+std::string leaseless_note(const std::string& key);
+
 /// Messages on stderr, prefixed "clusterlock: ". info() only with -v, and with a timestamp.
 class logger {
  public:

@@ -122,6 +122,11 @@ class run_supervisor {
     if (phase_ == phase::finishing) return;
     last_etcd_error_ = {};  // etcd answered
     log_.info(describe(e));
+    if (phase_ == phase::waiting && e.kind == lock_event::holder_changed && e.fencing_token != 0 && e.lease == 0 &&
+        e.key != leaseless_told_) {
+      leaseless_told_ = e.key;  // said always, not only with -v: otherwise the wait is silent and endless
+      log_.error(leaseless_note(e.key));
+    }
     if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
       // The event may be older than the truth: start COMMAND only on a hold that is proven now.
       if (lock_.have_lock()) start_command(e);
@@ -226,6 +231,7 @@ class run_supervisor {
     if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
       why = " (held by " + (holder->identity.empty() ? std::string("(no identity)") : holder->identity) +
             ", fencing token " + std::to_string(holder->fencing_token) + ")";
+      if (holder->lease == 0) why += "; " + leaseless_note(holder->key);
     } else if (last_etcd_error_) {
       why = " (" + describe_etcd_error(last_etcd_error_, opts_) + ")";
     }
@@ -258,6 +264,7 @@ class run_supervisor {
   int lost_code_ = 0;
   bool grace_started_ = false;
   error_code last_etcd_error_;
+  std::string leaseless_told_;
   int exit_code_ = exit_code::internal_error;
 };
 

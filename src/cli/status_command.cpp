@@ -54,7 +54,7 @@ std::string as_table(const std::string& name, const std::vector<lock_entry>& que
   for (std::size_t i = 0; i < queue.size(); ++i) {
     const auto& e = queue[i];
     rows.push_back({i == 0 ? "holder" : std::to_string(i), identity_text(e.identity), std::to_string(e.fencing_token),
-                    lease_hex(e.lease), e.key});
+                    e.lease == 0 ? "none" : lease_hex(e.lease), e.key});
   }
   std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows)
@@ -67,6 +67,8 @@ std::string as_table(const std::string& name, const std::vector<lock_entry>& que
     }
     out += line + "\n";
   }
+  for (const auto& e : queue)
+    if (e.lease == 0) out += "\n" + leaseless_note(e.key) + "\n";
   return out;
 }
 

@@ -181,6 +181,7 @@ asio::awaitable<error_code> manager_state::read() {
 }
 
 void manager_state::apply(const etcd::watch_event& e) {
+  if (!recipe::in_queue(prefix, e.kv.key)) return;  // a nested name's key (the hub tells every prefix above it)
   if (e.type == etcd::event_type::del) {
     machine.on_delete(e.kv.key, e.kv.mod_revision);
   } else {

@@ -15,14 +15,19 @@ etcd::range_request whole_queue(const std::string& prefix) {
   return r;
 }
 
-snapshot to_snapshot(std::int64_t revision, std::vector<etcd::key_value>& kvs) {
+snapshot to_snapshot(const std::string& prefix, std::int64_t revision, std::vector<etcd::key_value>& kvs) {
   snapshot s{revision, {}};
   s.keys.reserve(kvs.size());
-  for (auto& kv : kvs) s.keys.push_back({std::move(kv.key), std::move(kv.value), kv.create_revision, kv.lease});
+  for (auto& kv : kvs)
+    if (in_queue(prefix, kv.key)) s.keys.push_back({std::move(kv.key), std::move(kv.value), kv.create_revision, kv.lease});
   return s;
 }
 
 }  // namespace
+
+bool in_queue(std::string_view prefix, std::string_view key) {
+  return key.size() > prefix.size() && key.starts_with(prefix) && key.find('/', prefix.size()) == std::string_view::npos;
+}
 
 std::string lock_key(const std::string& prefix, std::int64_t lease) {
   char hex[17];
@@ -41,13 +46,13 @@ boost::asio::awaitable<result<snapshot>> enqueue(etcd::client& c, const std::str
   if (!r) co_return r.error();
   auto* range = r->responses.empty() ? nullptr : std::get_if<etcd::range_response>(&r->responses.back());
   if (!range) co_return make_error_code(errc::malformed_response);
-  co_return to_snapshot(r->header.revision, range->kvs);
+  co_return to_snapshot(prefix, r->header.revision, range->kvs);
 }
 
 boost::asio::awaitable<result<snapshot>> read_queue(etcd::client& c, const std::string& prefix) {
   auto r = co_await c.range(whole_queue(prefix));
   if (!r) co_return r.error();
-  co_return to_snapshot(r->header.revision, r->kvs);
+  co_return to_snapshot(prefix, r->header.revision, r->kvs);
 }
 
 boost::asio::awaitable<result<probe_result>> probe(etcd::client& c, const std::string& my_key) {

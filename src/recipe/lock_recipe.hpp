@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace clusterlock::recipe {
@@ -20,6 +21,12 @@ struct snapshot {
   std::int64_t revision = 0;
   std::vector<queue_entry> keys;
 };
+
+/// Whether `key` is in the queue of the lock whose keys start with `prefix` (`name/`): one more path segment, as
+/// etcd's recipe makes them. A key with a further '/' belongs to a nested name (`a/b/<lease>` is the lock `a/b`'s,
+/// not `a`'s), so `a` and `a/b` are independent locks. (etcd's own recipe counts nested keys: `etcdctl lock a` waits
+/// for a holder of `a/b`; its keys, `a/<lease>`, are ours to wait for all the same.)
+bool in_queue(std::string_view prefix, std::string_view key);
 
 /// `prefix` + the lease ID in lower-case hex, as etcd's recipe names it.
 std::string lock_key(const std::string& prefix, std::int64_t lease);

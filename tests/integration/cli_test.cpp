@@ -245,6 +245,46 @@ TEST_F(Cli, RunWaitsWhileEtcdctlLockHoldsTheLock) {
   EXPECT_TRUE(fs::exists(file("ran")));
 }
 
+// Issue 17: a holder of NAME/sub blocked NAME (every key under NAME/ counted). Keys of nested names are now another
+// lock's: NAME and NAME/sub are independent, for our holders and etcdctl's, while etcdctl lock NAME still excludes us
+// (RunWaitsWhileEtcdctlLockHoldsTheLock).
+TEST_F(Cli, NestedNamesAreIndependentLocks) {
+  auto ours = cli_start({"run", endpoints(), name_ + "/ours", "--", sh, "-c",
+                         "echo held > " + file("nested").string() + "; sleep 30"},
+                        "nested");
+  ASSERT_TRUE(file_has("nested", "held")) << ours->report();
+  auto theirs = etcdctl_start({"lock", name_ + "/theirs"}, "etcdctl");
+  ASSERT_TRUE(eventually([&] { return theirs->out().find(name_ + "/theirs/") != std::string::npos; }, 10s))
+      << theirs->report();
+
+  const auto status = cli_run({"status", endpoints(), name_});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("free")) << "the holders of NAME/ours and NAME/theirs are not NAME's";
+
+  const auto run = cli_run({"run", endpoints(), "--timeout=5s", name_, "--", sh, "-c", "exit 7"});
+  EXPECT_EQ(run.exit_code, 7) << run.err;
+
+  ours->signal(SIGTERM);
+  theirs->signal(SIGTERM);
+  EXPECT_NE(ours->wait_for_exit(10s), -1) << ours->report();
+  EXPECT_EQ(theirs->wait_for_exit(10s), 0) << theirs->report();
+}
+
+// Issue 17: a key put under NAME/ without a lease blocks the lock until someone deletes it; that wait was silent.
+TEST_F(Cli, AKeyWithoutALeaseIsNamedWithHowToClearIt) {
+  const std::string key = name_ + "/by-hand";
+  cluster().etcdctl({"put", key, "v"});
+  const auto status = cli_run({"status", endpoints(), name_});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("key " + key + " has no lease: it stays until deleted"));
+  EXPECT_THAT(status.out, HasSubstr("etcdctl del " + key));
+
+  const auto run = cli_run({"run", endpoints(), "--timeout=1s", name_, "--", "true"});
+  EXPECT_EQ(run.exit_code, 124) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("key " + key + " has no lease")) << "said while waiting, without -v";
+  cluster().etcdctl({"del", key});
+}
+
 TEST_F(Cli, EtcdctlLockWaitsWhileRunHoldsTheLock) {
   const auto ours_log = file("ours").string();
   auto ours = cli_start({"run", endpoints(), name_, "--", sh, "-c",

@@ -798,6 +798,30 @@ TEST_F(lock_manager_it, a_cancelled_wait_completes_with_operation_aborted_and_lo
 
 // ---- invalid options
 
+// Issue 17: every key under NAME/ counted for NAME, nested names' keys included, so a holder of NAME/b blocked NAME.
+// A lock's queue is NAME/ plus one segment: on one session (one lease, one watch) both hold at once, each alone in
+// its own queue.
+TEST_F(lock_manager_it, nested_names_on_one_session_are_independent_locks) {
+  const auto base = lock_name();
+  auto& s = make_session(base + "/");
+  auto& nested = add_manager(s, make_options(base + "/a/b", "nested"));
+  auto& outer = add_manager(s, make_options(base + "/a", "outer"));
+  nested.start();
+  ASSERT_TRUE(run_until([&] { return nested.have_lock(); }, 5s)) << events_of(nested).dump();
+  outer.start();
+  ASSERT_TRUE(run_until([&] { return outer.have_lock(); }, 5s)) << events_of(outer).dump();
+  EXPECT_TRUE(nested.have_lock());
+  // A newer key of the nested name (its watch events reach the outer lock's prefix too) changes nothing for `outer`.
+  auto& deeper = add_manager(make_options(base + "/a/b/c", "deeper"));
+  deeper.start();
+  ASSERT_TRUE(run_until([&] { return deeper.have_lock(); }, 5s)) << events_of(deeper).dump();
+  run_for(200ms);
+  ASSERT_EQ(outer.queue().size(), 1u);
+  EXPECT_EQ(outer.queue()[0].identity, "outer");
+  EXPECT_TRUE(outer.have_lock());
+  EXPECT_EQ(nested.queue().size(), 1u);
+}
+
 TEST_F(lock_manager_it, invalid_options_throw_naming_the_field_before_any_io) {
   // A listener that must never see a connection: nothing may reach out before start().
   asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
