@@ -56,9 +56,22 @@ mount_system() {  # mount_system ROOT: what apt, the compilers and the tests nee
   bind "$1" /dev /dev
   bind "$1" /dev/pts /dev/pts
 }
+# Before a root is deleted: a run that was killed (SIGKILL: no trap) may have left mounts in it, and rm would
+# then delete the host's /dev through them.
+unmount_under() {  # unmount_under DIR
+  local m
+  awk -v d="$1/" 'index($2 "/", d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" || true
+  done
+  if awk -v d="$1/" 'index($2 "/", d) == 1 {f = 1} END {exit !f}' /proc/self/mounts; then
+    echo "test-trixie.sh: still mounted under $1; not deleting it" >&2
+    exit 1
+  fi
+}
 # A root unpacked from the minbase tarball, made ready to be entered.
 unpack_root() {  # unpack_root DIR
-  rm -rf "$1"
+  unmount_under "$1"
+  rm -rf --one-file-system "$1"
   mkdir -p "$1"
   tar -xpf "$minbase" --numeric-owner -C "$1"
   # No service starts inside a root (etcd-server's package would start a system etcd on :2379).
@@ -79,14 +92,16 @@ command -v debootstrap >/dev/null || {
 started=$SECONDS
 step_started=$SECONDS
 if [ ! -s "$minbase" ]; then
-  rm -rf "$root" "$minbase.tmp"
+  unmount_under "$root"
+  unmount_under "$minbase.tmp"
+  rm -rf --one-file-system "$root" "$minbase.tmp"
   mkdir -p "$minbase.tmp"
   echo "== debootstrap --variant=minbase trixie $(mirror)"
   debootstrap --variant=minbase trixie "$minbase.tmp" "$(mirror)" >"$root.debootstrap.log" 2>&1 ||
     { tail -n 30 "$root.debootstrap.log"; exit 1; }
   tar -cf "$minbase.part" --numeric-owner -C "$minbase.tmp" .
   mv "$minbase.part" "$minbase"
-  rm -rf "$minbase.tmp"
+  rm -rf --one-file-system "$minbase.tmp"
   echo "== minbase root made in $((SECONDS - step_started)) s"
 fi
 if [ ! -e "$root/.clusterlock-root-ready" ]; then
