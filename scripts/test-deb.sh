@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Makes the Debian package (cpack -G DEB) of a build, installs it with apt (which checks its Depends), and builds
-# and runs tests/consumer against the installed package alone: with find_package(clusterlock) and with pkg-config.
-# Then removes the package. Needs root; meant for a throwaway root (scripts/test-trixie.sh runs it in its trixie root).
-#   scripts/test-deb.sh BUILD_DIR
+# Installs the Debian package with apt (which resolves its Depends), and builds and runs tests/consumer against the
+# installed package alone: with find_package(clusterlock) and with pkg-config. Then removes the package. Needs root;
+# meant for a throwaway root (scripts/test-trixie.sh runs it in a fresh trixie root).
+#   scripts/test-deb.sh BUILD_DIR                  makes the package first (cpack -G DEB in BUILD_DIR)
+#   scripts/test-deb.sh [--fresh] PACKAGE.deb      a package made before
+# --fresh: the root must not have Boost's or OpenSSL's headers before the install, so that the package's Depends
+# alone must bring them (and the consumer build proves they do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=$(cd "$1" && pwd)
 src=$PWD
+fresh=0
+if [ "${1:-}" = --fresh ]; then fresh=1; shift; fi
+(($# == 1)) || { echo "usage: test-deb.sh BUILD_DIR | [--fresh] PACKAGE.deb" >&2; exit 2; }
 
 work=$(mktemp -d)
 cleanup() {
@@ -15,13 +20,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rm -f "$build_dir"/clusterlock_*.deb
-(cd "$build_dir" && cpack -G DEB >"$work/cpack.log") || { cat "$work/cpack.log"; exit 1; }
-deb=$(ls "$build_dir"/clusterlock_*.deb)
+if [ -d "$1" ]; then
+  build_dir=$(cd "$1" && pwd)
+  rm -f "$build_dir"/clusterlock_*.deb
+  (cd "$build_dir" && cpack -G DEB >"$work/cpack.log") || { cat "$work/cpack.log"; exit 1; }
+  deb=$(ls "$build_dir"/clusterlock_*.deb)
+else
+  deb=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+fi
 echo "== dpkg -I $(basename "$deb")"
 dpkg -I "$deb"
 dpkg -c "$deb" | awk '{print "    " $6}'
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
+
+installed() { dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
+if ((fresh)); then
+  present=$(installed | grep -E '^(libboost|libssl-dev)' || true)
+  [ -z "$present" ] || { echo "test-deb.sh --fresh: already installed, so the Depends are not tested:" $present >&2; exit 1; }
+fi
+installed >"$work/before"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >"$work/apt.log" 2>&1 ||
+  { cat "$work/apt.log"; exit 1; }
+installed >"$work/after"
+echo "== apt installed, for the package: $(comm -13 "$work/before" "$work/after" | wc -l) packages"
+comm -13 "$work/before" "$work/after" | tr '\n' ' ' | fold -s -w 116 | sed 's/^/    /'
+echo
 
 echo "== the installed package: command, man page"
 clusterlock --version

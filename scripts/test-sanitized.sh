@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (CMake preset asan: Debug, build-asan/).
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (CMake preset asan: Debug, build-asan/; without
+# the benchmarks, which no test runs: scripts/test.sh's build compiles them with warnings as errors).
 # Any report fails the run: a leak (LeakSanitizer), a bad access, undefined behaviour. CI runs it after
 # scripts/test.sh, which installs what both need (scripts/setup.sh).
 #   scripts/test-sanitized.sh              everything
