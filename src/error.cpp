@@ -23,6 +23,7 @@ class category final : public boost::system::error_category {
       case errc::auth_failed: return "authentication failed: wrong user name or password";
       case errc::permission_denied: return "permission denied";
       case errc::invalid_argument: return "etcd rejected the request as invalid";
+      case errc::lease_ttl_too_large: return "etcd refused the lease TTL as too large (its maximum is 9000000000 s)";
       case errc::failed_precondition: return "etcd: failed precondition";
       case errc::resource_exhausted: return "etcd: resource exhausted";
       case errc::server_error: return "etcd returned an error";

@@ -26,6 +26,7 @@ boost::system::error_code validate(const options& o, std::string* why) {
   }
   if (o.name.empty()) return fail("name: the lock needs a name");
   if (o.ttl.count() <= 0) return fail("ttl: must be positive");
+  if (o.ttl > etcd::max_lease_ttl) return fail("ttl: at most 9000000000 s (etcd's largest lease TTL)");
   if (o.request_timeout.count() <= 0) return fail("request_timeout: must be positive");
   if (o.probe_interval.count() <= 0) return fail("probe_interval: must be positive");
   if (o.clock_margin.count() < 0) return fail("clock_margin: must not be negative");

@@ -28,6 +28,7 @@ enum class errc {
   auth_failed,         ///< wrong user name or password
   permission_denied,   ///< the user lacks the permission (gRPC 7)
   invalid_argument,    ///< etcd rejected the request as malformed (gRPC 3)
+  lease_ttl_too_large, ///< etcd refused the lease TTL: above etcd::max_lease_ttl (gRPC 11 "too large lease TTL")
   failed_precondition, ///< gRPC 9
   resource_exhausted,  ///< gRPC 8 (e.g. too many requests, quota)
   server_error,        ///< any other gRPC or HTTP error status

@@ -1,9 +1,14 @@
 #include "cli/arguments.hpp"
 
+#include <clusterlock/etcd/client_config.hpp>
+
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <utility>
 
 namespace clusterlock::cli {
 namespace {
@@ -56,7 +61,7 @@ COMMAND starts they make clusterlock stop waiting and leave the queue.
 
 Options:
   --timeout DURATION       give up waiting for the lock after DURATION (default: wait forever)
-  --grace DURATION         time between SIGTERM and SIGKILL (default 5s)
+  --grace DURATION         time between SIGTERM and SIGKILL (default 5s); 0: SIGKILL at once
 
 )";
 
@@ -166,6 +171,9 @@ class parser {
   [[noreturn]] void fail(const std::string& message) const { throw usage_error(message, which_); }
 
   std::chrono::milliseconds duration_of(const option_spec& spec, std::string_view value) const {
+    // "-1" is no duration, but saying so hides what is wrong with it: the same words as for 0.
+    if (value.starts_with('-'))
+      fail("--" + std::string(spec.name) + (spec.name == "grace" ? ": must not be negative" : ": must be positive"));
     auto d = parse_duration(value);
     if (!d)
       fail("--" + std::string(spec.name) + ": '" + std::string(value) +
@@ -181,7 +189,9 @@ class parser {
       if (c.endpoints.empty()) fail("--endpoints: no endpoint given");
     } else if (n == "ttl") {
       const auto d = duration_of(spec, value);
-      if (d.count() <= 0 || d.count() % 1000 != 0) fail("--ttl: must be a positive whole number of seconds");
+      if (d.count() <= 0) fail("--ttl: must be positive");
+      if (d.count() % 1000 != 0) fail("--ttl: must be a whole number of seconds");
+      if (d > etcd::max_lease_ttl) fail("--ttl: at most 9000000000s, etcd's largest lease TTL");
       c.ttl = std::chrono::duration_cast<std::chrono::seconds>(d);
     } else if (n == "request-timeout") {
       c.request_timeout = duration_of(spec, value);
@@ -199,6 +209,7 @@ class parser {
              "(set CLUSTERLOCK_PASSWORD, or type it when asked)");
       c.user = value;
     } else if (n == "identity") {
+      if (value.empty()) fail("--identity: must not be empty (leave it out for the default)");
       c.identity = value;
     } else if (n == "verbose") {
       c.verbose = true;
@@ -266,6 +277,9 @@ class parser {
         break;
       }
       if (arg == "--") {
+        // `run -- COMMAND`: the word after -- is COMMAND's, not the lock's name.
+        if (which_ == subcommand::run && positional.empty())
+          fail("the lock's NAME is missing: clusterlock run [OPTIONS] NAME -- COMMAND [ARGS...]");
         options_done = true;
         ++i;
       } else if (arg.size() > 1 && arg[0] == '-') {
@@ -292,6 +306,24 @@ class parser {
       fail("unexpected argument '" + positional[1] + "'");
     }
     if (out_.common.cert.empty() != out_.common.key.empty()) fail("--cert and --key go together");
+    check_tls_files();
+  }
+
+  // TLS files are read only for https:// endpoints: a wrong path, or a file given for none, would go unnoticed.
+  void check_tls_files() const {
+    const auto& c = out_.common;
+    bool https = false;
+    for (const auto& e : c.endpoints) https = https || e.starts_with("https://");
+    const std::pair<const char*, const std::string*> files[] = {{"--cacert", &c.cacert}, {"--cert", &c.cert}, {"--key", &c.key}};
+    for (const auto& [option, path] : files) {
+      if (path->empty()) continue;
+      if (std::FILE* f = std::fopen(path->c_str(), "r")) {
+        std::fclose(f);
+      } else {
+        fail(std::string(option) + ": cannot read '" + *path + "': " + std::strerror(errno));
+      }
+      if (!https) fail(std::string(option) + " is for https:// endpoints, and none is given");
+    }
   }
 
  private:
@@ -362,12 +394,11 @@ parsed_arguments parse_arguments(const std::vector<std::string>& args,
   parsed_arguments out;
   if (args.empty()) throw usage_error("a command is missing (run, status or watch)", std::nullopt);
   const std::string& first = args.front();
-  if (first == "-h" || first == "--help") return out;
   if (first == "--version") {
     out.what = parsed_arguments::action::show_version;
     return out;
   }
-  if (first == "help") {
+  if (first == "help" || first == "-h" || first == "--help") {
     if (args.size() > 1) {
       auto which = subcommand_named(args[1]);
       if (!which) throw usage_error("unknown command '" + args[1] + "' (run, status or watch)", std::nullopt);

@@ -26,7 +26,8 @@ options make_options(const common_arguments& args, const std::string& name, bool
 
 bool is_refusal(const error_code& ec) {
   return ec == errc::auth_failed || ec == errc::unauthenticated || ec == errc::permission_denied ||
-         ec == errc::tls_handshake_failed || ec == errc::invalid_argument || ec == errc::failed_precondition;
+         ec == errc::tls_handshake_failed || ec == errc::invalid_argument || ec == errc::lease_ttl_too_large ||
+         ec == errc::failed_precondition;
 }
 
 std::string describe_etcd_error(const error_code& ec, const options& o) {

@@ -46,7 +46,7 @@ std::string describe(const lock_event& e) {
              (e.error ? e.error.message() : std::string("etcd unreachable or too slow")) + ")";
     case lock_event::holder_changed:
       if (e.fencing_token == 0) return "holder: nobody holds the lock";
-      return "holder: " + (e.holder.empty() ? std::string("(no identity)") : e.holder) + " (" + token + ")";
+      return "holder: " + identity_text(e.holder) + " (" + token + ")";
   }
   return "?";
 }
@@ -57,6 +57,8 @@ void logger::info(std::string_view message) const {
   if (!verbose_) return;
   to_stderr("clusterlock: " + local_time(std::chrono::system_clock::now()) + " " + std::string(message) + "\n");
 }
+
+std::string identity_text(const std::string& identity) { return identity.empty() ? "(no identity)" : identity; }
 
 std::string leaseless_note(const std::string& key) {
   return "key " + key + " has no lease: it stays until deleted, and the lock waits behind it (etcdctl del " + key + ")";

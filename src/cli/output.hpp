@@ -21,6 +21,10 @@ bool print(std::string_view text);
 /// "holder: alice (fencing token 12)", "ACQUIRED (fencing token 12)", ...: one event in words.
 std::string describe(const lock_event& e);
 
+/// A holder's identity for people: "(no identity)" when its key's value is empty (etcdctl lock's keys), the same
+/// words in every command (JSON keeps the value itself).
+std::string identity_text(const std::string& identity);
+
 /// For a key put by hand without a lease (`etcdctl put NAME/x v`): no TTL ends it, and every lock waits behind it.
 std::string leaseless_note(const std::string& key);
 

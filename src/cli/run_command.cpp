@@ -169,13 +169,19 @@ class run_supervisor {
         e.kind == lock_event::removed
             ? "REMOVED: our key was deleted or our lease expired"
             : "UNKNOWN: etcd could not confirm in time that we still hold it" + (e.error ? ": " + e.error.message() : "");
-    log_.error("lost the lock \"" + opts_.name + "\" (" + reason + "); sending SIGTERM to " +
-               command_.argv.front() + ", SIGKILL in " + format_duration(args_.run.grace));
+    const bool at_once = args_.run.grace.count() == 0;
+    log_.error("lost the lock \"" + opts_.name + "\" (" + reason + "); sending " +
+               (at_once ? "SIGKILL to " + command_.argv.front() + " (--grace 0)"
+                        : "SIGTERM to " + command_.argv.front() + ", SIGKILL in " + format_duration(args_.run.grace)));
     terminate_command();
   }
 
-  // SIGTERM to COMMAND's group now, SIGKILL after the grace period (once).
+  // SIGTERM to COMMAND's group now, SIGKILL after the grace period (once); with no grace period, SIGKILL now.
   void terminate_command() {
+    if (args_.run.grace.count() == 0) {
+      child_->signal(SIGKILL);
+      return;
+    }
     child_->signal(SIGTERM, true);
     if (grace_started_) return;
     grace_started_ = true;
@@ -229,7 +235,7 @@ class run_supervisor {
     if (phase_ != phase::waiting) return;
     std::string why;
     if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
-      why = " (held by " + (holder->identity.empty() ? std::string("(no identity)") : holder->identity) +
+      why = " (held by " + identity_text(holder->identity) +
             ", fencing token " + std::to_string(holder->fencing_token) + ")";
       if (holder->lease == 0) why += "; " + leaseless_note(holder->key);
     } else if (last_etcd_error_) {

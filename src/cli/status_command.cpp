@@ -29,8 +29,6 @@ std::string lease_hex(std::int64_t lease) {
   return buffer;
 }
 
-std::string identity_text(const std::string& identity) { return identity.empty() ? "-" : identity; }
-
 json::object entry_json(const lock_entry& e) {
   return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
 }

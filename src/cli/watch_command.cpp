@@ -86,6 +86,10 @@ class watcher {
   void on_event(const lock_event& e) {
     seen_event_ = true;
     first_event_deadline_.cancel();
+    if (e.kind == lock_event::holder_changed && e.fencing_token != 0 && e.lease == 0 && e.key != leaseless_told_) {
+      leaseless_told_ = e.key;  // on stderr, so that the event lines stay as they are
+      log_.error(leaseless_note(e.key));
+    }
     const auto now = std::chrono::system_clock::now();
     // The holder's key, while the manager's view still has it (it may have moved on since the event).
     std::string key;
@@ -152,6 +156,7 @@ class watcher {
   bool seen_event_ = false;
   bool done_ = false;
   std::uint64_t printed_ = 0;
+  std::string leaseless_told_;
   int exit_code_ = exit_code::internal_error;
 };
 

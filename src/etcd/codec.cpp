@@ -900,7 +900,7 @@ boost::system::error_code decode_error(unsigned http_status, std::string_view bo
 //   9 FAILED_PRECONDITION "not leader" -> unavailable (another member or a later try serves it);
 //                         else failed_precondition
 //  11 OUT_OF_RANGE        "compacted" -> compacted; "future revision" -> future_revision;
-//                         else invalid_argument ("too large lease TTL")
+//                         "too large lease TTL" -> lease_ttl_too_large; else invalid_argument
 //  14 UNAVAILABLE         unavailable ("no leader", "leader changed", "request timed out", "transport is closing")
 //  16 UNAUTHENTICATED     unauthenticated ("invalid auth token": expired or unknown)
 //  anything else (0, 2 UNKNOWN, 6, 10, 12, 13, 15 DATA_LOSS, unknown codes) -> server_error
@@ -922,6 +922,7 @@ boost::system::error_code error_from_grpc(std::int64_t grpc_code, std::string_vi
     case 11:
       if (mentions(message, "compacted")) return make_error_code(errc::compacted);
       if (mentions(message, "future revision")) return make_error_code(errc::future_revision);
+      if (mentions(message, "too large lease TTL")) return make_error_code(errc::lease_ttl_too_large);
       return make_error_code(errc::invalid_argument);
     case 14: return make_error_code(errc::unavailable);
     case 16: return make_error_code(errc::unauthenticated);

@@ -19,6 +19,7 @@ boost::system::error_code validate(const session_options& o, std::string* why) {
   }
   if (o.watch_prefix.empty()) return fail("watch_prefix: must not be empty");
   if (o.ttl.count() <= 0) return fail("ttl: must be positive");
+  if (o.ttl > etcd::max_lease_ttl) return fail("ttl: at most 9000000000 s (etcd's largest lease TTL)");
   if (o.request_timeout.count() <= 0) return fail("request_timeout: must be positive");
   if (o.probe_interval.count() <= 0) return fail("probe_interval: must be positive");
   if (o.clock_margin.count() < 0) return fail("clock_margin: must not be negative");

@@ -39,6 +39,7 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr const char* cli = CLUSTERLOCK_CLI_PATH;
@@ -234,6 +235,8 @@ TEST_F(Cli, RunWaitsWhileEtcdctlLockHoldsTheLock) {
 
   auto ours = cli_start({"run", endpoints(), name_, "--", sh, "-c", "touch " + file("ran").string()}, "run");
   ASSERT_TRUE(queue_reaches(2)) << ours->report();  // queued behind etcdctl's key
+  // etcdctl's key has an empty value: every command says so in the same words.
+  EXPECT_THAT(cli_run({"status", endpoints(), name_}).out, HasSubstr("held by (no identity)"));
   EXPECT_TRUE(ours->running()) << ours->report();
   EXPECT_FALSE(fs::exists(file("ran"))) << "the command ran while etcdctl held the lock";
 
@@ -282,6 +285,9 @@ TEST_F(Cli, AKeyWithoutALeaseIsNamedWithHowToClearIt) {
   const auto run = cli_run({"run", endpoints(), "--timeout=1s", name_, "--", "true"});
   EXPECT_EQ(run.exit_code, 124) << run.err;
   EXPECT_THAT(run.err, HasSubstr("key " + key + " has no lease")) << "said while waiting, without -v";
+  const auto watch = cli_run({"watch", "--count=1", endpoints(), name_});
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  EXPECT_THAT(watch.err, HasSubstr("key " + key + " has no lease"));
   cluster().etcdctl({"del", key});
 }
 
@@ -331,6 +337,18 @@ TEST_F(Cli, ACommandThatIgnoresSigtermIsKilledAfterTheGracePeriod) {
   EXPECT_EQ(run->wait_for_exit(10s), 122) << run->report();
   EXPECT_GE(milliseconds_since(start), 450);
   EXPECT_THAT(run->err(), HasSubstr("SIGKILL"));
+}
+
+// Issue 17: --grace 0 said "SIGKILL in 0s", then "still runs 0s after SIGTERM: sending SIGKILL".
+TEST_F(Cli, NoGracePeriodMeansSigkillAtOnceAndSaysSo) {
+  auto run = cli_start({"run", endpoints(), "--ttl=2", "--grace=0", name_, "--", sh, "-c",
+                        "trap '' TERM; echo started >> " + file("child").string() + "; while :; do sleep 0.1; done"},
+                       "run");
+  ASSERT_TRUE(file_has("child", "started")) << run->report();
+  cluster().etcdctl({"del", "--prefix", name_ + "/"});
+  EXPECT_EQ(run->wait_for_exit(10s), 122) << run->report();
+  EXPECT_THAT(run->err(), HasSubstr("sending SIGKILL to " + std::string(sh) + " (--grace 0)")) << run->report();
+  EXPECT_THAT(run->err(), Not(HasSubstr("SIGTERM")));
 }
 
 TEST_F(Cli, SigtermToRunReachesTheCommandAndFreesTheLockAtOnce) {
@@ -592,6 +610,9 @@ TEST_F(Cli, HelpPrintsUsage) {
   const auto status = cli_run({"status", "-h"});
   EXPECT_EQ(status.exit_code, 0);
   EXPECT_THAT(status.out, HasSubstr("--json"));
+  const auto help_first = cli_run({"--help", "run"});  // issue 17: this printed the top-level help
+  EXPECT_EQ(help_first.exit_code, 0);
+  EXPECT_THAT(help_first.out, HasSubstr("--grace"));
 }
 
 }  // namespace

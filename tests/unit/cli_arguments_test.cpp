@@ -4,6 +4,8 @@
 
 #include "cli/arguments.hpp"
 
+#include <clusterlock/etcd/client_config.hpp>
+
 namespace clusterlock::cli {
 namespace {
 
@@ -103,12 +105,30 @@ TEST(CliArguments, BadUsageSaysWhat) {
   EXPECT_THAT(usage_message({"status", "--json"}), HasSubstr("NAME is missing"));
   EXPECT_THAT(usage_message({"status", "--ttl"}), HasSubstr("--ttl needs a value"));
   EXPECT_THAT(usage_message({"status", "--ttl=0", "x"}), HasSubstr("--ttl"));
+  // Issue 17: the same words for 0 and a negative value; NAME (not COMMAND) is what `run -- true` lacks.
+  for (const char* option : {"--ttl", "--timeout", "--request-timeout"}) {
+    EXPECT_THAT(usage_message({"run", std::string(option) + "=0", "x", "--", "true"}), HasSubstr("must be positive"));
+    EXPECT_THAT(usage_message({"run", option, "-1", "x", "--", "true"}), HasSubstr("must be positive")) << option;
+  }
+  EXPECT_THAT(usage_message({"run", "--grace=-1s", "x", "--", "true"}), HasSubstr("--grace: must not be negative"));
+  EXPECT_THAT(usage_message({"run", "--", "true"}), HasSubstr("the lock's NAME is missing"));
+  EXPECT_EQ(parse({"--help", "run"}).help_for, subcommand::run) << "clusterlock --help run: run's help";
+  // Issue 17: etcd refuses a longer lease; the command waited for it for ever. Refused here, before any I/O.
+  EXPECT_THAT(usage_message({"run", "--ttl=9000000001", "x", "--", "true"}), HasSubstr("--ttl: at most 9000000000s"));
+  EXPECT_EQ(parse({"run", "--ttl=9000000000", "x", "--", "true"}).common.ttl, etcd::max_lease_ttl);
   EXPECT_THAT(usage_message({"status", "--request-timeout=0", "x"}), HasSubstr("must be positive"));
   EXPECT_THAT(usage_message({"run", "--timeout=0", "x", "true"}), HasSubstr("must be positive"));
   EXPECT_THAT(usage_message({"status", "--json=yes", "x"}), HasSubstr("takes no value"));
   EXPECT_THAT(usage_message({"status", "--contend", "x"}), HasSubstr("unknown option '--contend'"));
   EXPECT_THAT(usage_message({"status", "-x", "x"}), HasSubstr("unknown option '-x'"));
   EXPECT_THAT(usage_message({"status", "--cert=c.pem", "x"}), HasSubstr("--cert and --key go together"));
+  // Issue 17: TLS files were not looked at for http:// endpoints, and an empty identity became the default.
+  EXPECT_THAT(usage_message({"status", "--endpoints=https://e:2379", "--cacert=/no/such/ca.pem", "x"}),
+              HasSubstr("--cacert: cannot read '/no/such/ca.pem'"));
+  EXPECT_THAT(usage_message({"status", "--endpoints=http://e:2379", "--cacert=/dev/null", "x"}),
+              HasSubstr("--cacert is for https:// endpoints"));
+  EXPECT_NO_THROW(parse({"status", "--endpoints=https://e:2379", "--cacert=/dev/null", "x"}));
+  EXPECT_THAT(usage_message({"run", "--identity=", "x", "--", "true"}), HasSubstr("--identity: must not be empty"));
   EXPECT_THAT(usage_message({"watch", "--count=-1", "x"}), HasSubstr("--count"));
   EXPECT_THAT(usage_message({"status", "--user=u:p", "x"}), HasSubstr("never taken from the command line"));
   EXPECT_THAT(usage_message({"help", "nope"}), HasSubstr("unknown command 'nope'"));

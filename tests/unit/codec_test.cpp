@@ -681,7 +681,7 @@ TEST(codec_error, every_mapping_row) {
       {429, R"({"message":"etcdserver: mvcc: database space exceeded","code":8})", errc::resource_exhausted},
       {400, R"({"message":"etcdserver: authentication is not enabled","code":9})", errc::failed_precondition},
       {400, R"({"message":"etcdserver: not leader","code":9})", errc::unavailable},
-      {400, R"({"message":"etcdserver: too large lease TTL","code":11})", errc::invalid_argument},
+      {400, R"({"message":"etcdserver: too large lease TTL","code":11})", errc::lease_ttl_too_large},
       {503, R"({"message":"etcdserver: no leader","code":14})", errc::unavailable},
       {503, R"({"message":"etcdserver: request timed out","code":"14"})", errc::unavailable},
       {500, R"({"message":"etcdserver: corrupt cluster","code":15})", errc::server_error},

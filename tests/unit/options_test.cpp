@@ -55,6 +55,9 @@ TEST(OptionsTest, EachFieldIsNamed) {
   o.name.clear();
   EXPECT_NE(why_not(o).find("name:"), std::string::npos);
   o = good();
+  o.ttl = etcd::max_lease_ttl + std::chrono::seconds(1);  // etcd would refuse the lease
+  EXPECT_NE(why_not(o).find("ttl: at most"), std::string::npos);
+  o = good();
   o.clock_margin = o.ttl;
   EXPECT_NE(why_not(o).find("clock_margin:"), std::string::npos);
   o = good();

@@ -10,6 +10,9 @@
 
 namespace clusterlock::etcd {
 
+/// etcd's largest lease TTL (its MaxLeaseTTL, 9,000,000,000 s in 3.4 and 3.5): it refuses a longer one.
+inline constexpr std::chrono::seconds max_lease_ttl{9'000'000'000};
+
 struct tls_config {
   /// PEM file of the CA that signed the servers' certificates. Empty: the system's default CAs.
   std::string ca_file;
