@@ -187,6 +187,14 @@ class parser {
     if (n == "endpoints") {
       c.endpoints = split_endpoints(value);
       if (c.endpoints.empty()) fail("--endpoints: no endpoint given");
+      for (const auto& e : c.endpoints) {
+        const auto authority_start = e.find("://");
+        const auto start = authority_start == std::string::npos ? 0 : authority_start + 3;
+        const auto authority = std::string_view(e).substr(start, e.find('/', start) - start);
+        if (authority.find('@') != std::string_view::npos)
+          fail("--endpoints: '" + e + "': no user in the URL: use --user (the password is never taken from the "
+               "command line)");
+      }
     } else if (n == "ttl") {
       const auto d = duration_of(spec, value);
       if (d.count() <= 0) fail("--ttl: must be positive");

@@ -51,7 +51,11 @@ std::string describe(const lock_event& e) {
   return "?";
 }
 
-void logger::error(std::string_view message) const { to_stderr("clusterlock: " + std::string(message) + "\n"); }
+// With -v every line has a timestamp, errors too: the lines are read as one log.
+void logger::error(std::string_view message) const {
+  to_stderr("clusterlock: " + (verbose_ ? local_time(std::chrono::system_clock::now()) + " " : std::string()) +
+            std::string(message) + "\n");
+}
 
 void logger::info(std::string_view message) const {
   if (!verbose_) return;

@@ -593,6 +593,8 @@ TEST_F(Cli, UnreachableEtcdFailsWithinSecondsWhereWaitingWasNotAskedFor) {
   EXPECT_EQ(run.exit_code, 124) << run.err;
   EXPECT_THAT(run.err, HasSubstr("cannot reach etcd"));
   EXPECT_THAT(run.err, HasSubstr("gave up waiting"));
+  for (const auto& line : lines_of(run.err))  // issue 17: with -v, errors too have a timestamp
+    EXPECT_THAT(line, StartsWith("clusterlock: 20")) << "no timestamp";
 }
 
 TEST_F(Cli, HelpPrintsUsage) {

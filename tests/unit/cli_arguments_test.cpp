@@ -129,6 +129,7 @@ TEST(CliArguments, BadUsageSaysWhat) {
               HasSubstr("--cacert is for https:// endpoints"));
   EXPECT_NO_THROW(parse({"status", "--endpoints=https://e:2379", "--cacert=/dev/null", "x"}));
   EXPECT_THAT(usage_message({"run", "--identity=", "x", "--", "true"}), HasSubstr("--identity: must not be empty"));
+  EXPECT_THAT(usage_message({"status", "--endpoints=http://root:pw@e:2379", "x"}), HasSubstr("use --user"));
   EXPECT_THAT(usage_message({"watch", "--count=-1", "x"}), HasSubstr("--count"));
   EXPECT_THAT(usage_message({"status", "--user=u:p", "x"}), HasSubstr("never taken from the command line"));
   EXPECT_THAT(usage_message({"help", "nope"}), HasSubstr("unknown command 'nope'"));
