@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include <algorithm>
 
@@ -31,7 +32,7 @@ std::string check(std::string_view url, endpoint& out) {
     return "scheme '" + std::string(u.scheme()) + "' not supported (only http and https)";
   }
   if (!u.has_authority()) return "no host (expected http://host:port or https://host:port)";
-  if (u.has_userinfo()) return "user info in the URL is not allowed (credentials belong in auth_config)";
+  if (u.has_userinfo()) return "user info in the URL is not allowed (give the user and password in auth)";
 
   switch (u.host_type()) {
     case urls::host_type::ipv4:
@@ -75,6 +76,14 @@ result<endpoint> parse_endpoint(std::string_view url, std::string* error_message
     return make_error_code(errc::invalid_options);
   }
   return out;
+}
+
+std::string printable_url(std::string_view url) {
+  auto parsed = boost::urls::parse_uri_reference(url);
+  if (!parsed || !parsed->has_userinfo()) return std::string(url);
+  boost::urls::url u(*parsed);
+  u.set_userinfo("...");
+  return std::string(u.buffer());
 }
 
 std::string describe_endpoint_error(std::string_view url) {

@@ -21,6 +21,9 @@ struct endpoint {
 /// password in its user info); callers name the endpoint by its position.
 result<endpoint> parse_endpoint(std::string_view url, std::string* error_message = nullptr);
 
+/// `url` to print: its user info (which may hold a password) replaced by "...".
+std::string printable_url(std::string_view url);
+
 /// What is wrong with `url`, or "" when it is a valid endpoint.
 std::string describe_endpoint_error(std::string_view url);
 

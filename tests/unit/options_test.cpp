@@ -68,5 +68,15 @@ TEST(OptionsTest, EachFieldIsNamed) {
   EXPECT_NE(why_not(o).find("auth:"), std::string::npos);
 }
 
+// The message of a URL with user info named it whole, password included.
+TEST(OptionsTest, AUrlWithAPasswordIsRefusedWithoutRepeatingThePassword) {
+  auto o = good();
+  o.endpoints = {"http://root:s3cret@127.0.0.1:2379"};
+  const auto why = why_not(o);
+  EXPECT_NE(why.find("user info in the URL is not allowed"), std::string::npos) << why;
+  EXPECT_NE(why.find("127.0.0.1:2379"), std::string::npos) << why;
+  EXPECT_EQ(why.find("s3cret"), std::string::npos) << why;
+}
+
 }  // namespace
 }  // namespace clusterlock
