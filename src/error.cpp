@@ -1,6 +1,10 @@
 #include <clusterlock/error.hpp>
 
+#include <clusterlock/etcd/client_config.hpp>
+
 #include <boost/asio/error.hpp>
+
+#include <string>
 
 namespace clusterlock {
 namespace {
@@ -15,6 +19,8 @@ class category final : public boost::system::error_category {
       case errc::unavailable: return "etcd unavailable: no endpoint answered";
       case errc::timeout: return "request deadline passed";
       case errc::tls_handshake_failed: return "TLS handshake failed (certificate or host name not accepted)";
+      case errc::not_tls: return "the endpoint does not speak TLS (a plain-HTTP port?): try http://";
+      case errc::not_etcd: return "the endpoint is not etcd's v3 JSON gateway (wrong URL or port?)";
       case errc::watch_stalled: return "watch stream silent for longer than its idle deadline";
       case errc::lease_not_found: return "lease not found (expired or revoked)";
       case errc::compacted: return "requested revision has been compacted";
@@ -23,7 +29,9 @@ class category final : public boost::system::error_category {
       case errc::auth_failed: return "authentication failed: wrong user name or password";
       case errc::permission_denied: return "permission denied";
       case errc::invalid_argument: return "etcd rejected the request as invalid";
-      case errc::lease_ttl_too_large: return "etcd refused the lease TTL as too large (its maximum is 9000000000 s)";
+      case errc::lease_ttl_too_large:
+        return "etcd refused the lease TTL as too large (its maximum is " +
+               std::to_string(etcd::max_lease_ttl.count()) + " s)";
       case errc::failed_precondition: return "etcd: failed precondition";
       case errc::resource_exhausted: return "etcd: resource exhausted";
       case errc::server_error: return "etcd returned an error";
@@ -55,12 +63,32 @@ bool is_transient(const boost::system::error_code& ec) noexcept {
       case errc::malformed_response:
       case errc::response_too_large:
       case errc::tls_handshake_failed:
+      case errc::not_tls:
+      case errc::not_etcd:
         return true;
       default:
         return false;
     }
   }
   return ec && ec != boost::asio::error::operation_aborted;
+}
+
+bool is_refusal(const boost::system::error_code& ec) noexcept {
+  if (ec.category() != error_category()) return false;
+  switch (static_cast<errc>(ec.value())) {
+    case errc::auth_failed:
+    case errc::unauthenticated:
+    case errc::permission_denied:
+    case errc::tls_handshake_failed:
+    case errc::not_tls:
+    case errc::not_etcd:
+    case errc::invalid_argument:
+    case errc::lease_ttl_too_large:
+    case errc::failed_precondition:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace clusterlock

@@ -30,6 +30,8 @@ struct diagnostic {
   severity_type severity = severity_type::warning;
   std::string message;              ///< human-readable: says what failed and what happens next
   boost::system::error_code error;  ///< the precise error, if any
+  std::string endpoint;             ///< source `request`: the endpoint's URL
+  unsigned http_status = 0;         ///< source `request`: the HTTP status it answered with (0: no reply)
 };
 
 /// Called on the session's strand, never inside the library's bookkeeping (each call is posted), so it may do

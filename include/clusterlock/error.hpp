@@ -18,6 +18,8 @@ enum class errc {
   unavailable,           ///< no endpoint answered (refused, reset, 5xx, gRPC 14 "unavailable")
   timeout,               ///< a request's deadline passed (gRPC 4 counts too)
   tls_handshake_failed,  ///< TLS handshake failed: wrong CA, wrong host name, bad client certificate
+  not_tls,               ///< an https:// endpoint answered without TLS (a plain-HTTP port): try http://
+  not_etcd,              ///< an endpoint answered HTTP, but not as etcd's v3 JSON gateway does (wrong URL or port)
   watch_stalled,         ///< a watch stream sent nothing for longer than its idle deadline
 
   // What etcd said.
@@ -52,6 +54,11 @@ inline boost::system::error_code make_error_code(errc e) noexcept {
 
 /// True for errors after which the same request may succeed on another endpoint or a later try.
 bool is_transient(const boost::system::error_code& ec) noexcept;
+
+/// True when etcd (or what answers in its place) refuses us in a way that trying again will not cure until
+/// someone changes a setting: credentials, permissions, TLS, an endpoint that is not etcd, a request etcd rejects
+/// (a TTL above its maximum, say). A lock stops contending on these; the `clusterlock` command exits 1.
+bool is_refusal(const boost::system::error_code& ec) noexcept;
 
 template <class T>
 using result = boost::system::result<T>;

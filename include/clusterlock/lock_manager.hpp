@@ -101,8 +101,9 @@ class lock_manager {
   void start();
 
   /// Completes when we hold the lock (have_lock() is true at completion), contending first if needed; from then
-  /// on we keep contending as after start(). Completes with an error that retrying cannot cure (permission
-  /// denied, authentication failed, invalid argument such as a too large TTL) instead of waiting forever, with
+  /// on we keep contending as after start(). Completes with an error that retrying cannot cure (is_refusal():
+  /// permission denied, authentication failed, TLS refused, an endpoint that is not etcd, a too large TTL)
+  /// instead of waiting forever, with
   /// errc::not_started after shutdown or once the session closed, with errc::invalid_options on an observer, and
   /// with operation_aborted when an async_release or async_shutdown comes first.
   /// Cancellation: terminal and partial leave the line as async_release does: our key is deleted (compare-guarded)

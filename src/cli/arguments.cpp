@@ -2,6 +2,8 @@
 
 #include <clusterlock/etcd/client_config.hpp>
 
+#include <boost/url/parse.hpp>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -15,18 +17,22 @@ namespace {
 
 constexpr const char* default_endpoint = "http://127.0.0.1:2379";
 
+// For the commands that contend: run, and watch --contend.
+constexpr const char* contender_options_help = R"(  --ttl DURATION           lease TTL, whole seconds (default 10s): how long a crashed holder
+                           keeps the lock
+  --identity TEXT          what others see as the holder (default: hostname-random UUID)
+
+)";
+
 constexpr const char* common_options_help = R"(Options for every command:
   --endpoints URLS         etcd client URLs, comma-separated (default: $CLUSTERLOCK_ENDPOINTS,
                            else http://127.0.0.1:2379); https:// URLs use TLS
-  --ttl DURATION           lease TTL, whole seconds (default 10s): how long a crashed holder
-                           keeps the lock
   --request-timeout DURATION
                            deadline of one request to etcd (default 1s)
   --cacert FILE            CA certificate (PEM) that signed etcd's server certificate
   --cert FILE, --key FILE  client certificate and key (PEM), for etcd's --client-cert-auth
   --user NAME              etcd user; the password comes from $CLUSTERLOCK_PASSWORD, else it is
                            asked on the terminal (never from the command line)
-  --identity TEXT          what others see as the holder (default: hostname-random UUID)
   -v, --verbose            log lock events and etcd errors to stderr
   -h, --help               show help
 DURATION: 5s, 500ms, 2m, 1h, or a plain number of seconds.
@@ -60,16 +66,16 @@ SIGQUIT are passed on to COMMAND (after --grace, a SIGTERM is followed by SIGKIL
 COMMAND starts they make clusterlock stop waiting and leave the queue.
 
 Options:
-  --timeout DURATION       give up waiting for the lock after DURATION (default: wait forever)
+  --timeout DURATION       give up waiting for the lock after DURATION (default: wait forever);
+                           0: try once, do not wait if another holds it
   --grace DURATION         time between SIGTERM and SIGKILL (default 5s); 0: SIGKILL at once
-
 )";
 
 constexpr const char* run_help_tail = R"(
 Exit status: COMMAND's own (128+N if signal N ended it), or
   122  the lock was lost while COMMAND ran: our key was deleted or our lease expired (REMOVED)
   123  the lock could not be proven any more while COMMAND ran: etcd unreachable (UNKNOWN)
-  124  --timeout passed before the lock was acquired
+  124  --timeout passed before the lock was acquired (with --timeout 0: another holds it)
   125  clusterlock itself failed
   126  COMMAND cannot be executed       127  COMMAND not found
   128+N  signal N stopped clusterlock while it waited for the lock
@@ -100,7 +106,7 @@ Options:
   --contend                also contend for the lock, and print this contender's
                            ACQUIRED / REMOVED / UNKNOWN events
   --count N                exit after N events
-
+With --contend:
 )";
 
 constexpr const char* watch_help_tail = R"(
@@ -117,11 +123,10 @@ struct option_spec {
 };
 
 constexpr option_spec common_specs[] = {
-    {"endpoints", 0, true}, {"ttl", 0, true},      {"request-timeout", 0, true},
-    {"cacert", 0, true},    {"cert", 0, true},     {"key", 0, true},
-    {"user", 0, true},      {"identity", 0, true}, {"verbose", 'v', false},
-    {"help", 'h', false},
+    {"endpoints", 0, true}, {"request-timeout", 0, true}, {"cacert", 0, true}, {"cert", 0, true},
+    {"key", 0, true},       {"user", 0, true},            {"verbose", 'v', false}, {"help", 'h', false},
 };
+constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, true}};
 constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}};
 constexpr option_spec status_specs[] = {{"json", 0, false}};
 constexpr option_spec watch_specs[] = {{"json", 0, false}, {"contend", 0, false}, {"count", 0, true}};
@@ -135,6 +140,9 @@ const option_spec* find_in(const option_spec (&specs)[N], std::string_view name,
 
 const option_spec* find_spec(subcommand which, std::string_view name, char short_name) {
   if (auto s = find_in(common_specs, name, short_name)) return s;
+  if (which != subcommand::status) {
+    if (auto s = find_in(contender_specs, name, short_name)) return s;
+  }
   switch (which) {
     case subcommand::run: return find_in(run_specs, name, short_name);
     case subcommand::status: return find_in(status_specs, name, short_name);
@@ -170,10 +178,12 @@ class parser {
 
   [[noreturn]] void fail(const std::string& message) const { throw usage_error(message, which_); }
 
+  static bool zero_allowed(const option_spec& spec) { return spec.name == "grace" || spec.name == "timeout"; }
+
   std::chrono::milliseconds duration_of(const option_spec& spec, std::string_view value) const {
     // "-1" is no duration, but saying so hides what is wrong with it: the same words as for 0.
     if (value.starts_with('-'))
-      fail("--" + std::string(spec.name) + (spec.name == "grace" ? ": must not be negative" : ": must be positive"));
+      fail("--" + std::string(spec.name) + (zero_allowed(spec) ? ": must not be negative" : ": must be positive"));
     auto d = parse_duration(value);
     if (!d)
       fail("--" + std::string(spec.name) + ": '" + std::string(value) +
@@ -187,19 +197,19 @@ class parser {
     if (n == "endpoints") {
       c.endpoints = split_endpoints(value);
       if (c.endpoints.empty()) fail("--endpoints: no endpoint given");
+      // The library refuses user info too, but its words are for programs (options' auth), and the password
+      // would be in our message: checked here, where we can say --user.
       for (const auto& e : c.endpoints) {
-        const auto authority_start = e.find("://");
-        const auto start = authority_start == std::string::npos ? 0 : authority_start + 3;
-        const auto authority = std::string_view(e).substr(start, e.find('/', start) - start);
-        if (authority.find('@') != std::string_view::npos)
-          fail("--endpoints: '" + e + "': no user in the URL: use --user (the password is never taken from the "
-               "command line)");
+        auto url = boost::urls::parse_uri(e);
+        if (url && url->has_userinfo())
+          fail("--endpoints: '" + std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port()) +
+               "': no user in the URL: use --user (the password is never taken from the command line)");
       }
     } else if (n == "ttl") {
       const auto d = duration_of(spec, value);
       if (d.count() <= 0) fail("--ttl: must be positive");
       if (d.count() % 1000 != 0) fail("--ttl: must be a whole number of seconds");
-      if (d > etcd::max_lease_ttl) fail("--ttl: at most 9000000000s, etcd's largest lease TTL");
+      if (d > etcd::max_lease_ttl) fail("--ttl: at most " + std::to_string(etcd::max_lease_ttl.count()) + "s, etcd's largest lease TTL");
       c.ttl = std::chrono::duration_cast<std::chrono::seconds>(d);
     } else if (n == "request-timeout") {
       c.request_timeout = duration_of(spec, value);
@@ -224,9 +234,7 @@ class parser {
     } else if (n == "help") {
       help_ = true;
     } else if (n == "timeout") {
-      const auto d = duration_of(spec, value);
-      if (d.count() <= 0) fail("--timeout: must be positive");
-      out_.run.timeout = d;
+      out_.run.timeout = duration_of(spec, value);  // 0: try once
     } else if (n == "grace") {
       out_.run.grace = duration_of(spec, value);
     } else if (n == "json") {
@@ -260,7 +268,10 @@ class parser {
       fail("unknown option '" + std::string(arg) + "'");
     }
     const option_spec* spec = find_spec(which_, name, short_name);
+    if (!spec && which_ == subcommand::status && find_in(contender_specs, name, short_name))
+      fail("'" + std::string(arg) + "' is for commands that contend (run, watch --contend): status only reads");
     if (!spec) fail("unknown option '" + std::string(arg) + "' for 'clusterlock " + to_string(which_) + "'");
+    if (find_in(contender_specs, spec->name, 0)) contender_option_ = "--" + std::string(spec->name);
     if (!spec->takes_value) {
       if (inline_value) fail("--" + std::string(spec->name) + " takes no value");
       apply(*spec, {});
@@ -313,6 +324,8 @@ class parser {
     } else if (positional.size() > 1) {
       fail("unexpected argument '" + positional[1] + "'");
     }
+    if (which_ == subcommand::watch && !out_.watch.contend && !contender_option_.empty())
+      fail(contender_option_ + " is for a contender: add --contend, or leave it out");
     if (out_.common.cert.empty() != out_.common.key.empty()) fail("--cert and --key go together");
     check_tls_files();
   }
@@ -338,6 +351,7 @@ class parser {
   subcommand which_;
   parsed_arguments& out_;
   bool help_ = false;
+  std::string contender_option_;  // the last one given, to refuse it on a watch that does not contend
 };
 
 }  // namespace
@@ -390,9 +404,10 @@ std::string format_duration(std::chrono::milliseconds d) {
 std::string help_text(std::optional<subcommand> which) {
   if (!which) return std::string(command_help) + common_options_help + command_help_tail;
   switch (*which) {
-    case subcommand::run: return std::string(run_help) + common_options_help + run_help_tail;
+    case subcommand::run: return std::string(run_help) + contender_options_help + common_options_help + run_help_tail;
     case subcommand::status: return std::string(status_help) + common_options_help + status_help_tail;
-    case subcommand::watch: return std::string(watch_help) + common_options_help + watch_help_tail;
+    case subcommand::watch:
+      return std::string(watch_help) + contender_options_help + common_options_help + watch_help_tail;
   }
   return command_help;
 }

@@ -24,13 +24,19 @@ options make_options(const common_arguments& args, const std::string& name, bool
   return o;
 }
 
-bool is_refusal(const error_code& ec) {
-  return ec == errc::auth_failed || ec == errc::unauthenticated || ec == errc::permission_denied ||
-         ec == errc::tls_handshake_failed || ec == errc::invalid_argument || ec == errc::lease_ttl_too_large ||
-         ec == errc::failed_precondition;
+void etcd_trouble::note(const diagnostic& d) {
+  if (d.source == diagnostic::source_type::request && d.error) last_request_ = d;
 }
 
-std::string describe_etcd_error(const error_code& ec, const options& o) {
+std::string etcd_trouble::describe(const error_code& ec, const options& o) const {
+  const auto& last = last_request_;
+  if (ec == errc::not_etcd && last.error == errc::not_etcd && last.http_status != 0) {
+    return last.endpoint + " answered HTTP " + std::to_string(last.http_status) +
+           ", not as etcd's v3 JSON gateway does: is it etcd's client URL (see etcd's --advertise-client-urls)?";
+  }
+  if (ec == errc::not_tls && last.error == errc::not_tls && last.endpoint.starts_with("https://")) {
+    return last.endpoint + " does not speak TLS: try http://" + last.endpoint.substr(8);
+  }
   std::string where;
   for (const auto& e : o.endpoints) where += (where.empty() ? "" : ",") + e;
   // etcd answers "authentication is not enabled" with a bare failed precondition, which says little.

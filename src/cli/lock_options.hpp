@@ -18,11 +18,18 @@ namespace clusterlock::cli {
 /// Reads the password (see password.hpp) when --user is given. Does not validate: the lock_manager does.
 options make_options(const common_arguments& args, const std::string& name, bool contend);
 
-/// Errors that waiting will not cure: etcd refused who we are or how we talk to it.
-bool is_refusal(const boost::system::error_code& ec);
+/// How a command speaks of etcd's errors. It keeps the last failed attempt the client reported (source
+/// `request`): that one names the endpoint and what it answered, which the lock's own error does not.
+class etcd_trouble {
+ public:
+  void note(const diagnostic& d);
+  /// "cannot reach etcd at http://a:2379,http://b:2379: <why>", "etcd at ... refused us: <why>",
+  /// "http://a:8080 answered HTTP 404, not as etcd does: ...", "https://a:2379 does not speak TLS: try http://a:2379".
+  std::string describe(const boost::system::error_code& ec, const options& o) const;
 
-/// "cannot reach etcd at http://a:2379,http://b:2379: <why>", "etcd at ... refused us: <why>".
-std::string describe_etcd_error(const boost::system::error_code& ec, const options& o);
+ private:
+  diagnostic last_request_;
+};
 
 /// etcd failed one of the lock's own calls after the client's retries (all endpoints, each attempt): the watch's
 /// open or a read. A single failed attempt (source `request`) is not that: another endpoint may answer.

@@ -68,4 +68,10 @@ std::string leaseless_note(const std::string& key) {
   return "key " + key + " has no lease: it stays until deleted, and the lock waits behind it (etcdctl del " + key + ")";
 }
 
+void leaseless_notice::on_event(const lock_event& e, const logger& log) {
+  if (e.kind != lock_event::holder_changed || e.fencing_token == 0 || e.lease != 0 || e.key == told_) return;
+  told_ = e.key;
+  log.error(leaseless_note(e.key));
+}
+
 }  // namespace clusterlock::cli

@@ -40,4 +40,14 @@ class logger {
   bool verbose_;
 };
 
+/// Says leaseless_note once per such key as holders change: on stderr and always, not only with -v, since
+/// otherwise the wait behind it is silent and endless.
+class leaseless_notice {
+ public:
+  void on_event(const lock_event& e, const logger& log);
+
+ private:
+  std::string told_;
+};
+
 }  // namespace clusterlock::cli

@@ -59,10 +59,21 @@ class run_supervisor {
   int run() {
     asio::co_spawn(io_, handle_signals(), asio::detached);
     asio::co_spawn(io_, handle_events(), asio::detached);
+    if (try_once()) {
+      log_.info("trying the lock \"" + opts_.name + "\" once as " + lock_.identity());
+      // ACQUIRED starts COMMAND, as when waiting; a lock held by another ends us here.
+      lock_.async_try_acquire([this](error_code ec, bool acquired) {
+        if (ec) return on_acquire_failed(ec);
+        if (!acquired) give_up("the lock \"" + opts_.name + "\" is taken; not waiting (--timeout 0)");
+      });
+      io_.run();
+      return exit_code_;
+    }
     if (args_.run.timeout) {
       timeout_timer_.expires_after(*args_.run.timeout);
       timeout_timer_.async_wait([this](error_code ec) {
-        if (!ec) on_timeout();
+        if (!ec) give_up("gave up waiting for the lock \"" + opts_.name + "\" after " +
+                         format_duration(*args_.run.timeout));
       });
     }
     log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
@@ -102,19 +113,20 @@ class run_supervisor {
 
   void on_diagnostic(const diagnostic& d) {
     if (phase_ == phase::finishing) return;
+    trouble_.note(d);
     if (!etcd_failed(d)) return log_.info(d.message);
     if (is_refusal(d.error) && phase_ == phase::waiting) {
-      log_.error(describe_etcd_error(d.error, opts_));
+      log_.error(trouble_.describe(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    log_.info(describe_etcd_error(d.error, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
+    log_.info(trouble_.describe(d.error, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
     last_etcd_error_ = d.error;
   }
 
   void on_acquire_failed(error_code ec) {
     if (!ec || ec == asio::error::operation_aborted || phase_ != phase::waiting) return;
-    log_.error(describe_etcd_error(ec, opts_));
+    log_.error(trouble_.describe(ec, opts_));
     finish(exit_code::etcd_failed);
   }
 
@@ -122,11 +134,7 @@ class run_supervisor {
     if (phase_ == phase::finishing) return;
     last_etcd_error_ = {};  // etcd answered
     log_.info(describe(e));
-    if (phase_ == phase::waiting && e.kind == lock_event::holder_changed && e.fencing_token != 0 && e.lease == 0 &&
-        e.key != leaseless_told_) {
-      leaseless_told_ = e.key;  // said always, not only with -v: otherwise the wait is silent and endless
-      log_.error(leaseless_note(e.key));
-    }
+    if (phase_ == phase::waiting) leaseless_.on_event(e, log_);
     if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
       // The event may be older than the truth: start COMMAND only on a hold that is proven now.
       if (lock_.have_lock()) start_command(e);
@@ -231,7 +239,10 @@ class run_supervisor {
     finish(exit_status_of(wait_status));
   }
 
-  void on_timeout() {
+  bool try_once() const { return args_.run.timeout && args_.run.timeout->count() == 0; }
+
+  // --timeout: `what` happened before we held the lock; say who holds it, or why etcd did not answer.
+  void give_up(const std::string& what) {
     if (phase_ != phase::waiting) return;
     std::string why;
     if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
@@ -239,10 +250,9 @@ class run_supervisor {
             ", fencing token " + std::to_string(holder->fencing_token) + ")";
       if (holder->lease == 0) why += "; " + leaseless_note(holder->key);
     } else if (last_etcd_error_) {
-      why = " (" + describe_etcd_error(last_etcd_error_, opts_) + ")";
+      why = " (" + trouble_.describe(last_etcd_error_, opts_) + ")";
     }
-    log_.error("gave up waiting for the lock \"" + opts_.name + "\" after " + format_duration(*args_.run.timeout) +
-               why);
+    log_.error(what + why);
     finish(exit_code::timed_out);
   }
 
@@ -270,7 +280,8 @@ class run_supervisor {
   int lost_code_ = 0;
   bool grace_started_ = false;
   error_code last_etcd_error_;
-  std::string leaseless_told_;
+  etcd_trouble trouble_;
+  leaseless_notice leaseless_;
   int exit_code_ = exit_code::internal_error;
 };
 

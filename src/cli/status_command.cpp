@@ -85,6 +85,7 @@ int status_command(const parsed_arguments& args) {
   asio::steady_timer deadline(io);
   int exit_code = exit_code::internal_error;
   bool done = false;
+  etcd_trouble trouble;
 
   auto finish = [&](int code) {
     if (done) return;
@@ -103,8 +104,9 @@ int status_command(const parsed_arguments& args) {
   });
   on_diagnostic = [&](const diagnostic& d) {
     if (done) return;
+    trouble.note(d);
     if (!etcd_failed(d)) return log.info(d.message);
-    log.error(describe_etcd_error(d.error, opts));
+    log.error(trouble.describe(d.error, opts));
     finish(exit_code::etcd_failed);
   };
   const auto bound = answer_bound(opts);

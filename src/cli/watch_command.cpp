@@ -86,10 +86,7 @@ class watcher {
   void on_event(const lock_event& e) {
     seen_event_ = true;
     first_event_deadline_.cancel();
-    if (e.kind == lock_event::holder_changed && e.fencing_token != 0 && e.lease == 0 && e.key != leaseless_told_) {
-      leaseless_told_ = e.key;  // on stderr, so that the event lines stay as they are
-      log_.error(leaseless_note(e.key));
-    }
+    leaseless_.on_event(e, log_);  // on stderr, so that the event lines stay as they are
     const auto now = std::chrono::system_clock::now();
     // The holder's key, while the manager's view still has it (it may have moved on since the event).
     std::string key;
@@ -129,13 +126,14 @@ class watcher {
 
   void on_diagnostic(const diagnostic& d) {
     if (done_) return;
+    trouble_.note(d);
     const bool fails = (etcd_failed(d) && !seen_event_) || (d.source == diagnostic::source_type::contention && d.error);
     if (fails) {
-      log_.error(describe_etcd_error(d.error, opts_));
+      log_.error(trouble_.describe(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    log_.info(etcd_failed(d) ? describe_etcd_error(d.error, opts_) : d.message);
+    log_.info(etcd_failed(d) ? trouble_.describe(d.error, opts_) : d.message);
   }
 
   void finish(int code) {
@@ -150,13 +148,14 @@ class watcher {
   const parsed_arguments& args_;
   logger log_;
   options opts_;
+  etcd_trouble trouble_;
   lock_manager lock_;
   asio::signal_set signals_;
   asio::steady_timer first_event_deadline_;
   bool seen_event_ = false;
   bool done_ = false;
   std::uint64_t printed_ = 0;
-  std::string leaseless_told_;
+  leaseless_notice leaseless_;
   int exit_code_ = exit_code::internal_error;
 };
 

@@ -34,7 +34,7 @@ namespace {
 // Errors of the exchange itself (no usable reply): another endpoint may do better.
 bool is_transport_failure(const error_code& ec) {
   return ec == errc::unavailable || ec == errc::timeout || ec == errc::tls_handshake_failed ||
-         ec == errc::malformed_response;
+         ec == errc::not_tls || ec == errc::malformed_response;
 }
 
 }  // namespace
@@ -169,12 +169,15 @@ struct client::impl {
     wake_next_waiter();
   }
 
-  void report(diagnostic::severity_type severity, std::string message, error_code ec) const {
+  void report(diagnostic::severity_type severity, std::string message, error_code ec, std::string endpoint = {},
+              unsigned http_status = 0) const {
     if (!cfg.diagnostics) return;
     diagnostic d;
     d.severity = severity;
     d.message = std::move(message);
     d.error = ec;
+    d.endpoint = std::move(endpoint);
+    d.http_status = http_status;
     try {
       cfg.diagnostics(d);
     } catch (...) {  // a diagnostics handler must not break a request
@@ -183,15 +186,18 @@ struct client::impl {
 
   // A failed attempt of a request, said once with what happens next. Cancellations are not failures: whoever
   // cancelled knows.
+  // `http_status`: what the endpoint answered, when it answered (0: no reply).
   void report_attempt(http::verb method, const std::string& target, std::size_t endpoint, const error_code& ec,
-                      int attempt, int max, bool again) const {
+                      int attempt, int max, bool again, unsigned http_status = 0) const {
     if (!cfg.diagnostics || ec == asio::error::operation_aborted) return;
     std::string m = "etcd request " + std::string(http::to_string(method)) + " " + target + " to " +
                     endpoints[endpoint].url + " failed (attempt " + std::to_string(attempt + 1) + " of " +
-                    std::to_string(max) + "): " + ec.message();
+                    std::to_string(max) + "): ";
+    if (http_status != 0) m += "HTTP " + std::to_string(http_status) + ": ";
+    m += ec.message();
     m += again ? "; trying again" + (endpoints.size() > 1 ? " on " + endpoints[current].url : std::string())
                : "; giving up on this call (the caller retries if it can)";
-    report(diagnostic::severity_type::warning, std::move(m), ec);
+    report(diagnostic::severity_type::warning, std::move(m), ec, endpoints[endpoint].url, http_status);
   }
 
   void report_reauthentication(const std::string& target) const {
@@ -260,10 +266,16 @@ struct client::impl {
         --attempt;      // the retry after a re-authentication is free
         continue;
       }
+      if (last == errc::not_etcd) {  // not etcd: it applied nothing, and another endpoint may be etcd
+        move_on_from(used);
+        report_attempt(method, target, used, last, attempt, max, attempt + 1 < max, reply->status);
+        continue;
+      }
       if (last == errc::unavailable || last == errc::timeout) {
         move_on_from(used);
         // etcd says unavailable/timeout also after it may have applied a write: only safe ones go again.
-        report_attempt(method, target, used, last, attempt, max, safety == idempotency::safe && attempt + 1 < max);
+        report_attempt(method, target, used, last, attempt, max, safety == idempotency::safe && attempt + 1 < max,
+                       reply->status);
         if (safety == idempotency::safe) continue;
       }
       co_return last;
@@ -405,9 +417,9 @@ asio::awaitable<result<std::int64_t>> watch_stream::open(watch_request req) {
         --attempt;
         continue;
       }
-      if (last == errc::unavailable || last == errc::timeout) {
+      if (last == errc::unavailable || last == errc::timeout || last == errc::not_etcd) {
         c.move_on_from(used);
-        c.report_attempt(http::verb::post, "/v3/watch", used, last, attempt, max, attempt + 1 < max);
+        c.report_attempt(http::verb::post, "/v3/watch", used, last, attempt, max, attempt + 1 < max, reply->status);
         continue;
       }
       co_return last;

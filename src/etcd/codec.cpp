@@ -560,8 +560,9 @@ bool read(const json::object& o, watch_response& out) {
 //   401 -> unauthenticated          403 -> permission_denied
 //   408 -> timeout                  429 -> resource_exhausted
 //   5xx (500 from a failing member, 502/503/504 from proxies on the way) -> unavailable: another endpoint or a
-//        later try may work
-//   anything else (404 wrong path, 400, 3xx, ...) -> server_error
+//        later try may work; but 501 and 505 -> not_etcd
+//   anything else (404 wrong path, 400, 3xx, ...) -> not_etcd: the URL does not lead to etcd's gateway
+// (A streamed error's http_code maps the same way, except that "anything else" is server_error: etcd sent it.)
 error_code error_from_http_status(std::int64_t status) {
   switch (status) {
     case 401: return make_error_code(errc::unauthenticated);
@@ -572,6 +573,14 @@ error_code error_from_http_status(std::int64_t status) {
   }
   if (status >= 500 && status <= 599) return make_error_code(errc::unavailable);
   return make_error_code(errc::server_error);
+}
+
+// A reply without etcd's error body: from the server, or a proxy in front of it. A proxy's 500/502/503/504 means
+// etcd is down behind it; 501 and 505 say the server does not do what etcd's gateway does.
+error_code error_without_etcd_body(unsigned status) {
+  if (status == 501 || status == 505) return make_error_code(errc::not_etcd);
+  const error_code ec = error_from_http_status(status);
+  return ec == errc::server_error ? make_error_code(errc::not_etcd) : ec;
 }
 
 bool mentions(std::string_view message, std::string_view what) { return message.find(what) != std::string_view::npos; }
@@ -886,7 +895,7 @@ boost::system::error_code decode_error(unsigned http_status, std::string_view bo
   } catch (const std::exception&) {
     // Only an allocation failure; the status still says something.
   }
-  return error_from_http_status(http_status);
+  return error_without_etcd_body(http_status);
 }
 
 //  gRPC code (etcd's errors, etcdserver/api/v3rpc/rpctypes) -> errc:

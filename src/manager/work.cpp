@@ -30,9 +30,7 @@ constexpr auto ignore_cancellation = [](asio::cancellation_type) { return asio::
 
 // Errors that another try cannot cure: contention stops and the operations waiting for it are told.
 bool is_fatal(const error_code& ec) {
-  return ec == errc::permission_denied || ec == errc::auth_failed || ec == errc::unauthenticated ||
-         ec == errc::invalid_argument || ec == errc::lease_ttl_too_large || ec == errc::invalid_options ||
-         ec == errc::not_started;
+  return is_refusal(ec) || ec == errc::invalid_options || ec == errc::not_started;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 parsed_arguments parse(const std::vector<std::string>& args, std::optional<std::string> env = std::nullopt) {
   return parse_arguments(args, env);
@@ -87,6 +88,13 @@ TEST(CliArguments, HelpAndVersion) {
   EXPECT_EQ(parse({"help", "run"}).help_for, subcommand::run);
   EXPECT_EQ(parse({"--version"}).what, parsed_arguments::action::show_version);
   EXPECT_THAT(help_text(subcommand::run), HasSubstr("--grace"));
+  // Issue 17: each command's help lists its own options only.
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("--identity"));
+  EXPECT_THAT(help_text(subcommand::watch), HasSubstr("--ttl"));
+  EXPECT_THAT(help_text(subcommand::status), Not(HasSubstr("--ttl")));
+  EXPECT_THAT(help_text(subcommand::status), Not(HasSubstr("--identity")));
+  EXPECT_THAT(help_text(subcommand::status), Not(HasSubstr("--timeout")));
+  EXPECT_THAT(help_text(subcommand::run), Not(HasSubstr("--count")));
 }
 
 TEST(CliArguments, WatchAndStatusOptions) {
@@ -103,10 +111,10 @@ TEST(CliArguments, BadUsageSaysWhat) {
   EXPECT_THAT(usage_message({"run", "x"}), HasSubstr("COMMAND is missing"));
   EXPECT_THAT(usage_message({"run", "x", "--"}), HasSubstr("COMMAND is missing"));
   EXPECT_THAT(usage_message({"status", "--json"}), HasSubstr("NAME is missing"));
-  EXPECT_THAT(usage_message({"status", "--ttl"}), HasSubstr("--ttl needs a value"));
+  EXPECT_THAT(usage_message({"run", "--ttl"}), HasSubstr("--ttl needs a value"));
   EXPECT_THAT(usage_message({"status", "--ttl=0", "x"}), HasSubstr("--ttl"));
   // Issue 17: the same words for 0 and a negative value; NAME (not COMMAND) is what `run -- true` lacks.
-  for (const char* option : {"--ttl", "--timeout", "--request-timeout"}) {
+  for (const char* option : {"--ttl", "--request-timeout"}) {
     EXPECT_THAT(usage_message({"run", std::string(option) + "=0", "x", "--", "true"}), HasSubstr("must be positive"));
     EXPECT_THAT(usage_message({"run", option, "-1", "x", "--", "true"}), HasSubstr("must be positive")) << option;
   }
@@ -117,7 +125,15 @@ TEST(CliArguments, BadUsageSaysWhat) {
   EXPECT_THAT(usage_message({"run", "--ttl=9000000001", "x", "--", "true"}), HasSubstr("--ttl: at most 9000000000s"));
   EXPECT_EQ(parse({"run", "--ttl=9000000000", "x", "--", "true"}).common.ttl, etcd::max_lease_ttl);
   EXPECT_THAT(usage_message({"status", "--request-timeout=0", "x"}), HasSubstr("must be positive"));
-  EXPECT_THAT(usage_message({"run", "--timeout=0", "x", "true"}), HasSubstr("must be positive"));
+  // Issue 17: --timeout 0 tries once (as flock -n); below 0 is refused as --grace's is.
+  EXPECT_EQ(parse({"run", "--timeout=0", "x", "true"}).run.timeout, 0ms);
+  EXPECT_THAT(usage_message({"run", "--timeout", "-1", "x", "true"}), HasSubstr("--timeout: must not be negative"));
+  // Issue 17: each command takes only its own options. --ttl and --identity are a contender's.
+  EXPECT_THAT(usage_message({"status", "--ttl=5s", "x"}), HasSubstr("status only reads"));
+  EXPECT_THAT(usage_message({"status", "--identity=me", "x"}), HasSubstr("status only reads"));
+  EXPECT_THAT(usage_message({"watch", "--identity=me", "x"}), HasSubstr("--identity is for a contender: add --contend"));
+  EXPECT_EQ(parse({"watch", "--contend", "--identity=me", "--ttl=5", "x"}).common.identity, "me");
+  EXPECT_THAT(usage_message({"status", "--endpoints=http://root:pw@e:2379", "x"}), Not(HasSubstr("pw")));
   EXPECT_THAT(usage_message({"status", "--json=yes", "x"}), HasSubstr("takes no value"));
   EXPECT_THAT(usage_message({"status", "--contend", "x"}), HasSubstr("unknown option '--contend'"));
   EXPECT_THAT(usage_message({"status", "-x", "x"}), HasSubstr("unknown option '-x'"));

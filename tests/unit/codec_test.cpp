@@ -703,12 +703,14 @@ TEST(codec_error, every_mapping_row) {
       {502, "<html>Bad Gateway</html>", errc::unavailable},
       {503, "", errc::unavailable},
       {504, "upstream timed out", errc::unavailable},
-      {404, "Not Found\n", errc::server_error},  // captured: a wrong path
-      {400, "", errc::server_error},
-      {400, R"({"error":"x","code":0})", errc::server_error},
-      {400, R"({"code":"x"})", errc::server_error},
-      {302, "", errc::server_error},
-      {200, "{}", errc::server_error},
+      {404, "Not Found\n", errc::not_etcd},  // captured: a wrong path
+      {400, "", errc::not_etcd},
+      {400, R"({"error":"x","code":0})", errc::not_etcd},  // code 0 is no error: not etcd's
+      {400, R"({"code":"x"})", errc::not_etcd},
+      {302, "", errc::not_etcd},
+      {200, "{}", errc::not_etcd},
+      {501, "<html>Unsupported method ('POST')</html>", errc::not_etcd},  // python3 -m http.server
+      {505, "", errc::not_etcd},
       {503, std::string_view("\xff\xfe{", 3), errc::unavailable},
   };
   for (const auto& c : cases) {

@@ -94,6 +94,33 @@ TEST_F(transport_tls, a_host_name_in_the_certificate_is_accepted) {
   EXPECT_EQ(reply->status, 200u);
 }
 
+// A plain-HTTP server's answer to a ClientHello: it reads no HTTP request in it, and says so in plain text.
+asio::awaitable<void> plain_text_400(fake_http_server::connection& c) {
+  co_await c.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  co_await c.hold();
+}
+
+// What etcd's plain port does with a ClientHello: it reads it, finds no protocol it knows, and closes.
+asio::awaitable<void> read_then_close(fake_http_server::connection& c) {
+  co_await c.read_request();
+  c.close();
+}
+
+// Issue 17: an https:// URL on a plain-HTTP port was "TLS handshake failed (certificate or host name not accepted)"
+// when the server answered our ClientHello in plain text, and "no endpoint answered" when it closed (etcd does).
+TEST_F(transport_tls, a_plain_http_port_does_not_speak_tls) {
+  const auto& pki = shared_test_certificates();
+  fake_http_server answers(io.get_executor(), plain_text_400);
+  auto reply = exchange_once("https://127.0.0.1:" + std::to_string(answers.port()), client_context(trusting(pki.ca_file)));
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error(), make_error_code(errc::not_tls)) << reply.error().message();
+
+  fake_http_server closes(io.get_executor(), read_then_close);
+  reply = exchange_once("https://127.0.0.1:" + std::to_string(closes.port()), client_context(trusting(pki.ca_file)));
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error(), make_error_code(errc::not_tls)) << reply.error().message();
+}
+
 TEST_F(transport_tls, an_unrelated_ca_fails_the_handshake) {
   const auto& pki = shared_test_certificates();
   fake_http_server server(io.get_executor(), test::answer({200, {}, "{}"}), server_with(pki.server_cert_file, pki.server_key_file));
