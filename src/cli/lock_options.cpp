@@ -25,17 +25,18 @@ options make_options(const common_arguments& args, const std::string& name, bool
 }
 
 void etcd_trouble::note(const diagnostic& d) {
-  if (d.source == diagnostic::source_type::request && d.error) last_request_ = d;
+  if (d.source == diagnostic::source_type::request && d.error) last_request_[d.error] = d;
 }
 
 std::string etcd_trouble::describe(const error_code& ec, const options& o) const {
-  const auto& last = last_request_;
-  if (ec == errc::not_etcd && last.error == errc::not_etcd && last.http_status != 0) {
-    return last.endpoint + " answered HTTP " + std::to_string(last.http_status) +
+  const auto found = last_request_.find(ec);
+  const diagnostic* last = found == last_request_.end() ? nullptr : &found->second;
+  if (ec == errc::not_etcd && last && last->http_status != 0) {
+    return last->endpoint + " answered HTTP " + std::to_string(last->http_status) +
            ", not as etcd's v3 JSON gateway does: is it etcd's client URL (see etcd's --advertise-client-urls)?";
   }
-  if (ec == errc::not_tls && last.error == errc::not_tls && last.endpoint.starts_with("https://")) {
-    return last.endpoint + " does not speak TLS: try http://" + last.endpoint.substr(8);
+  if (ec == errc::not_tls && last && last->endpoint.starts_with("https://")) {
+    return last->endpoint + " does not speak TLS: try http://" + last->endpoint.substr(8);
   }
   std::string where;
   for (const auto& e : o.endpoints) where += (where.empty() ? "" : ",") + e;

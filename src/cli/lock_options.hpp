@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 
 namespace clusterlock::cli {
@@ -19,7 +20,8 @@ namespace clusterlock::cli {
 options make_options(const common_arguments& args, const std::string& name, bool contend);
 
 /// How a command speaks of etcd's errors. It keeps the last failed attempt the client reported (source
-/// `request`): that one names the endpoint and what it answered, which the lock's own error does not.
+/// `request`) for each error: that one names the endpoint and what it answered, which the lock's own error does
+/// not. (Per error, since attempts may fail in different ways, and the rate limit may drop the last of a kind.)
 class etcd_trouble {
  public:
   void note(const diagnostic& d);
@@ -28,7 +30,7 @@ class etcd_trouble {
   std::string describe(const boost::system::error_code& ec, const options& o) const;
 
  private:
-  diagnostic last_request_;
+  std::map<boost::system::error_code, diagnostic> last_request_;
 };
 
 /// etcd failed one of the lock's own calls after the client's retries (all endpoints, each attempt): the watch's

@@ -21,9 +21,11 @@ boost::system::error_code to_transport_error(boost::system::error_code ec, io_st
   // TLS reports a peer that closed without close_notify as stream_truncated.
   bool peer_left = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
                    ec == http::error::end_of_stream;
-  // A plain-HTTP port closes on our ClientHello (etcd does) or answers it in plain text, which OpenSSL reads as
-  // a record of a wrong version: the endpoint does not speak TLS.
-  if (peer_left && step == io_step::handshake) return errc::not_tls;
+  // A plain-HTTP port closes on our ClientHello (etcd does: with a FIN, or with a reset when it closes before
+  // reading all of it) or answers it in plain text, which OpenSSL reads as a record of a wrong version: the
+  // endpoint does not speak TLS.
+  const bool reset = ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+  if ((peer_left || reset) && step == io_step::handshake) return errc::not_tls;
   if (peer_left) return reply_started && step == io_step::read ? errc::malformed_response : errc::unavailable;
   if (ec == http::error::partial_message) return errc::malformed_response;
 
