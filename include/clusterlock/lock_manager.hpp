@@ -11,8 +11,10 @@
 // inside the manager's bookkeeping: a callback may destroy the manager, start or stop others, or throw (an
 // exception is caught and reported to the diagnostics hook: options::diagnostics, or the session's).
 
+#include <clusterlock/detail/async_run.hpp>
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
+#include <clusterlock/etcd/types.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
 #include <clusterlock/session.hpp>
@@ -47,6 +49,7 @@ void initiate_try_acquire(const std::shared_ptr<manager_state>&, try_handler);
 void initiate_release(const std::shared_ptr<manager_state>&, done_handler);
 void initiate_shutdown(const std::shared_ptr<manager_state>&, done_handler);
 void initiate_lead(const std::shared_ptr<manager_state>&, lead_body, lead_handler);
+boost::asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_state>, etcd::txn_request);
 }  // namespace detail
 
 /// One entry of the lock's queue: the holder first, then the waiters in the order they will get it.
@@ -165,6 +168,44 @@ class lock_manager {
     return boost::asio::async_initiate<Token, void(std::exception_ptr, boost::system::error_code)>(
         [s = state_](auto handler, detail::lead_body b) { detail::initiate_lead(s, std::move(b), std::move(handler)); },
         token, std::move(body));
+  }
+
+  /// A write fenced by etcd itself: etcd applies `txn` (its compares, then its success operations) only if our key
+  /// still exists with our create revision, the fencing token, in the same transaction. A holder that lost the lock
+  /// without knowing it (frozen past its TTL, cut off from etcd) cannot write. Completes with:
+  /// - `{}` and etcd's response: `succeeded` says whether your compares held (when they did not, `responses` is
+  ///   empty: none of your operations ran);
+  /// - errc::lock_lost when we do not hold the lock: have_lock() was false at the call (nothing is sent), or etcd
+  ///   found our key gone or replaced (nothing of `txn` ran);
+  /// - errc::invalid_options when `txn` has failure operations (they would run exactly when we do not lead);
+  /// - the request's error otherwise (errc::timeout, errc::unavailable, ...). Once sent, a txn is not retried:
+  ///   after a timeout it may or may not have been applied, guarded as ever.
+  /// Cancellation: terminal completes with operation_aborted; a txn already sent may still be applied (guarded).
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_guarded_txn(etcd::txn_request txn,
+                         Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return detail::async_run<etcd::txn_response>(get_executor(), detail::guarded_txn(state_, std::move(txn)),
+                                                 std::forward<Token>(token));
+  }
+  /// async_guarded_txn with one put: writes `value` at `key` only while we hold the lock.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_guarded_put(std::string key, std::string value,
+                         Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    etcd::put_request put;
+    put.key = std::move(key);
+    put.value = std::move(value);
+    etcd::txn_request txn;
+    txn.success.emplace_back(std::move(put));
+    return async_guarded_txn(std::move(txn), std::forward<Token>(token));
+  }
+  /// async_guarded_txn with one delete of `key`, only while we hold the lock.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_guarded_delete(std::string key, Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    etcd::delete_range_request del;
+    del.key = std::move(key);
+    etcd::txn_request txn;
+    txn.success.emplace_back(std::move(del));
+    return async_guarded_txn(std::move(txn), std::forward<Token>(token));
   }
 
   /// True only while we hold the lock and our lease's proven lifetime has not run out, checked at the call.

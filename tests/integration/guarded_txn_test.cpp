@@ -1,0 +1,132 @@
+// Writes fenced by etcd itself (lock_manager::async_guarded_txn, _put, _delete), against real etcd: written while we
+// hold the lock, refused with errc::lock_lost (and nothing written) when etcd no longer has our key, whatever we
+// believe.
+
+#include <clusterlock/clusterlock.hpp>
+
+#include "support/lock_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+namespace clusterlock {
+namespace {
+
+using namespace test;
+
+struct txn_outcome {
+  bool done = false;
+  error_code ec;
+  etcd::txn_response response;
+};
+
+class guarded_txn : public lock_manager_it {
+ protected:
+  // Starts the write now (its check of have_lock() runs first on the strand), then runs the io_context until it
+  // completes (bounded).
+  template <class Start>
+  txn_outcome complete(Start&& start) {
+    auto out = std::make_shared<txn_outcome>();
+    start([out](error_code ec, etcd::txn_response r) {
+      out->ec = ec;
+      out->response = std::move(r);
+      out->done = true;
+    });
+    EXPECT_TRUE(run_until([&] { return out->done; }, 10s)) << "the guarded write did not complete";
+    return *out;
+  }
+  std::string value_of(const std::string& key) { return cluster().etcdctl({"get", "--print-value-only", key}); }
+};
+
+TEST_F(guarded_txn, writes_while_we_hold_the_lock) {
+  const auto name = lock_name();
+  auto& m = add_manager(make_options(name, "a"));
+  hold_steadily(m, 0s);
+  const std::string data = name + "-data";
+  auto put = complete([&](auto h) { m.async_guarded_put(data, "v1", h); });
+  ASSERT_FALSE(put.ec) << put.ec.message();
+  EXPECT_TRUE(put.response.succeeded);
+  EXPECT_EQ(value_of(data), "v1\n");
+
+  // The user's own compare decides the rest: it fails, nothing runs, no error.
+  etcd::txn_request t;
+  t.compares.push_back(etcd::compare::value_of(data, etcd::compare_result::equal, "not-v1"));
+  etcd::put_request v2;
+  v2.key = data;
+  v2.value = "v2";
+  t.success.emplace_back(v2);
+  auto refused = complete([&](auto h) { m.async_guarded_txn(t, h); });
+  ASSERT_FALSE(refused.ec) << refused.ec.message();
+  EXPECT_FALSE(refused.response.succeeded);
+  EXPECT_TRUE(refused.response.responses.empty()) << "our guard's read is not the user's business";
+  EXPECT_EQ(value_of(data), "v1\n");
+
+  auto del = complete([&](auto h) { m.async_guarded_delete(data, h); });
+  ASSERT_FALSE(del.ec) << del.ec.message();
+  EXPECT_EQ(value_of(data), "");
+}
+
+// A failure branch would run exactly when we do not hold the lock: refused before any I/O.
+TEST_F(guarded_txn, a_failure_branch_is_refused) {
+  const auto name = lock_name();
+  auto& m = add_manager(make_options(name, "a"));
+  hold_steadily(m, 0s);
+  etcd::txn_request t;
+  etcd::put_request put;
+  put.key = name + "-data";
+  put.value = "x";
+  t.failure.emplace_back(put);
+  auto r = complete([&](auto h) { m.async_guarded_txn(t, h); });
+  EXPECT_EQ(r.ec, errc::invalid_options);
+  EXPECT_EQ(value_of(name + "-data"), "");
+}
+
+// Not holding (never held, or after a release): lock_lost, and etcd is not asked.
+TEST_F(guarded_txn, without_the_lock_nothing_is_written) {
+  const auto name = lock_name();
+  auto& m = add_manager(make_options(name, "a"));
+  auto before = complete([&](auto h) { m.async_guarded_put(name + "-data", "x", h); });
+  EXPECT_EQ(before.ec, errc::lock_lost);
+  hold_steadily(m, 0s);
+  bool released = false;
+  m.async_release([&](error_code) { released = true; });
+  ASSERT_TRUE(run_until([&] { return released; }, 5s));
+  auto after = complete([&](auto h) { m.async_guarded_put(name + "-data", "x", h); });
+  EXPECT_EQ(after.ec, errc::lock_lost);
+  EXPECT_EQ(value_of(name + "-data"), "");
+}
+
+// The holder still believes it holds the lock (the io_context has not run since), but etcd deleted our key (an
+// operator, or a lease that expired while we were frozen) or revoked our lease: etcd refuses the write. Whether the
+// manager heard of it first or not, the answer is lock_lost and nothing is written.
+TEST_F(guarded_txn, etcd_refuses_the_write_once_our_key_is_gone) {
+  const auto name = lock_name();
+  auto& m = add_manager(make_options(name, "a"));
+  hold_steadily(m, 0s);
+  const std::string data = name + "-data";
+
+  cluster().etcdctl({"del", m.key()});
+  ASSERT_TRUE(m.have_lock()) << "the manager cannot know yet: its io_context did not run";
+  auto deleted = complete([&](auto h) { m.async_guarded_put(data, "stale", h); });
+  EXPECT_EQ(deleted.ec, errc::lock_lost) << deleted.ec.message();
+  EXPECT_EQ(value_of(data), "");
+
+  // It contends again (start() keeps it in line) and holds with a new key: then the write goes through.
+  ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s)) << events_of(m).dump();
+  auto fresh = complete([&](auto h) { m.async_guarded_put(data, "fresh", h); });
+  EXPECT_FALSE(fresh.ec) << fresh.ec.message();
+  EXPECT_EQ(value_of(data), "fresh\n");
+
+  // Our lease revoked by hand: its keys go with it.
+  const auto key = m.key();
+  const auto lease_hex = key.substr(key.rfind('/') + 1);
+  cluster().etcdctl({"lease", "revoke", lease_hex});
+  auto revoked = complete([&](auto h) { m.async_guarded_put(data, "after-revoke", h); });
+  EXPECT_EQ(revoked.ec, errc::lock_lost) << revoked.ec.message();
+  EXPECT_EQ(value_of(data), "fresh\n");
+}
+
+}  // namespace
+}  // namespace clusterlock
