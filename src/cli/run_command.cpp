@@ -64,7 +64,7 @@ class run_supervisor {
       // ACQUIRED starts COMMAND, as when waiting; a lock held by another ends us here.
       lock_.async_try_acquire([this](error_code ec, bool acquired) {
         if (ec) return on_acquire_failed(ec);
-        if (!acquired) give_up("the lock \"" + opts_.name + "\" is taken; not waiting (--timeout 0)");
+        if (!acquired) give_up("the lock \"" + opts_.name + "\" is taken", "; not waiting (--timeout 0)");
       });
       io_.run();
       return exit_code_;
@@ -242,7 +242,7 @@ class run_supervisor {
   bool try_once() const { return args_.run.timeout && args_.run.timeout->count() == 0; }
 
   // --timeout: `what` happened before we held the lock; say who holds it, or why etcd did not answer.
-  void give_up(const std::string& what) {
+  void give_up(const std::string& what, const std::string& then = {}) {
     if (phase_ != phase::waiting) return;
     std::string why;
     if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
@@ -252,7 +252,7 @@ class run_supervisor {
     } else if (last_etcd_error_) {
       why = " (" + trouble_.describe(last_etcd_error_, opts_) + ")";
     }
-    log_.error(what + why);
+    log_.error(what + why + then);
     finish(exit_code::timed_out);
   }
 

@@ -222,7 +222,8 @@ TEST_F(Cli, GivingUpTheWaitLeavesTheQueue) {
   // --timeout 0 tries once (issue 17: it was refused): 124 at once with who holds it, and no key left behind.
   const auto tried = cli_run({"run", endpoints(), "--timeout=0", name_, "--", sh, "-c", "exit 0"});
   EXPECT_EQ(tried.exit_code, 124) << tried.err;
-  EXPECT_THAT(tried.err, HasSubstr("is taken; not waiting (--timeout 0) (held by (no identity)"));
+  EXPECT_THAT(tried.err, HasSubstr("is taken (held by (no identity), fencing token "));
+  EXPECT_THAT(tried.err, HasSubstr("; not waiting (--timeout 0)"));
   EXPECT_EQ(queue_length(), 1u) << "the try left its key behind";
 
   // A signal while waiting: leave the queue and exit 128 + signal.
