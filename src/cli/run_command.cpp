@@ -66,20 +66,19 @@ class run_supervisor {
         if (ec) return on_acquire_failed(ec);
         if (!acquired) give_up("the lock \"" + opts_.name + "\" is taken", "; not waiting (--timeout 0)");
       });
-      io_.run();
-      return exit_code_;
+    } else {
+      if (args_.run.timeout) {
+        timeout_timer_.expires_after(*args_.run.timeout);
+        timeout_timer_.async_wait([this](error_code ec) {
+          if (!ec) give_up("gave up waiting for the lock \"" + opts_.name + "\" after " +
+                           format_duration(*args_.run.timeout));
+        });
+      }
+      log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
+      // Contends, and keeps contending; completes with an error that waiting cannot cure (a read-only user's
+      // enqueue refused, a TTL etcd will not grant).
+      lock_.async_acquire([this](error_code ec) { on_acquire_failed(ec); });
     }
-    if (args_.run.timeout) {
-      timeout_timer_.expires_after(*args_.run.timeout);
-      timeout_timer_.async_wait([this](error_code ec) {
-        if (!ec) give_up("gave up waiting for the lock \"" + opts_.name + "\" after " +
-                         format_duration(*args_.run.timeout));
-      });
-    }
-    log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
-    // Contends, and keeps contending; completes with an error that waiting cannot cure (a read-only user's
-    // enqueue refused, a TTL etcd will not grant).
-    lock_.async_acquire([this](error_code ec) { on_acquire_failed(ec); });
     io_.run();
     return exit_code_;
   }

@@ -266,17 +266,13 @@ struct client::impl {
         --attempt;      // the retry after a re-authentication is free
         continue;
       }
-      if (last == errc::not_etcd) {  // not etcd: it applied nothing, and another endpoint may be etcd
+      if (last == errc::unavailable || last == errc::timeout || last == errc::not_etcd) {
         move_on_from(used);
-        report_attempt(method, target, used, last, attempt, max, attempt + 1 < max, reply->status);
-        continue;
-      }
-      if (last == errc::unavailable || last == errc::timeout) {
-        move_on_from(used);
-        // etcd says unavailable/timeout also after it may have applied a write: only safe ones go again.
-        report_attempt(method, target, used, last, attempt, max, safety == idempotency::safe && attempt + 1 < max,
-                       reply->status);
-        if (safety == idempotency::safe) continue;
+        // etcd says unavailable/timeout also after it may have applied a write: only safe ones go again. What is
+        // not etcd applied nothing, and another endpoint may be etcd.
+        const bool again = safety == idempotency::safe || last == errc::not_etcd;
+        report_attempt(method, target, used, last, attempt, max, again && attempt + 1 < max, reply->status);
+        if (again) continue;
       }
       co_return last;
     }

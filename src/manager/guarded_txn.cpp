@@ -13,7 +13,7 @@ asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_
   // hold the lock.
   if (!txn.failure.empty()) co_return make_error_code(errc::invalid_options);
   // Pessimism first: when we cannot prove that we hold the lock, we do not ask etcd.
-  if (!s->held.load() || !s->lease_proven()) co_return make_error_code(errc::lock_lost);
+  if (!s->holds_now()) co_return make_error_code(errc::lock_lost);
   const std::int64_t token = s->token.load();
   std::string key;
   {

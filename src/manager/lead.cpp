@@ -45,7 +45,7 @@ asio::awaitable<error_code> lead(std::shared_ptr<manager_state> s, lead_body bod
   const auto [acquired] = co_await std::move(acquiring);
   if (acquired) co_return c->cancelled ? error_code(asio::error::operation_aborted) : acquired;
   std::exception_ptr failure;
-  if (s->held.load() && s->lease_proven()) {
+  if (s->holds_now()) {
     std::erase_if(s->leaders, [](const auto& w) { return w.expired(); });
     s->leaders.push_back(std::shared_ptr<asio::cancellation_signal>(c, &c->signal));  // loss emits it
     auto leading = body(s->token.load());
@@ -53,7 +53,7 @@ asio::awaitable<error_code> lead(std::shared_ptr<manager_state> s, lead_body bod
     const auto [e] = co_await std::move(running);
     if (e && !((c->cancelled || !s->held.load()) && is_our_cancellation(e))) failure = e;
   }
-  const bool lost = !s->held.load() || !s->lease_proven();
+  const bool lost = !s->holds_now();
   // Our own release says REMOVED, which ends scopes: it must not cut short the wait for the delete.
   co_await asio::this_coro::reset_cancellation_state([](asio::cancellation_type) { return asio::cancellation_type::none; });
   auto releasing = asio::async_initiate<decltype(token), void(error_code)>([s](auto h) { s->release(std::move(h)); }, token);

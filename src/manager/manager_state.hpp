@@ -113,6 +113,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void deliver(std::vector<lock_event> events);
   void note_validity();
   bool lease_proven() const;
+  bool holds_now() const { return held.load() && lease_proven(); }  // have_lock(), on the strand
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
   void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
               error_code ec = {});

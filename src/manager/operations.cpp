@@ -63,7 +63,7 @@ void manager_state::acquire(done_handler h) {
   else if (!opts.contend) refused = errc::invalid_options;  // an observer never contends
   if (refused) return complete(strand, h, refused);
   start();  // contends, and keeps contending once it holds
-  if (held.load() && lease_proven()) return complete(strand, h, error_code{});
+  if (holds_now()) return complete(strand, h, error_code{});
   acquires.push_back({++next_op, std::move(h), false, {}, false});
   watch_cancellation(acquires.back());
 }
@@ -73,7 +73,7 @@ void manager_state::try_acquire(try_handler h) {
   if (stage == phase::shutting_down || stage == phase::shut_down || session_closed) refused = errc::not_started;
   else if (!opts.contend) refused = errc::invalid_options;
   if (refused) return complete(strand, h, refused, false);
-  if (held.load() && lease_proven()) return complete(strand, h, error_code{}, true);
+  if (holds_now()) return complete(strand, h, error_code{}, true);
   if (hold && machine.has_key()) {
     return complete(strand, h, error_code{}, false);  // in line already, not holding (behind, or unsure): stay there
   }
@@ -163,7 +163,7 @@ void manager_state::cancel_op(std::uint64_t id) {
 
 // Completes every operation whose condition holds. Called from publish(), after every change.
 void manager_state::settle_operations() {
-  const bool holding = held.load() && lease_proven();
+  const bool holding = holds_now();
   // No key of ours can stand, nor be on its way (an enqueue txn in flight would create one).
   const bool keyless = !machine.has_key() && maybe_enqueued.empty() && !reading;
   auto finish = [&](auto& ops, auto&& ready, auto&& run) {
