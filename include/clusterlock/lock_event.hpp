@@ -13,12 +13,14 @@ struct lock_event {
     acquired,        ///< we hold the lock (again): have_lock() is true from now until a removed/unknown
     removed,         ///< we held it and it is gone (our key deleted, our lease expired or revoked)
     unknown,         ///< we held it and cannot prove we still do (etcd unreachable or too slow)
-    holder_changed,  ///< someone else (or no one) holds it now; sent to observers and contenders alike
+    holder_changed,  ///< someone else (or no one) holds it now, or the holder proclaimed a new value; sent to
+                     ///< observers and contenders alike (an observer's first event: the holder then, or none)
   };
   kind_type kind = unknown;
   /// The holder's key create revision: strictly increases from holder to holder. 0: no holder.
   std::int64_t fencing_token = 0;
-  /// The holder's identity (ours for acquired/removed/unknown). Empty: no holder.
+  /// The holder's key's value: its identity, or its election proposal (async_proclaim). Ours for
+  /// acquired/removed/unknown. Empty: no holder.
   std::string holder;
   /// The etcd revision at which this was observed (0 where not from etcd, e.g. unknown).
   std::int64_t revision = 0;

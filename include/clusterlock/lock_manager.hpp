@@ -14,6 +14,7 @@
 #include <clusterlock/detail/async_run.hpp>
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
+#include <clusterlock/etcd/client.hpp>
 #include <clusterlock/etcd/types.hpp>
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
@@ -50,12 +51,13 @@ void initiate_release(const std::shared_ptr<manager_state>&, done_handler);
 void initiate_shutdown(const std::shared_ptr<manager_state>&, done_handler);
 void initiate_lead(const std::shared_ptr<manager_state>&, lead_body, lead_handler);
 boost::asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_state>, etcd::txn_request);
+boost::asio::awaitable<result<void>> proclaim(std::shared_ptr<manager_state>, std::string value);
 }  // namespace detail
 
 /// One entry of the lock's queue: the holder first, then the waiters in the order they will get it.
 struct lock_entry {
   std::string key;
-  std::string identity;
+  std::string identity;            ///< the key's value: its contender's identity, or what it proclaimed
   std::int64_t fencing_token = 0;  ///< the key's create revision
   std::int64_t lease = 0;
 };
@@ -208,12 +210,28 @@ class lock_manager {
     return async_guarded_txn(std::move(txn), std::forward<Token>(token));
   }
 
+  /// Changes our key's value while we hold the lock, as etcd's Election.Proclaim does (an election's leader tells
+  /// where to reach it: an address, a JSON blob). One guarded txn (see async_guarded_txn): etcd writes the value
+  /// only if our key still has our create revision, and keeps our lease on it. Every manager on the lock, observers
+  /// included, gets a holder_changed event with the new value (and `etcdctl elect -l` prints it). value() returns
+  /// it from completion on, and a key made after a loss carries it. Completes with: `{}`; errc::lock_lost when we do
+  /// not hold the lock (nothing sent, or etcd found our key gone: nothing written); the request's error otherwise
+  /// (after errc::timeout the value may or may not be written; the events tell). Cancellation: terminal completes
+  /// with operation_aborted; a txn already sent may still be applied (guarded).
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_proclaim(std::string value, Token&& token = boost::asio::default_completion_token_t<executor_type>()) {
+    return detail::async_run<void>(get_executor(), detail::proclaim(state_, std::move(value)),
+                                   std::forward<Token>(token));
+  }
+
   /// True only while we hold the lock and our lease's proven lifetime has not run out, checked at the call.
   bool have_lock() const noexcept;
   /// Our key's create revision while have_lock() is true, 0 otherwise. Strictly increases across holders.
   std::int64_t fencing_token() const noexcept;
-  /// The identity written as our key's value.
+  /// Our identity (options::identity, or the one made for us): our key's first value.
   const std::string& identity() const noexcept;
+  /// Our key's value: the identity until async_proclaim changes it. Any thread.
+  std::string value() const;
   /// The key we contend with (`name/<lease hex>`), empty until we have a lease.
   std::string key() const;
 
@@ -240,6 +258,10 @@ class lock_manager {
   std::optional<lock_entry> holder() const;
 
   executor_type get_executor() const noexcept;
+  /// The etcd client the manager uses (its session's), for your own reads beside the lock, e.g. of what a guarded
+  /// write wrote. Not thread-safe: call it on the manager's strand (get_executor()). Do not close() it. It lives as
+  /// long as the manager (or its session).
+  etcd::client& etcd_client() const noexcept;
 
  private:
   std::shared_ptr<detail::manager_state> state_;

@@ -17,103 +17,6 @@ namespace {
 
 constexpr const char* default_endpoint = "http://127.0.0.1:2379";
 
-// For the commands that contend: run, and watch --contend.
-constexpr const char* contender_options_help = R"(  --ttl DURATION           lease TTL, whole seconds (default 10s): how long a crashed holder
-                           keeps the lock
-  --identity TEXT          what others see as the holder (default: hostname-random UUID)
-
-)";
-
-constexpr const char* common_options_help = R"(Options for every command:
-  --endpoints URLS         etcd client URLs, comma-separated (default: $CLUSTERLOCK_ENDPOINTS,
-                           else http://127.0.0.1:2379); https:// URLs use TLS
-  --request-timeout DURATION
-                           deadline of one request to etcd (default 1s)
-  --cacert FILE            CA certificate (PEM) that signed etcd's server certificate
-  --cert FILE, --key FILE  client certificate and key (PEM), for etcd's --client-cert-auth
-  --user NAME              etcd user; the password comes from $CLUSTERLOCK_PASSWORD, else it is
-                           asked on the terminal (never from the command line)
-  -v, --verbose            log lock events and etcd errors to stderr
-  -h, --help               show help
-DURATION: 5s, 500ms, 2m, 1h, or a plain number of seconds.
-)";
-
-constexpr const char* command_help = R"(Usage: clusterlock COMMAND [OPTIONS] NAME ...
-
-One cluster-wide lock, held in etcd (compatible with `etcdctl lock NAME`).
-
-Commands:
-  run NAME -- COMMAND [ARGS...]   wait for the lock NAME, run COMMAND while holding it,
-                                  free it when COMMAND ends; stop COMMAND if the lock is lost
-  status NAME                     who holds the lock, and who waits for it
-  watch NAME                      the lock's events as they happen, one line each
-  help [COMMAND]                  this help, or a command's
-
-)";
-
-constexpr const char* command_help_tail = R"(
-Run 'clusterlock COMMAND --help' for a command's own options and exit codes.
-clusterlock --version prints the version.
-)";
-
-constexpr const char* run_help = R"(Usage: clusterlock run [OPTIONS] NAME -- COMMAND [ARGS...]
-
-Waits for the lock NAME, runs COMMAND while holding it, and frees the lock when COMMAND ends.
-COMMAND gets CLUSTERLOCK_NAME, CLUSTERLOCK_KEY, CLUSTERLOCK_FENCING_TOKEN and
-CLUSTERLOCK_IDENTITY in its environment. If the lock is lost while COMMAND runs, COMMAND's
-process group gets SIGTERM, and SIGKILL after the grace period. SIGINT, SIGTERM, SIGHUP and
-SIGQUIT are passed on to COMMAND (after --grace, a SIGTERM is followed by SIGKILL); before
-COMMAND starts they make clusterlock stop waiting and leave the queue.
-
-Options:
-  --timeout DURATION       give up waiting for the lock after DURATION (default: wait forever);
-                           0: try once, do not wait if another holds it
-  --grace DURATION         time between SIGTERM and SIGKILL (default 5s); 0: SIGKILL at once
-)";
-
-constexpr const char* run_help_tail = R"(
-Exit status: COMMAND's own (128+N if signal N ended it), or
-  122  the lock was lost while COMMAND ran: our key was deleted or our lease expired (REMOVED)
-  123  the lock could not be proven any more while COMMAND ran: etcd unreachable (UNKNOWN)
-  124  --timeout passed before the lock was acquired (with --timeout 0: another holds it)
-  125  clusterlock itself failed
-  126  COMMAND cannot be executed       127  COMMAND not found
-  128+N  signal N stopped clusterlock while it waited for the lock
-  1    etcd refused us (authentication, TLS, permissions)     2  bad usage
-)";
-
-constexpr const char* status_help = R"(Usage: clusterlock status [OPTIONS] NAME
-
-Shows who holds the lock NAME (identity, fencing token, key) and who waits for it, in order.
-The fencing token is the holder key's create revision: it grows from holder to holder.
-
-Options:
-  --json                   one JSON object instead of the table
-
-)";
-
-constexpr const char* status_help_tail = R"(
-Exit status: 0 shown, 1 etcd unreachable or refused us (within a few request timeouts), 2 bad usage.
-)";
-
-constexpr const char* watch_help = R"(Usage: clusterlock watch [OPTIONS] NAME
-
-Prints one line per event of the lock NAME as it happens, with a timestamp: the current holder
-first, then every change of holder. Runs until SIGINT or SIGTERM (or --count events).
-
-Options:
-  --json                   one JSON object per line
-  --contend                also contend for the lock, and print this contender's
-                           ACQUIRED / REMOVED / UNKNOWN events
-  --count N                exit after N events
-With --contend:
-)";
-
-constexpr const char* watch_help_tail = R"(
-Exit status: 0 done (count reached, or SIGINT/SIGTERM), 1 etcd unreachable or refused us at the
-start, 2 bad usage.
-)";
-
 // --- one option of the command line
 
 struct option_spec {
@@ -130,6 +33,9 @@ constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, tru
 constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}};
 constexpr option_spec status_specs[] = {{"json", 0, false}};
 constexpr option_spec watch_specs[] = {{"json", 0, false}, {"contend", 0, false}, {"count", 0, true}};
+constexpr option_spec elect_specs[] = {{"listen", 'l', false}, {"json", 0, false}, {"timeout", 0, true},
+                                       {"grace", 0, true},      {"ttl", 0, true}};
+constexpr option_spec fenced_specs[] = {{"fenced", 0, false}};
 
 template <std::size_t N>
 const option_spec* find_in(const option_spec (&specs)[N], std::string_view name, char short_name) {
@@ -140,21 +46,26 @@ const option_spec* find_in(const option_spec (&specs)[N], std::string_view name,
 
 const option_spec* find_spec(subcommand which, std::string_view name, char short_name) {
   if (auto s = find_in(common_specs, name, short_name)) return s;
-  if (which != subcommand::status) {
+  if (which == subcommand::run || which == subcommand::watch) {
     if (auto s = find_in(contender_specs, name, short_name)) return s;
   }
   switch (which) {
     case subcommand::run: return find_in(run_specs, name, short_name);
     case subcommand::status: return find_in(status_specs, name, short_name);
     case subcommand::watch: return find_in(watch_specs, name, short_name);
+    case subcommand::elect: return find_in(elect_specs, name, short_name);
+    case subcommand::put:
+    case subcommand::del: return find_in(fenced_specs, name, short_name);
   }
   return nullptr;
 }
 
+constexpr const char* command_list = "(run, elect, status, watch, put or del)";
+
 std::optional<subcommand> subcommand_named(std::string_view word) {
-  if (word == "run") return subcommand::run;
-  if (word == "status") return subcommand::status;
-  if (word == "watch") return subcommand::watch;
+  for (auto s : {subcommand::run, subcommand::status, subcommand::watch, subcommand::elect, subcommand::put,
+                 subcommand::del})
+    if (word == to_string(s)) return s;
   return std::nullopt;
 }
 
@@ -237,8 +148,15 @@ class parser {
       out_.run.timeout = duration_of(spec, value);  // 0: try once
     } else if (n == "grace") {
       out_.run.grace = duration_of(spec, value);
+      grace_given_ = true;
     } else if (n == "json") {
-      (which_ == subcommand::status ? out_.status.json : out_.watch.json) = true;
+      (which_ == subcommand::status ? out_.status.json
+       : which_ == subcommand::elect ? out_.elect.json
+                                     : out_.watch.json) = true;
+    } else if (n == "listen") {
+      out_.elect.listen = true;
+    } else if (n == "fenced") {
+      fenced_ = true;
     } else if (n == "contend") {
       out_.watch.contend = true;
     } else if (n == "count") {
@@ -268,10 +186,17 @@ class parser {
       fail("unknown option '" + std::string(arg) + "'");
     }
     const option_spec* spec = find_spec(which_, name, short_name);
-    if (!spec && which_ == subcommand::status && find_in(contender_specs, name, short_name))
-      fail("'" + std::string(arg) + "' is for commands that contend (run, watch --contend): status only reads");
+    if (!spec && which_ == subcommand::elect && name == "identity")
+      fail("--identity: elect's PROPOSAL is what others see (its key's value)");
+    if (!spec && which_ != subcommand::elect && find_in(contender_specs, name, short_name))
+      fail("'" + std::string(arg) + "' is for commands that contend (run, elect, watch --contend): " +
+           (which_ == subcommand::status ? std::string("status only reads")
+                                         : to_string(which_) + std::string(" takes no lease")));
     if (!spec) fail("unknown option '" + std::string(arg) + "' for 'clusterlock " + to_string(which_) + "'");
     if (find_in(contender_specs, spec->name, 0)) contender_option_ = "--" + std::string(spec->name);
+    if (which_ == subcommand::elect && find_in(elect_specs, spec->name, 0) && spec->name != "listen" &&
+        spec->name != "json")
+      candidate_option_ = "--" + std::string(spec->name);
     if (!spec->takes_value) {
       if (inline_value) fail("--" + std::string(spec->name) + " takes no value");
       apply(*spec, {});
@@ -284,6 +209,13 @@ class parser {
     if (i + 1 >= args.size()) fail("--" + std::string(spec->name) + " needs a value");
     apply(*spec, args[i + 1]);
     return i + 2;
+  }
+
+  // The words before COMMAND: run's NAME, elect's NAME and PROPOSAL. 0: the command takes no COMMAND.
+  std::size_t words_before_command() const {
+    if (which_ == subcommand::run) return 1;
+    if (which_ == subcommand::elect && !out_.elect.listen) return 2;
+    return 0;
   }
 
   void parse(const std::vector<std::string>& args, std::size_t first) {
@@ -299,15 +231,19 @@ class parser {
         // `run -- COMMAND`: the word after -- is COMMAND's, not the lock's name.
         if (which_ == subcommand::run && positional.empty())
           fail("the lock's NAME is missing: clusterlock run [OPTIONS] NAME -- COMMAND [ARGS...]");
+        if (which_ == subcommand::elect && !out_.elect.listen && positional.size() < 2)
+          fail("NAME and PROPOSAL come before '--': clusterlock elect [OPTIONS] NAME PROPOSAL -- COMMAND [ARGS...]");
         options_done = true;
+        dashes_ = true;
         ++i;
       } else if (arg.size() > 1 && arg[0] == '-') {
         i = take_option(args, i);
       } else {
         positional.push_back(arg);
         ++i;
-        // run: from COMMAND on, every word is COMMAND's, its options included (as with env(1) or timeout(1)).
-        if (which_ == subcommand::run && positional.size() == 2) options_done = true;
+        // From COMMAND on, every word is COMMAND's, its options included (as with env(1) or timeout(1)).
+        const std::size_t before = words_before_command();
+        if (before != 0 && positional.size() == before + 1) options_done = true;
       }
     }
     if (help_) {
@@ -315,19 +251,69 @@ class parser {
       out_.help_for = which_;
       return;
     }
-    if (positional.empty()) fail("the lock's NAME is missing");
-    out_.name = positional.front();
-    if (which_ == subcommand::run) {
-      out_.run.command.assign(positional.begin() + 1, positional.end());
-      if (out_.run.command.empty()) fail("COMMAND is missing: clusterlock run [OPTIONS] NAME -- COMMAND [ARGS...]");
-      if (out_.run.command.front().empty()) fail("COMMAND is empty");
-    } else if (positional.size() > 1) {
-      fail("unexpected argument '" + positional[1] + "'");
+    switch (which_) {
+      case subcommand::run: take_run(positional); break;
+      case subcommand::elect: take_elect(positional); break;
+      case subcommand::put:
+      case subcommand::del: take_fenced(positional); break;
+      default: take_name(positional); break;
     }
     if (which_ == subcommand::watch && !out_.watch.contend && !contender_option_.empty())
       fail(contender_option_ + " is for a contender: add --contend, or leave it out");
     if (out_.common.cert.empty() != out_.common.key.empty()) fail("--cert and --key go together");
     check_tls_files();
+  }
+
+  void take_name(const std::vector<std::string>& positional) {
+    if (positional.empty()) fail("the lock's NAME is missing");
+    out_.name = positional.front();
+    if (positional.size() > 1) fail("unexpected argument '" + positional[1] + "'");
+  }
+
+  void take_run(const std::vector<std::string>& positional) {
+    if (positional.empty()) fail("the lock's NAME is missing");
+    out_.name = positional.front();
+    out_.run.command.assign(positional.begin() + 1, positional.end());
+    if (out_.run.command.empty()) fail("COMMAND is missing: clusterlock run [OPTIONS] NAME -- COMMAND [ARGS...]");
+    if (out_.run.command.front().empty()) fail("COMMAND is empty");
+  }
+
+  void take_elect(const std::vector<std::string>& positional) {
+    auto& e = out_.elect;
+    if (positional.empty()) fail("the election's NAME is missing");
+    out_.name = positional.front();
+    if (e.listen) {
+      if (positional.size() > 1) fail("--listen only observes: unexpected argument '" + positional[1] + "'");
+      if (!candidate_option_.empty()) fail(candidate_option_ + " is for a candidate: leave out --listen, or it");
+      return;
+    }
+    if (e.json) fail("--json is for --listen: a candidate prints its key and PROPOSAL, as etcdctl elect does");
+    if (positional.size() < 2)
+      fail("PROPOSAL is missing: clusterlock elect [OPTIONS] NAME PROPOSAL [-- COMMAND [ARGS...]] "
+           "(or elect --listen NAME)");
+    // An empty identity would be replaced by a random one: not what was proposed.
+    if (positional[1].empty()) fail("PROPOSAL must not be empty: it is what others see as the leader");
+    e.proposal = positional[1];
+    out_.run.command.assign(positional.begin() + 2, positional.end());
+    if (dashes_ && out_.run.command.empty()) fail("COMMAND is missing after '--'");
+    if (!out_.run.command.empty() && out_.run.command.front().empty()) fail("COMMAND is empty");
+    if (out_.run.command.empty() && grace_given_) fail("--grace is for COMMAND: give COMMAND, or leave --grace out");
+  }
+
+  void take_fenced(const std::vector<std::string>& positional) {
+    const bool put = which_ == subcommand::put;
+    const std::string usage = put ? "clusterlock put --fenced KEY VALUE" : "clusterlock del --fenced KEY";
+    if (!fenced_)
+      fail(std::string("clusterlock ") + to_string(which_) +
+           " only writes fenced, in run's or elect's COMMAND: add --fenced (" + usage +
+           "); for a write that is not fenced use etcdctl " + (put ? "put KEY VALUE" : "del KEY"));
+    if (positional.empty()) fail("KEY is missing: " + usage);
+    if (positional.front().empty()) fail("KEY must not be empty");
+    if (put && positional.size() < 2) fail("VALUE is missing: " + usage);
+    const std::size_t words = put ? 2 : 1;
+    if (positional.size() > words) fail("unexpected argument '" + positional[words] + "'");
+    out_.fenced.key = positional.front();
+    if (put) out_.fenced.value = positional[1];
   }
 
   // TLS files are read only for https:// endpoints: a wrong path, or a file given for none, would go unnoticed.
@@ -351,7 +337,11 @@ class parser {
   subcommand which_;
   parsed_arguments& out_;
   bool help_ = false;
+  bool dashes_ = false;  // "--" ended the options
+  bool fenced_ = false;
+  bool grace_given_ = false;
   std::string contender_option_;  // the last one given, to refuse it on a watch that does not contend
+  std::string candidate_option_;  // elect: the last of --ttl, --timeout, --grace, to refuse it with --listen
 };
 
 }  // namespace
@@ -361,6 +351,9 @@ const char* to_string(subcommand s) noexcept {
     case subcommand::run: return "run";
     case subcommand::status: return "status";
     case subcommand::watch: return "watch";
+    case subcommand::elect: return "elect";
+    case subcommand::put: return "put";
+    case subcommand::del: return "del";
   }
   return "?";
 }
@@ -401,21 +394,31 @@ std::string format_duration(std::chrono::milliseconds d) {
   return std::to_string(ms) + "ms";
 }
 
-std::string help_text(std::optional<subcommand> which) {
-  if (!which) return std::string(command_help) + common_options_help + command_help_tail;
-  switch (*which) {
-    case subcommand::run: return std::string(run_help) + contender_options_help + common_options_help + run_help_tail;
-    case subcommand::status: return std::string(status_help) + common_options_help + status_help_tail;
-    case subcommand::watch:
-      return std::string(watch_help) + contender_options_help + common_options_help + watch_help_tail;
+// etcdctl takes its global flags before the command too (`etcdctl --endpoints X lock ...`): so do we, for the
+// options every command has. Moves them after the command; anything else is left as it is, for the usual errors.
+std::vector<std::string> command_first(const std::vector<std::string>& args) {
+  std::size_t i = 0;
+  while (i < args.size() && args[i].size() > 1 && args[i][0] == '-' && args[i] != "--") {
+    const std::string_view arg = args[i];
+    const bool inline_value = arg.find('=') != std::string_view::npos;
+    const std::string_view name = arg.starts_with("--") ? arg.substr(2, arg.find('=') - 2) : std::string_view{};
+    const char short_name = !arg.starts_with("--") && arg.size() == 2 ? arg[1] : '\0';
+    const option_spec* spec = find_in(common_specs, name, short_name);
+    if (!spec || spec->name == "help") return args;
+    i += spec->takes_value && !inline_value ? 2 : 1;
   }
-  return command_help;
+  if (i == 0 || i >= args.size()) return args;
+  std::vector<std::string> out{args[i]};
+  out.insert(out.end(), args.begin(), args.begin() + static_cast<std::ptrdiff_t>(i));
+  out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  return out;
 }
 
-parsed_arguments parse_arguments(const std::vector<std::string>& args,
+parsed_arguments parse_arguments(const std::vector<std::string>& given,
                                  const std::optional<std::string>& endpoints_from_environment) {
   parsed_arguments out;
-  if (args.empty()) throw usage_error("a command is missing (run, status or watch)", std::nullopt);
+  const std::vector<std::string> args = command_first(given);
+  if (args.empty()) throw usage_error(std::string("a command is missing ") + command_list, std::nullopt);
   const std::string& first = args.front();
   if (first == "--version") {
     out.what = parsed_arguments::action::show_version;
@@ -424,7 +427,7 @@ parsed_arguments parse_arguments(const std::vector<std::string>& args,
   if (first == "help" || first == "-h" || first == "--help") {
     if (args.size() > 1) {
       auto which = subcommand_named(args[1]);
-      if (!which) throw usage_error("unknown command '" + args[1] + "' (run, status or watch)", std::nullopt);
+      if (!which) throw usage_error("unknown command '" + args[1] + "' " + command_list, std::nullopt);
       out.help_for = which;
     }
     return out;
@@ -432,13 +435,17 @@ parsed_arguments parse_arguments(const std::vector<std::string>& args,
   auto which = subcommand_named(first);
   if (!which) {
     if (first.starts_with("-"))
-      throw usage_error("options go after the command: clusterlock COMMAND [OPTIONS] NAME ...", std::nullopt);
-    throw usage_error("unknown command '" + first + "' (run, status or watch)", std::nullopt);
+      throw usage_error("'" + first + "' before the command: only the options every command has may go there "
+                        "(clusterlock [--endpoints URLS ...] COMMAND [OPTIONS] NAME ...)", std::nullopt);
+    throw usage_error("unknown command '" + first + "' " + command_list, std::nullopt);
   }
   switch (*which) {
     case subcommand::run: out.what = parsed_arguments::action::run; break;
     case subcommand::status: out.what = parsed_arguments::action::status; break;
     case subcommand::watch: out.what = parsed_arguments::action::watch; break;
+    case subcommand::elect: out.what = parsed_arguments::action::elect; break;
+    case subcommand::put: out.what = parsed_arguments::action::put; break;
+    case subcommand::del: out.what = parsed_arguments::action::del; break;
   }
   if (endpoints_from_environment) out.common.endpoints = split_endpoints(*endpoints_from_environment);
   if (out.common.endpoints.empty()) out.common.endpoints = {default_endpoint};

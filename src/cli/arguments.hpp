@@ -12,7 +12,7 @@
 
 namespace clusterlock::cli {
 
-enum class subcommand { run, status, watch };
+enum class subcommand { run, status, watch, elect, put, del };
 
 /// Options every subcommand takes.
 struct common_arguments {
@@ -43,15 +43,30 @@ struct watch_arguments {
   std::optional<std::uint64_t> count;  ///< exit after this many events
 };
 
+/// elect NAME PROPOSAL [COMMAND...] campaigns (run's grace, timeout and command apply); elect --listen NAME observes.
+struct elect_arguments {
+  bool listen = false;
+  bool json = false;     ///< --listen only
+  std::string proposal;  ///< our key's value (the options' identity); empty with --listen
+};
+
+/// put --fenced KEY VALUE, del --fenced KEY: one write, guarded by $CLUSTERLOCK_KEY's create revision.
+struct fenced_arguments {
+  std::string key;
+  std::string value;  ///< put only
+};
+
 struct parsed_arguments {
-  enum class action { show_help, show_version, run, status, watch };
+  enum class action { show_help, show_version, run, status, watch, elect, put, del };
   action what = action::show_help;
   std::optional<subcommand> help_for;  ///< show_help: the subcommand whose help, none: the command's
   common_arguments common;
-  std::string name;  ///< the lock's name
-  run_arguments run;
+  std::string name;  ///< the lock's name (the election's for elect; empty for put and del)
+  run_arguments run;  ///< also elect's (command empty: elect without COMMAND)
   status_arguments status;
   watch_arguments watch;
+  elect_arguments elect;
+  fenced_arguments fenced;
 };
 
 /// Bad usage. The message says what is wrong; `subcommand` (if known) names where to look for help.

@@ -8,5 +8,8 @@ namespace clusterlock::cli {
 int run_command(const parsed_arguments& args);
 int status_command(const parsed_arguments& args);
 int watch_command(const parsed_arguments& args);
+int elect_command(const parsed_arguments& args);
+/// put --fenced and del --fenced.
+int fenced_command(const parsed_arguments& args);
 
 }  // namespace clusterlock::cli

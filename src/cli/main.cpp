@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
       case parsed_arguments::action::run: return run_command(parsed);
       case parsed_arguments::action::status: return status_command(parsed);
       case parsed_arguments::action::watch: return watch_command(parsed);
+      case parsed_arguments::action::elect: return elect_command(parsed);
+      case parsed_arguments::action::put:
+      case parsed_arguments::action::del: return fenced_command(parsed);
     }
   } catch (const usage_error& e) {
     return usage_failure(e);

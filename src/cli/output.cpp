@@ -64,6 +64,12 @@ void logger::info(std::string_view message) const {
 
 std::string identity_text(const std::string& identity) { return identity.empty() ? "(no identity)" : identity; }
 
+std::string lease_hex(std::int64_t lease) {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "%llx", static_cast<unsigned long long>(lease));
+  return buffer;
+}
+
 std::string leaseless_note(const std::string& key) {
   return "key " + key + " has no lease: it stays until deleted, and the lock waits behind it (etcdctl del " + key + ")";
 }

@@ -5,6 +5,7 @@
 #include <clusterlock/lock_event.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,9 @@ std::string describe(const lock_event& e);
 /// A holder's identity for people: "(no identity)" when its key's value is empty (etcdctl lock's keys), the same
 /// words in every command (JSON keeps the value itself).
 std::string identity_text(const std::string& identity);
+
+/// etcd's lease ID in hex, as `etcdctl lease` shows it and as our keys end: "694d8a1b2c3d4e5f".
+std::string lease_hex(std::int64_t lease);
 
 /// For a key put by hand without a lease (`etcdctl put NAME/x v`): no TTL ends it, and every lock waits behind it.
 std::string leaseless_note(const std::string& key);
@@ -45,6 +49,7 @@ class logger {
 class leaseless_notice {
  public:
   void on_event(const lock_event& e, const logger& log);
+  bool told(const std::string& key) const { return told_ == key; }
 
  private:
   std::string told_;

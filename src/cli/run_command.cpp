@@ -1,4 +1,5 @@
-// clusterlock run: wait for the lock, run COMMAND while holding it, stop COMMAND when the lock is lost.
+// clusterlock run: wait for the lock, run COMMAND while holding it, stop COMMAND when the lock is lost. The same
+// supervisor serves elect (supervise.hpp): an election is a lock whose key's value is the proposal.
 //
 // Everything happens on one io_context, in one thread: the lock's events, the signals (SIGCHLD included, through an
 // Asio signal_set) and the timers each feed the supervisor below, which decides.
@@ -9,6 +10,7 @@
 #include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
+#include "cli/supervise.hpp"
 
 #include <clusterlock/lock_manager.hpp>
 
@@ -41,12 +43,12 @@ bool ignored_at_start(int sig) {
 
 class run_supervisor {
  public:
-  run_supervisor(asio::io_context& io, const parsed_arguments& args, options opts, resolved_command command)
+  run_supervisor(asio::io_context& io, const parsed_arguments& args, options opts, hold_plan plan)
       : io_(io),
         args_(args),
         log_(args.common.verbose),
         opts_(with_diagnostics(std::move(opts))),
-        command_(std::move(command)),
+        plan_(std::move(plan)),
         lock_(io.get_executor(), opts_),
         signals_(io),
         timeout_timer_(io),
@@ -60,21 +62,21 @@ class run_supervisor {
     asio::co_spawn(io_, handle_signals(), asio::detached);
     asio::co_spawn(io_, handle_events(), asio::detached);
     if (try_once()) {
-      log_.info("trying the lock \"" + opts_.name + "\" once as " + lock_.identity());
+      log_.info("trying " + subject() + " once as " + lock_.identity());
       // ACQUIRED starts COMMAND, as when waiting; a lock held by another ends us here.
       lock_.async_try_acquire([this](error_code ec, bool acquired) {
         if (ec) return on_acquire_failed(ec);
-        if (!acquired) give_up("the lock \"" + opts_.name + "\" is taken", "; not waiting (--timeout 0)");
+        if (!acquired)
+          give_up(subject() + (plan_.election ? " has a leader" : " is taken"), "; not waiting (--timeout 0)");
       });
     } else {
       if (args_.run.timeout) {
         timeout_timer_.expires_after(*args_.run.timeout);
         timeout_timer_.async_wait([this](error_code ec) {
-          if (!ec) give_up("gave up waiting for the lock \"" + opts_.name + "\" after " +
-                           format_duration(*args_.run.timeout));
+          if (!ec) give_up("gave up waiting for " + subject() + " after " + format_duration(*args_.run.timeout));
         });
       }
-      log_.info("waiting for the lock \"" + opts_.name + "\" as " + lock_.identity());
+      log_.info("waiting for " + subject() + " as " + lock_.identity());
       // Contends, and keeps contending; completes with an error that waiting cannot cure (a read-only user's
       // enqueue refused, a TTL etcd will not grant).
       lock_.async_acquire([this](error_code ec) { on_acquire_failed(ec); });
@@ -84,7 +86,12 @@ class run_supervisor {
   }
 
  private:
-  enum class phase { waiting, running, finishing };
+  enum class phase { waiting, running, finishing };  // running: COMMAND runs, or (without COMMAND) we lead
+
+  // "the lock "NAME"", "the election "NAME"": what we wait for; held(): what we hold, and may lose.
+  std::string subject() const { return (plan_.election ? "the election \"" : "the lock \"") + opts_.name + "\""; }
+  std::string held() const { return plan_.election ? "the leadership of \"" + opts_.name + "\"" : subject(); }
+  const std::string& command_name() const { return plan_.command->argv.front(); }
 
   asio::awaitable<void> handle_signals() {
     for (;;) {
@@ -136,7 +143,7 @@ class run_supervisor {
     if (phase_ == phase::waiting) leaseless_.on_event(e, log_);
     if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
       // The event may be older than the truth: start COMMAND only on a hold that is proven now.
-      if (lock_.have_lock()) start_command(e);
+      if (lock_.have_lock()) on_held(e);
       return;
     }
     if (phase_ == phase::running && lost_code_ == 0 &&
@@ -145,20 +152,33 @@ class run_supervisor {
     }
   }
 
-  void start_command(const lock_event& e) {
+  void on_held(const lock_event& e) {
     timeout_timer_.cancel();
+    // What `etcdctl elect` prints when it wins: the key, then the value. A reader that is gone changes nothing:
+    // leading is what was asked.
+    if (plan_.election) print(lock_.key() + "\n" + lock_.identity() + "\n");
+    if (plan_.command) return start_command(e);
+    phase_ = phase::running;
+    log_.info("leading " + subject() + ", fencing token " + std::to_string(e.fencing_token) +
+              "; SIGINT or SIGTERM resigns");
+  }
+
+  void start_command(const lock_event& e) {
+    std::string endpoints;
+    for (const auto& url : opts_.endpoints) endpoints += (endpoints.empty() ? "" : ",") + url;
     const std::vector<std::string> env = {
         "CLUSTERLOCK_NAME=" + opts_.name,
         "CLUSTERLOCK_KEY=" + lock_.key(),
         "CLUSTERLOCK_FENCING_TOKEN=" + std::to_string(e.fencing_token),
         "CLUSTERLOCK_IDENTITY=" + lock_.identity(),
-        "CLUSTERLOCK_PASSWORD",  // etcd's password is ours, not COMMAND's
+        "CLUSTERLOCK_ENDPOINTS=" + endpoints,  // `clusterlock put --fenced` in COMMAND reaches our etcd
+        "CLUSTERLOCK_PASSWORD",                // etcd's password is ours, not COMMAND's
     };
     try {
-      child_.emplace(command_, env);
+      child_.emplace(*plan_.command, env);
     } catch (const std::system_error& failure) {
       const bool exec_failed = std::string_view(failure.what()).starts_with("execve");
-      const auto problem = exec_failed ? exec_problem(command_.argv.front(), failure.code().value())
+      const auto problem = exec_failed ? exec_problem(command_name(), failure.code().value())
                                        : command_problem{exit_code::internal_error,
                                                          std::string("cannot start COMMAND: ") + failure.what()};
       log_.error(problem.message);
@@ -166,8 +186,8 @@ class run_supervisor {
       return;
     }
     phase_ = phase::running;
-    log_.info("started " + command_.argv.front() + " (pid " + std::to_string(child_->pid()) +
-              ") holding the lock, fencing token " + std::to_string(e.fencing_token));
+    log_.info("started " + command_name() + " (pid " + std::to_string(child_->pid()) + ") holding " + held() +
+              ", fencing token " + std::to_string(e.fencing_token));
   }
 
   void lose(const lock_event& e) {
@@ -176,10 +196,15 @@ class run_supervisor {
         e.kind == lock_event::removed
             ? "REMOVED: our key was deleted or our lease expired"
             : "UNKNOWN: etcd could not confirm in time that we still hold it" + (e.error ? ": " + e.error.message() : "");
+    if (!child_) {
+      log_.error("lost " + held() + " (" + reason + "); exiting with " + std::to_string(lost_code_));
+      finish(lost_code_);
+      return;
+    }
     const bool at_once = args_.run.grace.count() == 0;
-    log_.error("lost the lock \"" + opts_.name + "\" (" + reason + "); sending " +
-               (at_once ? "SIGKILL to " + command_.argv.front() + " (--grace 0)"
-                        : "SIGTERM to " + command_.argv.front() + ", SIGKILL in " + format_duration(args_.run.grace)));
+    log_.error("lost " + held() + " (" + reason + "); sending " +
+               (at_once ? "SIGKILL to " + command_name() + " (--grace 0)"
+                        : "SIGTERM to " + command_name() + ", SIGKILL in " + format_duration(args_.run.grace)));
     terminate_command();
   }
 
@@ -195,7 +220,7 @@ class run_supervisor {
     grace_timer_.expires_after(args_.run.grace);
     grace_timer_.async_wait([this](error_code ec) {
       if (ec || !child_ || !child_->running()) return;
-      log_.error(command_.argv.front() + " still runs " + format_duration(args_.run.grace) +
+      log_.error(command_name() + " still runs " + format_duration(args_.run.grace) +
                  " after SIGTERM: sending SIGKILL");
       child_->signal(SIGKILL);
     });
@@ -214,7 +239,12 @@ class run_supervisor {
         finish(exit_code::signal_base + sig);
         break;
       case phase::running:
-        log_.info("passing " + signal_name(sig) + " on to " + command_.argv.front());
+        if (!child_) {  // elect without COMMAND: a signal resigns
+          log_.info("got " + signal_name(sig) + ": resigning");
+          finish(sig == SIGINT || sig == SIGTERM ? exit_code::success : exit_code::signal_base + sig);
+          break;
+        }
+        log_.info("passing " + signal_name(sig) + " on to " + command_name());
         if (sig == SIGTERM) {
           terminate_command();
         } else {
@@ -228,9 +258,9 @@ class run_supervisor {
 
   void on_command_ended(int wait_status) {
     grace_timer_.cancel();
-    const std::string what = command_.argv.front() + " " + describe_wait_status(wait_status);
+    const std::string what = command_name() + " " + describe_wait_status(wait_status);
     if (lost_code_ != 0) {
-      log_.error(what + " after the lock was lost; exiting with " + std::to_string(lost_code_));
+      log_.error(what + " after " + held() + " was lost; exiting with " + std::to_string(lost_code_));
       finish(lost_code_);
       return;
     }
@@ -247,7 +277,7 @@ class run_supervisor {
     if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
       why = " (held by " + identity_text(holder->identity) +
             ", fencing token " + std::to_string(holder->fencing_token) + ")";
-      if (holder->lease == 0) why += "; " + leaseless_note(holder->key);
+      if (holder->lease == 0 && !leaseless_.told(holder->key)) why += "; " + leaseless_note(holder->key);
     } else if (last_etcd_error_) {
       why = " (" + trouble_.describe(last_etcd_error_, opts_) + ")";
     }
@@ -269,7 +299,7 @@ class run_supervisor {
   const parsed_arguments& args_;
   logger log_;
   options opts_;
-  resolved_command command_;
+  hold_plan plan_;
   lock_manager lock_;
   asio::signal_set signals_;  // before the child exists: its SIGCHLD must not be lost
   asio::steady_timer timeout_timer_;
@@ -286,16 +316,20 @@ class run_supervisor {
 
 }  // namespace
 
+int supervise(const parsed_arguments& args, options opts, hold_plan plan) {
+  asio::io_context io;
+  run_supervisor supervisor(io, args, std::move(opts), std::move(plan));
+  return supervisor.run();
+}
+
 int run_command(const parsed_arguments& args) {
   auto resolved = resolve_command(args.run.command);
   if (auto* problem = std::get_if<command_problem>(&resolved)) {
     logger(false).error(problem->message);
     return problem->exit_code;
   }
-  auto opts = make_options(args.common, args.name, true);
-  asio::io_context io;
-  run_supervisor supervisor(io, args, std::move(opts), std::get<resolved_command>(std::move(resolved)));
-  return supervisor.run();
+  return supervise(args, make_options(args.common, args.name, true),
+                   hold_plan{false, std::get<resolved_command>(std::move(resolved))});
 }
 
 }  // namespace clusterlock::cli

@@ -23,12 +23,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using boost::system::error_code;
 
-std::string lease_hex(std::int64_t lease) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "%llx", static_cast<unsigned long long>(lease));
-  return buffer;
-}
-
 json::object entry_json(const lock_entry& e) {
   return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
 }

@@ -1,7 +1,9 @@
 // clusterlock watch: the lock's events as they happen, one line each (text or JSON), until a signal or --count.
+// Its loop is also elect --listen's (follow_events.hpp), which prints other lines.
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/follow_events.hpp"
 #include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
@@ -38,11 +40,37 @@ const char* event_name(lock_event::kind_type k) {
   return "?";
 }
 
+// watch's line for one event.
+std::string watch_line(const lock_event& e, const lock_manager& lock, bool as_json) {
+  const auto now = std::chrono::system_clock::now();
+  // The holder's key, while the manager's view still has it (it may have moved on since the event).
+  std::string key;
+  if (e.kind == lock_event::acquired) {
+    key = lock.key();
+  } else if (e.kind == lock_event::holder_changed && e.fencing_token != 0) {
+    for (const auto& entry : lock.queue())
+      if (entry.fencing_token == e.fencing_token) key = entry.key;
+  }
+  if (as_json) {
+    json::object o;
+    o["time"] = utc_time(now);
+    o["event"] = event_name(e.kind);
+    o["holder"] = e.fencing_token == 0 && e.holder.empty() ? json::value(nullptr) : json::value(e.holder);
+    o["fencing_token"] = e.fencing_token;
+    o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
+    o["revision"] = e.revision;
+    o["error"] = e.error ? json::value(e.error.message()) : json::value(nullptr);
+    return json::serialize(o) + "\n";
+  }
+  return local_time(now) + "  " + describe(e) + (key.empty() ? "" : "  key " + key) + "\n";
+}
+
 class watcher {
  public:
-  watcher(asio::io_context& io, const parsed_arguments& args, const options& opts)
+  watcher(asio::io_context& io, const parsed_arguments& args, const options& opts, event_printer printer)
       : io_(io),
         args_(args),
+        printer_(std::move(printer)),
         log_(args.common.verbose),
         opts_(with_diagnostics(opts)),
         lock_(io.get_executor(), opts_),
@@ -87,29 +115,8 @@ class watcher {
     seen_event_ = true;
     first_event_deadline_.cancel();
     leaseless_.on_event(e, log_);  // on stderr, so that the event lines stay as they are
-    const auto now = std::chrono::system_clock::now();
-    // The holder's key, while the manager's view still has it (it may have moved on since the event).
-    std::string key;
-    if (e.kind == lock_event::acquired) {
-      key = lock_.key();
-    } else if (e.kind == lock_event::holder_changed && e.fencing_token != 0) {
-      for (const auto& entry : lock_.queue())
-        if (entry.fencing_token == e.fencing_token) key = entry.key;
-    }
-    std::string line;
-    if (args_.watch.json) {
-      json::object o;
-      o["time"] = utc_time(now);
-      o["event"] = event_name(e.kind);
-      o["holder"] = e.fencing_token == 0 && e.holder.empty() ? json::value(nullptr) : json::value(e.holder);
-      o["fencing_token"] = e.fencing_token;
-      o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
-      o["revision"] = e.revision;
-      o["error"] = e.error ? json::value(e.error.message()) : json::value(nullptr);
-      line = json::serialize(o) + "\n";
-    } else {
-      line = local_time(now) + "  " + describe(e) + (key.empty() ? "" : "  key " + key) + "\n";
-    }
+    const std::string line = printer_(e, lock_);
+    if (line.empty()) return;  // an event this printer does not show
     if (!print(line)) {
       finish(exit_code::success);  // the reader is gone (a closed pipe): nothing more to do
       return;
@@ -146,6 +153,7 @@ class watcher {
 
   asio::io_context& io_;
   const parsed_arguments& args_;
+  event_printer printer_;
   logger log_;
   options opts_;
   etcd_trouble trouble_;
@@ -161,11 +169,17 @@ class watcher {
 
 }  // namespace
 
+int follow_events(const parsed_arguments& args, const options& opts, event_printer printer) {
+  asio::io_context io;
+  watcher w(io, args, opts, std::move(printer));
+  return w.run();
+}
+
 int watch_command(const parsed_arguments& args) {
   const options opts = make_options(args.common, args.name, args.watch.contend);
-  asio::io_context io;
-  watcher w(io, args, opts);
-  return w.run();
+  return follow_events(args, opts, [json = args.watch.json](const lock_event& e, const lock_manager& lock) {
+    return watch_line(e, lock, json);
+  });
 }
 
 }  // namespace clusterlock::cli

@@ -1,6 +1,6 @@
-// Writes fenced by etcd itself (lock_manager::async_guarded_txn): the user's compares and operations, which etcd
-// applies only if our key still exists with our create revision (the fencing token). A holder that lost the lock
-// without knowing it (frozen past its TTL, cut off) cannot write: etcd decides, not our clock.
+// Writes fenced by etcd itself (lock_manager::async_guarded_txn, async_proclaim): the user's compares and operations,
+// which etcd applies only if our key still exists with our create revision (the fencing token). A holder that lost
+// the lock without knowing it (frozen past its TTL, cut off) cannot write: etcd decides, not our clock.
 
 #include "manager/manager_state.hpp"
 
@@ -32,6 +32,25 @@ asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_
     co_return make_error_code(errc::lock_lost);
   r->responses.clear();  // the failure branch was our read alone: nothing of the user's ran
   co_return r;
+}
+
+// etcd's Election.Proclaim: our own key, put again with the new value and its lease, guarded like any write.
+asio::awaitable<result<void>> proclaim(std::shared_ptr<manager_state> s, std::string value) {
+  if (!s->holds_now()) co_return make_error_code(errc::lock_lost);
+  etcd::put_request put;
+  {
+    std::lock_guard lock(s->view_mutex);
+    put.key = s->my_key;
+  }
+  put.value = value;
+  put.lease = s->machine.my_lease();  // a put without it would tie our key to no lease: it would outlive us
+  etcd::txn_request txn;
+  txn.success.emplace_back(std::move(put));
+  auto r = co_await guarded_txn(s, std::move(txn));
+  if (!r) co_return r.error();
+  std::lock_guard lock(s->view_mutex);
+  s->value = std::move(value);  // a key made after a loss carries it too
+  co_return result<void>{};
 }
 
 }  // namespace clusterlock::detail

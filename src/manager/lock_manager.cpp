@@ -100,6 +100,8 @@ std::int64_t lock_manager::fencing_token() const noexcept { return have_lock() ?
 
 const std::string& lock_manager::identity() const noexcept { return state_->opts.identity; }
 
+std::string lock_manager::value() const { return state_->current_value(); }
+
 std::string lock_manager::key() const {
   std::lock_guard lock(state_->view_mutex);
   return state_->my_key;
@@ -155,5 +157,7 @@ void initiate_shutdown(const std::shared_ptr<manager_state>& s, done_handler h) 
 }  // namespace detail
 
 lock_manager::executor_type lock_manager::get_executor() const noexcept { return state_->strand; }
+
+etcd::client& lock_manager::etcd_client() const noexcept { return state_->client; }
 
 }  // namespace clusterlock

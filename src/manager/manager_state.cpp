@@ -35,6 +35,7 @@ manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool o
       own_session(own),
       client(*sess->client),
       machine(opts.identity),
+      value(opts.identity),
       rng(jitter_seed()) {}
 
 // ---- telling users

@@ -66,6 +66,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   mutable std::mutex view_mutex;  // queue()/holder()/key() may be called from other threads
   std::vector<lock_entry> view;
   std::string my_key;
+  std::string value;  // our key's value: opts.identity until a proclaim changes it; the next key gets it too
 
   std::vector<std::weak_ptr<event_queue>> subscribers;
   std::vector<lock_manager::callback> acquired_callbacks, lost_callbacks, holder_callbacks;
@@ -114,6 +115,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void note_validity();
   bool lease_proven() const;
   bool holds_now() const { return held.load() && lease_proven(); }  // have_lock(), on the strand
+  std::string current_value() const {
+    std::lock_guard lock(view_mutex);
+    return value;
+  }
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
   void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
               error_code ec = {});

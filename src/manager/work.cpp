@@ -149,7 +149,7 @@ asio::awaitable<error_code> manager_state::read() {
       // Not cancelled: a txn cut off on its way may still create our key, and we could not know to delete it (on a
       // shared session the lease, and so the key, would outlive this lock).
       co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
-      snap = co_await recipe::enqueue(client, prefix, key, opts.identity, *lease);
+      snap = co_await recipe::enqueue(client, prefix, key, current_value(), *lease);
       co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
       if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
       // The lease was found gone while the txn was on its way: our key went with it, whatever the reply says.

@@ -18,6 +18,7 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   my_key_ = my_key;
   my_revision_ = found;
   my_lease_ = found != 0 ? by_revision_.at({found, my_key}).lease : 0;
+  if (found != 0) my_identity_ = by_revision_.at({found, my_key}).identity;  // what etcd has, proclaims included
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
   if (found != 0 && (status_ == status::uncertain || status_ == status::unproven) && oldest() && lease_proven_) {
     // A linearizable read found our key: we held the lock and still do, with the same token.
@@ -32,6 +33,8 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
   if (entry.key == my_key_ && my_revision_ != 0 && entry.create_revision != my_revision_) {
     lose(lock_event::removed, revision);  // deleted and re-created behind our back: not the key we contended with
   }
+  // A put of our own key that keeps its create revision changed its value (async_proclaim): events about us say it.
+  if (entry.key == my_key_ && entry.create_revision == my_revision_) my_identity_ = entry.identity;
   insert(std::move(entry));
   settle(revision);
 }
@@ -154,15 +157,20 @@ void lock_machine::settle(std::int64_t revision) {
     if (status_ != status::unproven) emit_mine(lock_event::removed, revision);
     status_ = status::waiting;
   }
-  auto holder = by_revision_.empty() ? std::make_pair(std::int64_t{0}, std::string()) : by_revision_.begin()->first;
+  // The holder changed, or its value did (a proclaim): observers learn both.
+  holder_view holder;
+  if (!by_revision_.empty()) {
+    const auto& e = by_revision_.begin()->second;
+    holder = {e.create_revision, e.key, e.identity};
+  }
   if (holder != announced_holder_) {
-    const std::int64_t token = holder.first;
-    announced_holder_ = std::move(holder);
-    if (token == 0) {
+    announced_holder_ = holder;
+    if (holder.token == 0) {
       emit(lock_event::holder_changed, 0, {}, revision);
     } else {
       const auto& e = by_revision_.begin()->second;
-      events_.push_back(lock_event{lock_event::holder_changed, token, e.identity, revision, {}, e.key, e.lease});
+      events_.push_back(lock_event{lock_event::holder_changed, e.create_revision, e.identity, revision, {}, e.key,
+                                   e.lease});
     }
   }
 }

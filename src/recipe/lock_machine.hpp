@@ -21,7 +21,7 @@ namespace clusterlock::recipe {
 
 struct queue_entry {
   std::string key;
-  std::string identity;           // the key's value
+  std::string identity;           // the key's value (the contender's identity, or its proclaimed value)
   std::int64_t create_revision = 0;
   std::int64_t lease = 0;
 };
@@ -84,6 +84,7 @@ class lock_machine {
     return false;
   }
   std::int64_t my_token() const noexcept { return my_revision_; }
+  std::int64_t my_lease() const noexcept { return my_lease_; }
   const std::string& my_key() const noexcept { return my_key_; }
   /// The last etcd revision applied: a broken watch resumes at this + 1.
   std::int64_t revision() const noexcept { return revision_; }
@@ -119,8 +120,14 @@ class lock_machine {
   // create revision (a map by revision alone kept one of them and lost track of the other).
   std::map<std::pair<std::int64_t, std::string>, queue_entry> by_revision_;
   std::unordered_map<std::string, std::int64_t> by_key_;  // key -> create revision
-  // Create revision and key of the holder last announced by holder_changed ({0, ""}: none); empty before the first.
-  std::optional<std::pair<std::int64_t, std::string>> announced_holder_;
+  // The holder last announced by holder_changed (token 0: none); empty before the first.
+  struct holder_view {
+    std::int64_t token = 0;
+    std::string key;
+    std::string value;
+    bool operator==(const holder_view&) const = default;
+  };
+  std::optional<holder_view> announced_holder_;
   std::vector<lock_event> events_;
 };
 

@@ -120,6 +120,12 @@ TEST_F(Cli, AKeyWithoutALeaseIsNamedWithHowToClearIt) {
   const auto run = cli_run({"run", endpoints(), "--timeout=1s", name_, "--", "true"});
   EXPECT_EQ(run.exit_code, 124) << run.err;
   EXPECT_THAT(run.err, HasSubstr("key " + key + " has no lease")) << "said while waiting, without -v";
+  auto times = [&](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = text.find("has no lease"); at != std::string::npos; at = text.find("has no lease", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(times(run.err), 1u) << "said once, not again when giving up:\n" << run.err;
   const auto watch = cli_run({"watch", "--count=1", endpoints(), name_});
   EXPECT_EQ(watch.exit_code, 0) << watch.err;
   EXPECT_THAT(watch.err, HasSubstr("key " + key + " has no lease"));

@@ -368,5 +368,62 @@ TEST_P(SharedLoopTest, UserWorkGoesOnWhileTheLockIsContended) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, SharedLoopTest, ::testing::Values(1, 4));
 
+// ---- fenced_counter
+
+// The numbers after `verb` in `output`'s lines "verb N token T", in order.
+std::vector<long long> counted(const std::string& output, const std::string& verb) {
+  std::vector<long long> out;
+  const std::regex line("^" + verb + R"( (\d+) token \d+)");
+  std::istringstream in(output);
+  for (std::string l; std::getline(in, l);)
+    if (std::smatch m; std::regex_search(l, m, line)) out.push_back(std::stoll(m[1]));
+  return out;
+}
+
+// The old leader is frozen between its read and its write, past its TTL; the new one counts on; the old one resumes
+// and its write is refused: the counter never goes back.
+TEST(ExamplesTest, FencedCounterAFrozenOldLeaderNeverSetsTheCounterBack) {
+  etcd_cluster cluster;
+  temp_dir dir;
+  const std::string url = cluster.client_url(0);
+  const std::vector<std::string> args{EXAMPLE_FENCED_COUNTER_BIN, url, "counter-lock", "counter"};
+  auto with = [&](const char* who) {
+    auto a = args;
+    a.insert(a.end(), {who, "500"});
+    return a;
+  };
+  example_process old_leader(with("old"), dir.file("old.log"));
+  ASSERT_TRUE(eventually([&] { return counted(old_leader.output(), "wrote").size() >= 2; }, 10s))
+      << old_leader.output();
+  example_process next_leader(with("next"), dir.file("next.log"));
+  // Freeze the old leader while it thinks: it read the counter and has not written it back yet.
+  const auto reads = counted(old_leader.output(), "read").size();
+  ASSERT_TRUE(eventually([&] { return counted(old_leader.output(), "read").size() > reads; }, 5s));
+  old_leader.signal(SIGSTOP);
+  const auto frozen = old_leader.output();
+  const auto old_read = counted(frozen, "read").back();
+  ASSERT_EQ(counted(frozen, "wrote").back(), old_read) << "frozen after its write, not before:\n" << frozen;
+
+  ASSERT_TRUE(eventually([&] { return counted(next_leader.output(), "wrote").size() >= 2; }, 15s))
+      << next_leader.output();
+  old_leader.signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return contains(old_leader.output(), "stopped leading"); }, 10s))
+      << old_leader.output();
+  // A few more of the new leader's writes: the old one had every chance to write.
+  const auto written = counted(next_leader.output(), "wrote").size();
+  ASSERT_TRUE(eventually([&] { return counted(next_leader.output(), "wrote").size() >= written + 2; }, 10s));
+
+  const auto old_writes = counted(old_leader.output(), "wrote");
+  EXPECT_EQ(old_writes.back(), old_read) << "the old leader wrote after it woke:\n" << old_leader.output();
+  const auto next_writes = counted(next_leader.output(), "wrote");
+  EXPECT_EQ(next_writes.front(), old_read + 1) << next_leader.output();
+  for (std::size_t i = 1; i < next_writes.size(); ++i) EXPECT_EQ(next_writes[i], next_writes[i - 1] + 1);
+  next_leader.signal(SIGTERM);
+  old_leader.signal(SIGTERM);
+  EXPECT_TRUE(next_leader.wait_exit(5s));
+  const auto stored = std::stoll(cluster.etcdctl({"get", "--print-value-only", "counter"}));
+  EXPECT_GE(stored, next_writes.back()) << "the counter went back";
+}
+
 }  // namespace
 }  // namespace clusterlock::test

@@ -4,11 +4,16 @@
 
 #include <clusterlock/clusterlock.hpp>
 
+#include "support/hostile_relay.hpp"
 #include "support/lock_fixture.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace clusterlock {
@@ -126,6 +131,84 @@ TEST_F(guarded_txn, etcd_refuses_the_write_once_our_key_is_gone) {
   auto revoked = complete([&](auto h) { m.async_guarded_put(data, "after-revoke", h); });
   EXPECT_EQ(revoked.ec, errc::lock_lost) << revoked.ec.message();
   EXPECT_EQ(value_of(data), "fresh\n");
+}
+
+// The case only etcd can decide: the write left while we held the lock, and reaches etcd after the lock moved on
+// (held up in the network, or in a process frozen after it sent). Cancelling or noticing the loss cannot take it back;
+// the guard in the same txn refuses it.
+TEST_F(guarded_txn, a_write_held_up_on_its_way_until_after_the_loss_is_refused) {
+  const auto name = lock_name();
+  test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
+  auto o = make_options(name, "a");
+  o.endpoints = {relay.url()};
+  o.request_timeout = 10s;  // the client waits for the held-up reply rather than giving up
+  auto& m = add_manager(o);
+  hold_steadily(m, 0s);
+  const std::string data = name + "-data";
+  const auto key = m.key();
+
+  relay.set_mode(test::hostile_relay::mode::stall);
+  auto out = std::make_shared<txn_outcome>();
+  m.async_guarded_put(data, "stale", [out](error_code ec, etcd::txn_response) {
+    out->ec = ec;
+    out->done = true;
+  });
+  run_for(300ms);  // sent into the relay, where it waits
+  ASSERT_FALSE(out->done);
+  cluster().etcdctl({"lease", "revoke", key.substr(key.rfind('/') + 1)});  // the lock moves on behind our back
+  relay.set_mode(test::hostile_relay::mode::forward);
+  ASSERT_TRUE(run_until([&] { return out->done; }, 15s));
+  EXPECT_EQ(out->ec, errc::lock_lost) << out->ec.message();
+  EXPECT_EQ(value_of(data), "");
+}
+
+// Terminal cancellation completes a write on its way at once with operation_aborted; so does a proclaim.
+TEST_F(guarded_txn, a_cancelled_write_completes_at_once_with_operation_aborted) {
+  const auto name = lock_name();
+  test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
+  auto o = make_options(name, "a");
+  o.endpoints = {relay.url()};
+  o.request_timeout = 10s;
+  auto& m = add_manager(o);
+  hold_steadily(m, 0s);
+  relay.set_mode(test::hostile_relay::mode::stall);
+  asio::cancellation_signal put_signal, proclaim_signal;
+  std::optional<error_code> put, proclaimed;
+  m.async_guarded_put(name + "-data", "x",
+                      asio::bind_cancellation_slot(put_signal.slot(), [&](error_code ec, etcd::txn_response) { put = ec; }));
+  m.async_proclaim("elsewhere",
+                   asio::bind_cancellation_slot(proclaim_signal.slot(), [&](error_code ec) { proclaimed = ec; }));
+  run_for(100ms);
+  ASSERT_FALSE(put || proclaimed) << "the relay stalls: nothing can complete yet";
+  const auto start = steady::now();
+  put_signal.emit(asio::cancellation_type::terminal);
+  proclaim_signal.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return put && proclaimed; }, 5s));
+  EXPECT_LT(steady::now() - start, 1s);
+  EXPECT_EQ(*put, asio::error::operation_aborted);
+  EXPECT_EQ(*proclaimed, asio::error::operation_aborted);
+  EXPECT_EQ(m.value(), "a") << "a proclaim that did not complete did not change value()";
+  relay.set_mode(test::hostile_relay::mode::forward);
+}
+
+// Destroyed with a write on its way: the handler still runs, with etcd's answer or operation_aborted, never hangs.
+TEST_F(guarded_txn, a_write_in_flight_completes_when_the_manager_is_destroyed) {
+  const auto name = lock_name();
+  test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
+  auto o = make_options(name, "a");
+  o.endpoints = {relay.url()};
+  o.request_timeout = 2s;
+  auto& m = add_manager(o);
+  hold_steadily(m, 0s);
+  relay.set_mode(test::hostile_relay::mode::stall);
+  std::optional<error_code> put;
+  m.async_guarded_put(name + "-data", "x", [&](error_code ec, etcd::txn_response) { put = ec; });
+  run_for(100ms);
+  managers_.clear();  // destroys m: it shuts down in the background
+  recorders_.clear();
+  relay.set_mode(test::hostile_relay::mode::forward);
+  ASSERT_TRUE(run_until([&] { return put.has_value(); }, 10s)) << "the handler never ran";
+  EXPECT_TRUE(!*put || *put == asio::error::operation_aborted || *put == errc::lock_lost) << put->message();
 }
 
 }  // namespace

@@ -105,9 +105,23 @@ TEST(CliArguments, WatchAndStatusOptions) {
   EXPECT_TRUE(parse({"status", "--json", "x"}).status.json);
 }
 
+// As etcdctl: `clusterlock --endpoints X run ...` (the options every command has, before the command).
+TEST(CliArguments, OptionsEveryCommandHasMayComeBeforeTheCommand) {
+  const auto p = parse({"--endpoints", "http://e:1", "-v", "--request-timeout=2s", "run", "--ttl", "3s", "x", "--",
+                        "true"});
+  EXPECT_EQ(p.what, parsed_arguments::action::run);
+  EXPECT_EQ(p.common.endpoints, std::vector<std::string>{"http://e:1"});
+  EXPECT_TRUE(p.common.verbose);
+  EXPECT_EQ(p.name, "x");
+  const auto s = parse({"--endpoints=http://e:2", "status", "y"});
+  EXPECT_EQ(s.what, parsed_arguments::action::status);
+  EXPECT_EQ(s.common.endpoints, std::vector<std::string>{"http://e:2"});
+}
+
 TEST(CliArguments, BadUsageSaysWhat) {
   EXPECT_THAT(usage_message({}), HasSubstr("command is missing"));
-  EXPECT_THAT(usage_message({"--ttl=5", "status", "x"}), HasSubstr("options go after the command"));
+  EXPECT_THAT(usage_message({"--ttl=5", "status", "x"}), HasSubstr("'--ttl=5' before the command"));
+  EXPECT_THAT(usage_message({"--endpoints", "http://e:1"}), HasSubstr("before the command"));
   EXPECT_THAT(usage_message({"run", "x"}), HasSubstr("COMMAND is missing"));
   EXPECT_THAT(usage_message({"run", "x", "--"}), HasSubstr("COMMAND is missing"));
   EXPECT_THAT(usage_message({"status", "--json"}), HasSubstr("NAME is missing"));
@@ -149,6 +163,71 @@ TEST(CliArguments, BadUsageSaysWhat) {
   EXPECT_THAT(usage_message({"watch", "--count=-1", "x"}), HasSubstr("--count"));
   EXPECT_THAT(usage_message({"status", "--user=u:p", "x"}), HasSubstr("never taken from the command line"));
   EXPECT_THAT(usage_message({"help", "nope"}), HasSubstr("unknown command 'nope'"));
+}
+
+TEST(CliArguments, ElectCampaignsWithAProposalAndPerhapsACommand) {
+  const auto plain = parse({"elect", "--ttl=5s", "--timeout=1m", "jobs", "vm1:8080"});
+  EXPECT_EQ(plain.what, parsed_arguments::action::elect);
+  EXPECT_EQ(plain.name, "jobs");
+  EXPECT_EQ(plain.elect.proposal, "vm1:8080");
+  EXPECT_FALSE(plain.elect.listen);
+  EXPECT_TRUE(plain.run.command.empty());
+  EXPECT_EQ(plain.common.ttl, 5s);
+  EXPECT_EQ(plain.run.timeout, 60000ms);
+  // COMMAND after PROPOSAL, with or without "--"; from its first word on, every word is COMMAND's.
+  const auto with = parse({"elect", "jobs", "p", "--grace=1s", "--", "sh", "-c", "x"});
+  EXPECT_THAT(with.run.command, ElementsAre("sh", "-c", "x"));
+  EXPECT_EQ(with.run.grace, 1000ms);
+  EXPECT_THAT(parse({"elect", "jobs", "p", "ls", "-l", "--listen"}).run.command, ElementsAre("ls", "-l", "--listen"));
+}
+
+TEST(CliArguments, ElectListenObservesOnly) {
+  const auto l = parse({"elect", "-l", "--json", "jobs"});
+  EXPECT_EQ(l.what, parsed_arguments::action::elect);
+  EXPECT_TRUE(l.elect.listen);
+  EXPECT_TRUE(l.elect.json);
+  EXPECT_EQ(l.name, "jobs");
+  EXPECT_TRUE(parse({"elect", "jobs", "--listen"}).elect.listen);
+  EXPECT_THAT(usage_message({"elect", "--listen", "jobs", "p"}), HasSubstr("--listen only observes"));
+  EXPECT_THAT(usage_message({"elect", "--listen", "--ttl=5s", "jobs"}), HasSubstr("--ttl is for a candidate"));
+  EXPECT_THAT(usage_message({"elect", "-l", "--timeout=1s", "jobs"}), HasSubstr("--timeout is for a candidate"));
+  EXPECT_THAT(usage_message({"elect", "--json", "jobs", "p"}), HasSubstr("--json is for --listen"));
+}
+
+TEST(CliArguments, ElectBadUsageSaysWhat) {
+  EXPECT_THAT(usage_message({"elect"}), HasSubstr("the election's NAME is missing"));
+  EXPECT_THAT(usage_message({"elect", "jobs"}), HasSubstr("PROPOSAL is missing"));
+  EXPECT_THAT(usage_message({"elect", "jobs", ""}), HasSubstr("PROPOSAL must not be empty"));
+  EXPECT_THAT(usage_message({"elect", "jobs", "--", "true"}), HasSubstr("NAME and PROPOSAL come before '--'"));
+  EXPECT_THAT(usage_message({"elect", "jobs", "p", "--"}), HasSubstr("COMMAND is missing after '--'"));
+  EXPECT_THAT(usage_message({"elect", "--grace=1s", "jobs", "p"}), HasSubstr("--grace is for COMMAND"));
+  EXPECT_THAT(usage_message({"elect", "--identity=me", "jobs", "p"}), HasSubstr("elect's PROPOSAL is what others see"));
+  EXPECT_THAT(usage_message({"elect", "--count=1", "jobs", "p"}), HasSubstr("unknown option '--count=1' for 'clusterlock elect'"));
+  EXPECT_EQ(parse({"help", "elect"}).help_for, subcommand::elect);
+  EXPECT_THAT(help_text(subcommand::elect), HasSubstr("--listen"));
+  EXPECT_THAT(help_text(subcommand::elect), Not(HasSubstr("--identity")));
+}
+
+TEST(CliArguments, PutAndDelWriteOnlyFenced) {
+  const auto put = parse({"put", "--fenced", "config/x", "v"});
+  EXPECT_EQ(put.what, parsed_arguments::action::put);
+  EXPECT_EQ(put.fenced.key, "config/x");
+  EXPECT_EQ(put.fenced.value, "v");
+  EXPECT_EQ(parse({"put", "--fenced", "k", ""}).fenced.value, "") << "an empty value is a value";
+  EXPECT_EQ(parse({"put", "--fenced", "--", "k", "-1"}).fenced.value, "-1");
+  const auto del = parse({"del", "k", "--fenced"});
+  EXPECT_EQ(del.what, parsed_arguments::action::del);
+  EXPECT_EQ(del.fenced.key, "k");
+  EXPECT_EQ(parse({"put", "--help"}).help_for, subcommand::put);
+  EXPECT_THAT(help_text(subcommand::del), HasSubstr("--fenced"));
+
+  EXPECT_THAT(usage_message({"put", "k", "v"}), HasSubstr("for a write that is not fenced use etcdctl put KEY VALUE"));
+  EXPECT_THAT(usage_message({"del", "k"}), HasSubstr("use etcdctl del KEY"));
+  EXPECT_THAT(usage_message({"put", "--fenced", "k"}), HasSubstr("VALUE is missing"));
+  EXPECT_THAT(usage_message({"put", "--fenced"}), HasSubstr("KEY is missing"));
+  EXPECT_THAT(usage_message({"del", "--fenced", "k", "v"}), HasSubstr("unexpected argument 'v'"));
+  EXPECT_THAT(usage_message({"put", "--fenced", "--ttl=5s", "k", "v"}), HasSubstr("put takes no lease"));
+  EXPECT_THAT(usage_message({"del", "--fenced", "--json", "k"}), HasSubstr("unknown option '--json'"));
 }
 
 }  // namespace

@@ -395,5 +395,68 @@ TEST(lock_machine, events_about_us_carry_our_key_and_lease_and_holder_changes_th
   EXPECT_EQ(e[0].key, "l/me");
 }
 
+// An election's leader proclaims: its key is put again with a new value and the same create revision.
+TEST(lock_machine, a_holders_new_value_is_announced_and_a_waiters_is_not) {
+  lock_machine m("observer");
+  m.on_snapshot(4, {entry("l/a", 3, "A"), entry("l/b", 4, "B")}, "");
+  m.take_events();
+  m.on_put(entry("l/a", 3, "A at 10.0.0.1:80"), 7);
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[0].holder, "A at 10.0.0.1:80");
+  EXPECT_EQ(e[0].fencing_token, 3);
+  EXPECT_EQ(e[0].revision, 7);
+  m.on_put(entry("l/a", 3, "A at 10.0.0.1:80"), 8);  // the same value again: nothing changed
+  m.on_put(entry("l/b", 4, "B2"), 9);                 // a waiter's value is nobody's business yet
+  EXPECT_TRUE(m.take_events().empty());
+  m.on_delete("l/a", 10);
+  e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].holder, "B2");
+}
+
+// After a compaction the observer reads the keys again: a value proclaimed while it was away is one event.
+TEST(lock_machine, a_reread_that_finds_the_holder_with_a_new_value_announces_it) {
+  lock_machine m("observer");
+  m.on_snapshot(4, {entry("l/a", 3, "v1")}, "");
+  m.take_events();
+  m.on_snapshot(20, {entry("l/a", 3, "v3")}, "");
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].holder, "v3");
+  EXPECT_EQ(e[0].revision, 20);
+  m.on_snapshot(21, {entry("l/a", 3, "v3")}, "");
+  EXPECT_TRUE(m.take_events().empty());
+}
+
+// Our key as a read finds it (a new key made with a proclaimed value, or a re-read after a proclaim whose watch event
+// we never saw): its value is what events about us carry.
+TEST(lock_machine, events_about_us_carry_the_value_a_read_found_on_our_key) {
+  lock_machine m("first");
+  m.on_snapshot(5, {entry("l/me", 5, "proclaimed")}, "l/me");
+  auto e = m.take_events();
+  ASSERT_GE(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::acquired);
+  EXPECT_EQ(e[0].holder, "proclaimed");
+}
+
+TEST(lock_machine, our_own_proclaimed_value_is_what_events_about_us_carry) {
+  lock_machine m("me");
+  m.on_snapshot(5, {entry("l/me", 5, "me")}, "l/me");
+  m.take_events();
+  m.on_put(entry("l/me", 5, "me, now at :81"), 6);
+  auto e = m.take_events();
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::holder_changed);
+  EXPECT_EQ(e[0].holder, "me, now at :81");
+  EXPECT_EQ(m.current(), status::held);
+  m.on_delete("l/me", 7);
+  e = m.take_events();
+  ASSERT_GE(e.size(), 1u);
+  EXPECT_EQ(e[0].kind, lock_event::removed);
+  EXPECT_EQ(e[0].holder, "me, now at :81");
+}
+
 }  // namespace
 }  // namespace clusterlock::recipe
