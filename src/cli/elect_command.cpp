@@ -3,7 +3,6 @@
 // etcdctl's candidates and observers and ours see one another. Campaigning is run's supervisor (supervise.hpp);
 // --listen is watch's loop (follow_events.hpp) with lines of its own.
 
-#include "cli/child_process.hpp"
 #include "cli/commands.hpp"
 #include "cli/follow_events.hpp"
 #include "cli/lock_options.hpp"
@@ -49,13 +48,7 @@ int elect_command(const parsed_arguments& args) {
   if (args.elect.listen) return listen(args);
   hold_plan plan{true, std::nullopt};
   if (!args.run.command.empty()) {
-    // Found before the campaign, as run does, so that a typo fails at once.
-    auto resolved = resolve_command(args.run.command);
-    if (auto* problem = std::get_if<command_problem>(&resolved)) {
-      logger(false).error(problem->message);
-      return problem->exit_code;
-    }
-    plan.command = std::get<resolved_command>(std::move(resolved));
+    if (auto failed = find_command(args, plan)) return *failed;
   }
   auto opts = make_options(args.common, args.name, true);
   opts.identity = args.elect.proposal;  // our key's value: what etcdctl elect -l and the others show as the leader

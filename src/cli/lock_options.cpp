@@ -6,6 +6,12 @@ namespace clusterlock::cli {
 
 using boost::system::error_code;
 
+std::string join_endpoints(const std::vector<std::string>& urls) {
+  std::string joined;
+  for (const auto& url : urls) joined += (joined.empty() ? "" : ",") + url;
+  return joined;
+}
+
 options make_options(const common_arguments& args, const std::string& name, bool contend) {
   options o;
   o.endpoints = args.endpoints;
@@ -38,8 +44,7 @@ std::string etcd_trouble::describe(const error_code& ec, const options& o) const
   if (ec == errc::not_tls && last && last->endpoint.starts_with("https://")) {
     return last->endpoint + " does not speak TLS: try http://" + last->endpoint.substr(8);
   }
-  std::string where;
-  for (const auto& e : o.endpoints) where += (where.empty() ? "" : ",") + e;
+  const std::string where = join_endpoints(o.endpoints);
   // etcd answers "authentication is not enabled" with a bare failed precondition, which says little.
   const std::string hint =
       ec == errc::failed_precondition && !o.auth.user.empty() ? " (is authentication enabled on etcd?)" : "";

@@ -13,8 +13,12 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace clusterlock::cli {
+
+/// "http://a:2379,http://b:2379": as --endpoints and CLUSTERLOCK_ENDPOINTS take them.
+std::string join_endpoints(const std::vector<std::string>& urls);
 
 /// Reads the password (see password.hpp) when --user is given. Does not validate: the lock_manager does.
 options make_options(const common_arguments& args, const std::string& name, bool contend);

@@ -164,14 +164,12 @@ class run_supervisor {
   }
 
   void start_command(const lock_event& e) {
-    std::string endpoints;
-    for (const auto& url : opts_.endpoints) endpoints += (endpoints.empty() ? "" : ",") + url;
     const std::vector<std::string> env = {
         "CLUSTERLOCK_NAME=" + opts_.name,
         "CLUSTERLOCK_KEY=" + lock_.key(),
         "CLUSTERLOCK_FENCING_TOKEN=" + std::to_string(e.fencing_token),
         "CLUSTERLOCK_IDENTITY=" + lock_.identity(),
-        "CLUSTERLOCK_ENDPOINTS=" + endpoints,  // `clusterlock put --fenced` in COMMAND reaches our etcd
+        "CLUSTERLOCK_ENDPOINTS=" + join_endpoints(opts_.endpoints),  // `clusterlock put --fenced` in COMMAND reaches our etcd
         "CLUSTERLOCK_PASSWORD",                // etcd's password is ours, not COMMAND's
     };
     try {
@@ -322,14 +320,20 @@ int supervise(const parsed_arguments& args, options opts, hold_plan plan) {
   return supervisor.run();
 }
 
-int run_command(const parsed_arguments& args) {
+std::optional<int> find_command(const parsed_arguments& args, hold_plan& plan) {
   auto resolved = resolve_command(args.run.command);
   if (auto* problem = std::get_if<command_problem>(&resolved)) {
     logger(false).error(problem->message);
     return problem->exit_code;
   }
-  return supervise(args, make_options(args.common, args.name, true),
-                   hold_plan{false, std::get<resolved_command>(std::move(resolved))});
+  plan.command = std::get<resolved_command>(std::move(resolved));
+  return std::nullopt;
+}
+
+int run_command(const parsed_arguments& args) {
+  hold_plan plan;
+  if (auto failed = find_command(args, plan)) return *failed;
+  return supervise(args, make_options(args.common, args.name, true), std::move(plan));
 }
 
 }  // namespace clusterlock::cli

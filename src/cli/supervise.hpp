@@ -20,6 +20,10 @@ struct hold_plan {
   std::optional<resolved_command> command;
 };
 
+/// Finds COMMAND (args.run.command) into plan.command before any contending, so that a typo fails at once. On
+/// failure: its message is said, and the exit code returned (126, 127, 125).
+std::optional<int> find_command(const parsed_arguments& args, hold_plan& plan);
+
 /// Runs on an io_context of its own, to the end; returns the process's exit code.
 int supervise(const parsed_arguments& args, options opts, hold_plan plan);
 
