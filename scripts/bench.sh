@@ -32,7 +32,7 @@ doc_args=()
 # outlived its object once crashed there only (issue 12). The configure arguments are scripts/test.sh's, so that
 # CI's `BUILD_DIR=build` reuses that build (other arguments would rebuild all of it) and builds only the benchmarks.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLUSTERLOCK_WARNINGS_AS_ERRORS=ON \
-  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON >/dev/null
+  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON -DCMAKE_UNITY_BUILD=ON >/dev/null
 # The driver depends on its helper programs and, when it is part of the build, the clusterlock command.
 cmake --build "$build_dir" -j "$jobs" --target clusterlock_bench
 

@@ -10,7 +10,7 @@ say "Setting up (Debian packages) and building the example contender"
 bash scripts/setup.sh >/dev/null
 # scripts/test.sh's arguments: the same build directory configured otherwise would be rebuilt whole by each.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLUSTERLOCK_WARNINGS_AS_ERRORS=ON \
-  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON >/dev/null
+  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build build --target leader_election -j 2 >/dev/null
 bin=build/examples/leader_election
 

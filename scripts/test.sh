@@ -14,7 +14,7 @@ jobs=${JOBS:-2}
 # The same arguments as scripts/bench.sh's, with the benchmarks, so that `BUILD_DIR=build scripts/bench.sh` (CI)
 # reuses this build and builds only the benchmark programs; the sanitized suite is the Debug build.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLUSTERLOCK_WARNINGS_AS_ERRORS=ON \
-  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON
+  -DCLUSTERLOCK_BUILD_TESTS=ON -DCLUSTERLOCK_BUILD_BENCHMARKS=ON -DCMAKE_UNITY_BUILD=ON
 cmake --build "$build_dir" -j "$jobs"
 # Integration tests start real etcd processes; run one test binary's cases at a time so that
 # timing-sensitive fault tests are not starved on a 2-core machine.

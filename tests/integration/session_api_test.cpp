@@ -230,7 +230,7 @@ TEST(SessionApi, ALostLeaseIsReportedToTheWaitAndAgainToTheNextWaitWhenNobodyWai
 
 // ---- diagnostics (issue 10, "Errors a user can see")
 
-struct recorder {
+struct diagnostics_recorder {
   std::vector<diagnostic> seen;
   diagnostics_handler handler() {
     return [this](const diagnostic& d) { seen.push_back(d); };
@@ -250,7 +250,7 @@ struct recorder {
 TEST(SessionDiagnostics, AKilledEtcdIsReported) {
   test::etcd_cluster cluster;
   asio::io_context io;
-  recorder rec;
+  diagnostics_recorder rec;
   auto so = options_for(cluster, "diag-killed");
   so.ttl = 2s;  // a keepalive every 666 ms
   so.diagnostics = rec.handler();
@@ -268,7 +268,7 @@ TEST(SessionDiagnostics, AKilledEtcdIsReported) {
 TEST(SessionDiagnostics, ALostLeaseIsReported) {
   test::etcd_cluster cluster;
   asio::io_context io;
-  recorder rec;
+  diagnostics_recorder rec;
   auto so = options_for(cluster, "diag-lease");
   so.diagnostics = rec.handler();
   session_with_lock sl(io, so);
@@ -281,7 +281,7 @@ TEST(SessionDiagnostics, ALostLeaseIsReported) {
 TEST(SessionDiagnostics, AReauthenticationIsReported) {
   test::etcd_cluster cluster(test::etcd_options{.auth = true, .extra_args = {"--auth-token-ttl=1"}});
   asio::io_context io;
-  recorder rec;
+  diagnostics_recorder rec;
   auto so = options_for(cluster, "diag-auth");
   // A probe every 3 s: the token, unused meanwhile, expires between two (etcd restarts a token's TTL at each use).
   // Keepalives do not count: etcd does not check the token of a lease keepalive.
@@ -304,7 +304,7 @@ TEST(SessionDiagnostics, AReauthenticationIsReported) {
 TEST(SessionDiagnostics, ACompactedWatchRestartIsReported) {
   test::etcd_cluster cluster;
   asio::io_context io;
-  recorder rec;
+  diagnostics_recorder rec;
   auto so = options_for(cluster, "diag-compact");
   so.diagnostics = rec.handler();
   session_with_lock sl(io, so);
@@ -332,7 +332,7 @@ TEST(SessionDiagnostics, ACompactedWatchRestartIsReported) {
 TEST(SessionDiagnostics, TheLockManagersOptionsReachTheHook) {
   test::etcd_cluster cluster;
   asio::io_context io;
-  recorder rec;
+  diagnostics_recorder rec;
   options o;
   o.endpoints = cluster.client_urls();
   o.name = "diag-manager-" + std::to_string(::getpid());
