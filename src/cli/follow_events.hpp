@@ -11,8 +11,8 @@
 
 namespace clusterlock::cli {
 
-/// One event as the line to print, newline included. `lock` is there for what the event does not carry.
-using event_printer = std::function<std::string(const lock_event&, const lock_manager& lock)>;
+/// One event as the line to print, newline included.
+using event_printer = std::function<std::string(const lock_event&)>;
 
 /// Runs on an io_context of its own, to the end; returns the process's exit code.
 int follow_events(const parsed_arguments& args, const options& opts, event_printer printer);

@@ -41,16 +41,11 @@ const char* event_name(lock_event::kind_type k) {
 }
 
 // watch's line for one event.
-std::string watch_line(const lock_event& e, const lock_manager& lock, bool as_json) {
+std::string watch_line(const lock_event& e, bool as_json) {
   const auto now = std::chrono::system_clock::now();
-  // The holder's key, while the manager's view still has it (it may have moved on since the event).
-  std::string key;
-  if (e.kind == lock_event::acquired) {
-    key = lock.key();
-  } else if (e.kind == lock_event::holder_changed && e.fencing_token != 0) {
-    for (const auto& entry : lock.queue())
-      if (entry.fencing_token == e.fencing_token) key = entry.key;
-  }
+  // The holder's key, as the event saw it (the manager's view may have moved on since).
+  const bool names_holder = e.kind == lock_event::acquired || e.kind == lock_event::holder_changed;
+  const std::string key = names_holder ? e.key : std::string();
   if (as_json) {
     json::object o;
     o["time"] = utc_time(now);
@@ -115,7 +110,7 @@ class watcher {
     seen_event_ = true;
     first_event_deadline_.cancel();
     leaseless_.on_event(e, log_);  // on stderr, so that the event lines stay as they are
-    const std::string line = printer_(e, lock_);
+    const std::string line = printer_(e);
     if (line.empty()) return;  // an event this printer does not show
     if (!print(line)) {
       finish(exit_code::success);  // the reader is gone (a closed pipe): nothing more to do
@@ -177,8 +172,8 @@ int follow_events(const parsed_arguments& args, const options& opts, event_print
 
 int watch_command(const parsed_arguments& args) {
   const options opts = make_options(args.common, args.name, args.watch.contend);
-  return follow_events(args, opts, [json = args.watch.json](const lock_event& e, const lock_manager& lock) {
-    return watch_line(e, lock, json);
+  return follow_events(args, opts, [json = args.watch.json](const lock_event& e) {
+    return watch_line(e, json);
   });
 }
 
