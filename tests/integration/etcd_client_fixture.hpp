@@ -59,10 +59,9 @@ using namespace std::chrono_literals;
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-// Drives `io` until the coroutine `op` finishes (bounded: a hang fails the test instead of blocking CI).
+// Drives `io` until `done` is ready (bounded: a hang fails the test instead of blocking CI).
 template <class T>
-T run(asio::io_context& io, asio::awaitable<T> op, steady_clock::duration limit = 60s) {
-  auto done = asio::co_spawn(io, std::move(op), asio::use_future);
+T wait_on(asio::io_context& io, std::future<T> done, steady_clock::duration limit) {
   io.restart();
   const auto deadline = steady_clock::now() + limit;
   while (done.wait_for(0s) != std::future_status::ready) {
@@ -73,20 +72,18 @@ T run(asio::io_context& io, asio::awaitable<T> op, steady_clock::duration limit 
   return done.get();
 }
 
+// Runs the coroutine `op` to its end on `io`.
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> op, steady_clock::duration limit = 60s) {
+  return wait_on(io, asio::co_spawn(io, std::move(op), asio::use_future), limit);
+}
+
 // The same for a coroutine lambda, given itself (not called): co_spawn keeps the lambda, whose captures the
 // coroutine reads, alive until the coroutine ends, also when the bound ran out first.
 template <class F>
   requires std::invocable<F&>
 auto run(asio::io_context& io, F body, steady_clock::duration limit = 60s) {
-  auto done = asio::co_spawn(io, std::move(body), asio::use_future);
-  io.restart();
-  const auto deadline = steady_clock::now() + limit;
-  while (done.wait_for(0s) != std::future_status::ready) {
-    if (steady_clock::now() > deadline) throw std::runtime_error("operation did not finish within the test's bound");
-    io.run_one_for(20ms);
-    if (io.stopped()) io.restart();
-  }
-  return done.get();
+  return wait_on(io, asio::co_spawn(io, std::move(body), asio::use_future), limit);
 }
 
 // A key prefix no other test (nor another repetition of this one) uses.

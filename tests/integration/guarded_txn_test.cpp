@@ -43,7 +43,22 @@ class guarded_txn : public lock_manager_it {
     return *out;
   }
   std::string value_of(const std::string& key) { return cluster().etcdctl({"get", "--print-value-only", key}); }
+
+  // A manager that holds the lock through `relay`, which can hold its requests up (stall) until it forwards again.
+  // The request timeout is long enough for the client to wait for a held-up reply rather than give up.
+  lock_manager& hold_through(test::hostile_relay& relay, const std::string& name, std::chrono::seconds timeout = 10s) {
+    auto o = make_options(name, "a");
+    o.endpoints = {relay.url()};
+    o.request_timeout = timeout;
+    auto& m = add_manager(o);
+    hold_steadily(m, 0s);
+    return m;
+  }
 };
+
+// Where a handler that may run after the test body (in TearDown's shutdown) keeps what it got.
+using outcome = std::shared_ptr<std::optional<error_code>>;
+outcome make_outcome() { return std::make_shared<std::optional<error_code>>(); }
 
 TEST_F(guarded_txn, writes_while_we_hold_the_lock) {
   const auto name = lock_name();
@@ -139,11 +154,7 @@ TEST_F(guarded_txn, etcd_refuses_the_write_once_our_key_is_gone) {
 TEST_F(guarded_txn, a_write_held_up_on_its_way_until_after_the_loss_is_refused) {
   const auto name = lock_name();
   test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
-  auto o = make_options(name, "a");
-  o.endpoints = {relay.url()};
-  o.request_timeout = 10s;  // the client waits for the held-up reply rather than giving up
-  auto& m = add_manager(o);
-  hold_steadily(m, 0s);
+  auto& m = hold_through(relay, name);
   const std::string data = name + "-data";
   const auto key = m.key();
 
@@ -166,27 +177,23 @@ TEST_F(guarded_txn, a_write_held_up_on_its_way_until_after_the_loss_is_refused) 
 TEST_F(guarded_txn, a_cancelled_write_completes_at_once_with_operation_aborted) {
   const auto name = lock_name();
   test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
-  auto o = make_options(name, "a");
-  o.endpoints = {relay.url()};
-  o.request_timeout = 10s;
-  auto& m = add_manager(o);
-  hold_steadily(m, 0s);
+  auto& m = hold_through(relay, name);
   relay.set_mode(test::hostile_relay::mode::stall);
   asio::cancellation_signal put_signal, proclaim_signal;
-  std::optional<error_code> put, proclaimed;
+  auto put = make_outcome(), proclaimed = make_outcome();
   m.async_guarded_put(name + "-data", "x",
-                      asio::bind_cancellation_slot(put_signal.slot(), [&](error_code ec, etcd::txn_response) { put = ec; }));
+                      asio::bind_cancellation_slot(put_signal.slot(), [put](error_code ec, etcd::txn_response) { *put = ec; }));
   m.async_proclaim("elsewhere",
-                   asio::bind_cancellation_slot(proclaim_signal.slot(), [&](error_code ec) { proclaimed = ec; }));
+                   asio::bind_cancellation_slot(proclaim_signal.slot(), [proclaimed](error_code ec) { *proclaimed = ec; }));
   run_for(100ms);
-  ASSERT_FALSE(put || proclaimed) << "the relay stalls: nothing can complete yet";
+  ASSERT_FALSE(*put || *proclaimed) << "the relay stalls: nothing can complete yet";
   const auto start = steady::now();
   put_signal.emit(asio::cancellation_type::terminal);
   proclaim_signal.emit(asio::cancellation_type::terminal);
-  ASSERT_TRUE(run_until([&] { return put && proclaimed; }, 5s));
+  ASSERT_TRUE(run_until([&] { return *put && *proclaimed; }, 5s));
   EXPECT_LT(steady::now() - start, 1s);
-  EXPECT_EQ(*put, asio::error::operation_aborted);
-  EXPECT_EQ(*proclaimed, asio::error::operation_aborted);
+  EXPECT_EQ(**put, asio::error::operation_aborted);
+  EXPECT_EQ(**proclaimed, asio::error::operation_aborted);
   EXPECT_EQ(m.value(), "a") << "a proclaim that did not complete did not change value()";
   relay.set_mode(test::hostile_relay::mode::forward);
 }
@@ -195,20 +202,17 @@ TEST_F(guarded_txn, a_cancelled_write_completes_at_once_with_operation_aborted) 
 TEST_F(guarded_txn, a_write_in_flight_completes_when_the_manager_is_destroyed) {
   const auto name = lock_name();
   test::hostile_relay relay(io_.get_executor(), "127.0.0.1", cluster().client_port(0));
-  auto o = make_options(name, "a");
-  o.endpoints = {relay.url()};
-  o.request_timeout = 2s;
-  auto& m = add_manager(o);
-  hold_steadily(m, 0s);
+  auto& m = hold_through(relay, name, 2s);
   relay.set_mode(test::hostile_relay::mode::stall);
-  std::optional<error_code> put;
-  m.async_guarded_put(name + "-data", "x", [&](error_code ec, etcd::txn_response) { put = ec; });
+  auto put = make_outcome();
+  m.async_guarded_put(name + "-data", "x", [put](error_code ec, etcd::txn_response) { *put = ec; });
   run_for(100ms);
   managers_.clear();  // destroys m: it shuts down in the background
   recorders_.clear();
   relay.set_mode(test::hostile_relay::mode::forward);
-  ASSERT_TRUE(run_until([&] { return put.has_value(); }, 10s)) << "the handler never ran";
-  EXPECT_TRUE(!*put || *put == asio::error::operation_aborted || *put == errc::lock_lost) << put->message();
+  ASSERT_TRUE(run_until([&] { return put->has_value(); }, 10s)) << "the handler never ran";
+  const error_code ec = **put;
+  EXPECT_TRUE(!ec || ec == asio::error::operation_aborted || ec == errc::lock_lost) << ec.message();
 }
 
 }  // namespace
