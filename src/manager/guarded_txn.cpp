@@ -15,11 +15,7 @@ asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_
   // Pessimism first: when we cannot prove that we hold the lock, we do not ask etcd.
   if (!s->holds_now()) co_return make_error_code(errc::lock_lost);
   const std::int64_t token = s->token.load();
-  std::string key;
-  {
-    std::lock_guard lock(s->view_mutex);
-    key = s->my_key;
-  }
+  const std::string key = s->current_key();
   txn.compares.push_back(etcd::compare::create_revision(key, etcd::compare_result::equal, token));
   etcd::range_request ours;  // the failure branch reads our key: tells "not ours" from "your compare failed"
   ours.key = key;
@@ -35,13 +31,10 @@ asio::awaitable<result<etcd::txn_response>> guarded_txn(std::shared_ptr<manager_
 }
 
 // etcd's Election.Proclaim: our own key, put again with the new value and its lease, guarded like any write.
+// Without the lock, guarded_txn refuses it before anything is sent.
 asio::awaitable<result<void>> proclaim(std::shared_ptr<manager_state> s, std::string value) {
-  if (!s->holds_now()) co_return make_error_code(errc::lock_lost);
   etcd::put_request put;
-  {
-    std::lock_guard lock(s->view_mutex);
-    put.key = s->my_key;
-  }
+  put.key = s->current_key();
   put.value = value;
   put.lease = s->machine.my_lease();  // a put without it would tie our key to no lease: it would outlive us
   etcd::txn_request txn;

@@ -102,10 +102,7 @@ const std::string& lock_manager::identity() const noexcept { return state_->opts
 
 std::string lock_manager::value() const { return state_->current_value(); }
 
-std::string lock_manager::key() const {
-  std::lock_guard lock(state_->view_mutex);
-  return state_->my_key;
-}
+std::string lock_manager::key() const { return state_->current_key(); }
 
 event_subscription lock_manager::subscribe() {
   auto q = std::make_shared<detail::event_queue>(state_->strand, state_->opts.event_backlog);

@@ -119,6 +119,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     std::lock_guard lock(view_mutex);
     return value;
   }
+  std::string current_key() const {  // as published with held and token
+    std::lock_guard lock(view_mutex);
+    return my_key;
+  }
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
   void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
               error_code ec = {});
