@@ -31,7 +31,8 @@
 //      was older (never a false claim from what was applied, whatever the delays);
 //  (7) world mode: when revision() is the last revision applied from the watch or a read, the view is etcd's
 //      state at that revision (what a probe or the lease says changes our status, not the view);
-//  (8) world mode: status held => our key is on the lease the driver keeps (not one it already knows is gone).
+//  (8) world mode: status held => our key is on the lease the driver keeps (not one it already knows is gone);
+//  (9) the queue's changes (take_queue_changes), applied in order to a copy, give the queue.
 // Liveness is not checked here (the integration tests do): delays are unbounded in this model.
 
 #include "recipe/lock_machine.hpp"
@@ -134,10 +135,26 @@ struct checker {
     }
   }
   std::int64_t last_holder_token = 0;  // of the last HOLDER_CHANGED naming a holder
+  std::map<std::pair<std::int64_t, std::string>, queue_entry> copy;  // (9)
 
-  void state_of(const lock_machine& m) {
+  void state_of(lock_machine& m) {
     // (1)
     const auto q = m.queue();
+    // (9)
+    using change = lock_machine::queue_change::kind_type;
+    for (auto& c : m.take_queue_changes()) {
+      if (c.kind == change::cleared) copy.clear();
+      else if (c.kind == change::erased) copy.erase({c.entry.create_revision, c.entry.key});
+      else copy.insert_or_assign({c.entry.create_revision, c.entry.key}, c.entry);
+    }
+    require(copy.size() == q.size(), "the queue's changes give another queue " + describe(q));
+    std::size_t at = 0;
+    for (const auto& [position, e] : copy) {
+      const auto& t = q[at++];
+      require(e.key == t.key && e.create_revision == t.create_revision && e.identity == t.identity &&
+                  e.lease == t.lease,
+              "the queue's changes give another queue " + describe(q));
+    }
     std::set<std::string> names;
     for (std::size_t i = 0; i < q.size(); ++i) {
       require(names.insert(q[i].key).second, "a key is twice in the view " + describe(q));

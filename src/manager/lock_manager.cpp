@@ -124,13 +124,16 @@ void lock_manager::on_holder_changed(callback cb) {
 
 std::vector<lock_entry> lock_manager::queue() const {
   std::lock_guard lock(state_->view_mutex);
-  return state_->view;
+  std::vector<lock_entry> out;
+  out.reserve(state_->view.size());
+  for (const auto& [position, e] : state_->view) out.push_back(e);
+  return out;
 }
 
 std::optional<lock_entry> lock_manager::holder() const {
   std::lock_guard lock(state_->view_mutex);
   if (state_->view.empty()) return std::nullopt;
-  return state_->view.front();
+  return state_->view.begin()->second;
 }
 
 namespace detail {

@@ -55,8 +55,12 @@ void manager_state::publish() {
   held.store(holding);
   {
     std::lock_guard lock(view_mutex);
-    view.clear();
-    for (const auto& e : machine.queue()) view.push_back(to_entry(e));
+    using change = recipe::lock_machine::queue_change::kind_type;
+    for (auto& c : machine.take_queue_changes()) {
+      if (c.kind == change::cleared) view.clear();
+      else if (c.kind == change::erased) view.erase({c.entry.create_revision, c.entry.key});
+      else view.insert_or_assign({c.entry.create_revision, c.entry.key}, to_entry(c.entry));
+    }
     my_key = machine.my_key();
   }
   auto events = machine.take_events();

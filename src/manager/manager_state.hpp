@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -64,7 +65,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::atomic<bool> handle_gone{false};  // the lock_manager object is destroyed: no more callbacks
 
   mutable std::mutex view_mutex;  // queue()/holder()/key() may be called from other threads
-  std::vector<lock_entry> view;
+  std::map<std::pair<std::int64_t, std::string>, lock_entry> view;  // the machine's queue, by create revision and key
   std::string my_key;
   std::string value;  // our key's value: opts.identity until a proclaim changes it; the next key gets it too
 

@@ -8,6 +8,7 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   snapshot_revision_ = revision;
   by_revision_.clear();
   by_key_.clear();
+  note_change(queue_change::kind_type::cleared, {});
   for (auto& e : keys) insert(std::move(e));
   auto mine = by_key_.find(my_key);
   std::int64_t found = (my_key.empty() || mine == by_key_.end()) ? 0 : mine->second;
@@ -114,6 +115,7 @@ void lock_machine::insert(queue_entry e) {
   // not etcd's, and such an entry would hold the lock with token 0, "nobody".
   if (e.create_revision <= 0) return;
   by_key_[e.key] = e.create_revision;
+  note_change(queue_change::kind_type::added, e);
   auto position = std::make_pair(e.create_revision, e.key);
   by_revision_[std::move(position)] = std::move(e);
 }
@@ -121,8 +123,19 @@ void lock_machine::insert(queue_entry e) {
 void lock_machine::erase(const std::string& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return;
+  note_change(queue_change::kind_type::erased, {key, {}, it->second, 0});
   by_revision_.erase({it->second, key});
   by_key_.erase(it);
+}
+
+void lock_machine::note_change(queue_change::kind_type kind, const queue_entry& e) {
+  // Nobody took them for long (a machine driven without a manager): the queue itself says as much, in fewer.
+  if (changes_.size() > 2 * by_revision_.size() + 64) {
+    changes_.clear();
+    changes_.push_back({queue_change::kind_type::cleared, {}});
+    for (const auto& [position, entry] : by_revision_) changes_.push_back({queue_change::kind_type::added, entry});
+  }
+  changes_.push_back({kind, e});
 }
 
 void lock_machine::erase_mine() {

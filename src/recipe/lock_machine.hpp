@@ -90,6 +90,16 @@ class lock_machine {
   std::int64_t revision() const noexcept { return revision_; }
   /// Holder first, then waiters in order.
   std::vector<queue_entry> queue() const;
+
+  /// How the queue changed since the last call, in order: a copy kept elsewhere (the manager's, which other threads
+  /// read) follows it at the cost of the change, not of the queue's length. With many contenders, a copy of the whole
+  /// queue after every event cost each of them O(queue) per event: O(n^2) in a process with n contenders.
+  struct queue_change {
+    enum class kind_type { cleared, added, erased };
+    kind_type kind = kind_type::cleared;
+    queue_entry entry;  // added: the entry; erased: its key and create revision
+  };
+  std::vector<queue_change> take_queue_changes() { return std::exchange(changes_, {}); }
   std::optional<queue_entry> holder() const;
 
   /// Events produced since the last call, in order.
@@ -129,6 +139,8 @@ class lock_machine {
   };
   std::optional<holder_view> announced_holder_;
   std::vector<lock_event> events_;
+  std::vector<queue_change> changes_;
+  void note_change(queue_change::kind_type kind, const queue_entry& e);
 };
 
 }  // namespace clusterlock::recipe
