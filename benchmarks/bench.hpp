@@ -43,6 +43,7 @@ struct context {
   std::string work_dir;  ///< scratch files (stamp files)
   std::string peer_bin, stamp_bin, cli_bin;
   std::string etcdctl_bin = "/usr/bin/etcdctl";
+  std::string go_bin;    ///< etcd's Go recipe (benchmarks/go_recipe); empty: measured without it
   bool quick = false;    ///< fewer trials and shorter windows: to try the driver, not to publish
   std::vector<result_row> rows;
 
@@ -57,6 +58,7 @@ void crash_failover(context& ctx);    // 3. SIGKILL -> next ACQUIRED, TTL 2/5/10
 void acquire_cycles(context& ctx);    // 4. uncontended acquire+release cycles vs put+delete
 void idle_cost(context& ctx);         // 5. requests, CPU, RSS of an idle holder (and of etcdctl lock)
 void scale(context& ctx);             // 6. 1..10,000 locks on one session
+void many_waiters(context& ctx);      // 7. N waiters on one lock, hand-offs 50 ms apart, vs etcd's Go recipe
 
 /// The machine, the tools and the build, as (what, value) pairs: for machine.csv and the report.
 std::vector<std::pair<std::string, std::string>> machine_info(context& ctx);

@@ -3,16 +3,17 @@
 // draws the plots.
 //
 //   clusterlock_bench [--out DIR] [--doc FILE] [--only 1,2,...] [--quick]
-//                     [--cli PATH] [--peer PATH] [--stamp PATH]
+//                     [--cli PATH] [--peer PATH] [--stamp PATH] [--go PATH]
 //
 //   --out DIR    CSV files and results.md go here (default docs/benchmarks)
 //   --doc FILE   also replace the part of FILE between "<!-- results:begin -->" and "<!-- results:end -->" with
 //                the results (docs/benchmarks.md)
 //   --only LIST  run only these measurements (1 command hand-off, 2 library hand-off, 3 crash fail-over,
-//                4 acquire+release cycles, 5 idle holder, 6 scale)
+//                4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters)
 //   --quick      fewer trials and shorter windows: to try the driver, not to publish
 //   --cli, --peer, --stamp: the clusterlock command, clusterlock_bench_peer, clusterlock_bench_stamp (defaults:
 //                where the build put them)
+//   --go PATH    etcd's Go recipe (benchmarks/go_recipe, built by scripts/bench.sh): the second anchor
 #include <stdlib.h>
 
 #include <cstdio>
@@ -51,6 +52,7 @@ const measurement measurements[] = {
     {1, "command hand-off", command_handoff},   {2, "library hand-off", library_handoff},
     {3, "crash fail-over", crash_failover},     {4, "acquire+release cycles", acquire_cycles},
     {5, "idle holder", idle_cost},              {6, "scale", scale},
+    {7, "many waiters", many_waiters},
 };
 
 std::string cell(const std::optional<double>& v, int decimals) { return v ? fixed(*v, decimals) : "—"; }
@@ -105,7 +107,7 @@ void replace_results(const std::string& doc, const std::string& results) {
 
 int usage() {
   std::cerr << "usage: clusterlock_bench [--out DIR] [--doc FILE] [--only 1,2,...] [--quick] [--cli PATH] "
-               "[--peer PATH] [--stamp PATH]\n";
+               "[--peer PATH] [--stamp PATH] [--go PATH]\n";
   return 2;
 }
 
@@ -130,13 +132,14 @@ int run(int argc, char** argv) {
     else if (a == "--doc") doc = value();
     else if (a == "--cli") ctx.cli_bin = value();
     else if (a == "--peer") ctx.peer_bin = value();
+    else if (a == "--go") ctx.go_bin = value();
     else if (a == "--stamp") ctx.stamp_bin = value();
     else if (a == "--quick") ctx.quick = true;
     else if (a == "--only") {
       std::stringstream list(value());
       for (std::string n; std::getline(list, n, ',');) only.insert(std::stoi(n));
     } else return usage();
-    if (a != "--out" && a != "--doc" && a != "--peer" && a != "--stamp" && a != "--cli") command += " " + a;
+    if (a != "--out" && a != "--doc" && a != "--peer" && a != "--stamp" && a != "--cli" && a != "--go") command += " " + a;
     if (a == "--only") command += " " + std::string(argv[i]);
   }
   for (const auto* bin : {&ctx.peer_bin, &ctx.stamp_bin})

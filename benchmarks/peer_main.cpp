@@ -14,14 +14,23 @@
 //     thread. Waits until every one is acquired, settles, prints "IDLE NS", stays idle for IDLE_SECONDS and prints
 //     "SCALE locks=N acquire_ms=.. tcp=.. rss_kib=.. cpu_pct=.." (tcp: its connections to COUNTED_PORT) and exits
 //     without releasing (the driver deletes the keys).
+//
+//   clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS
+//     COUNT lock_managers on NAME, each on its own session, all on one io_context and one thread. Each prints
+//     "ACQ NS" when it takes the lock, holds it HOLD_MS, prints "REL NS", releases (async_release) and queues
+//     again (async_acquire, a new key behind the others). Runs until killed.
 #include <clusterlock/clusterlock.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -159,6 +168,41 @@ int run_scale(const std::string& endpoint, std::size_t count, int idle_seconds, 
   std::_Exit(0);  // no 10,000 releases: the driver deletes the keys
 }
 
+// A coroutine function, not a lambda: nothing it reads can die before it ends.
+asio::awaitable<void> take_turns(clusterlock::lock_manager& lock, std::chrono::milliseconds hold) {
+  asio::steady_timer timer(lock.get_executor());
+  for (;;) {
+    co_await lock.async_acquire(asio::use_awaitable);
+    say("ACQ %lld", static_cast<long long>(now_ns()));
+    timer.expires_after(hold);
+    co_await timer.async_wait(asio::use_awaitable);
+    say("REL %lld", static_cast<long long>(now_ns()));
+    co_await lock.async_release(asio::use_awaitable);
+  }
+}
+
+int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms) {
+  // Each session has its own connections: a thousand of them need more descriptors than the usual 1024.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  asio::io_context io;
+  std::vector<std::unique_ptr<clusterlock::lock_manager>> locks;
+  for (std::size_t i = 0; i < count; ++i) {
+    clusterlock::options o;
+    o.endpoints = {endpoint};
+    o.name = name;
+    locks.push_back(std::make_unique<clusterlock::lock_manager>(io.get_executor(), o));
+    asio::co_spawn(io, take_turns(*locks.back(), std::chrono::milliseconds(hold_ms)), [](std::exception_ptr e) {
+      if (e) std::_Exit(3);  // an acquire or release failed: the driver sees the process gone
+    });
+  }
+  io.run();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +218,9 @@ int main(int argc, char** argv) {
       peer.run();
       return 0;
     }
+    if (args.size() == 5 && args[0] == "waiters") {
+      return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]));
+    }
     if (args.size() == 5 && args[0] == "scale") {
       return run_scale(args[1], std::stoul(args[2]), std::stoi(args[3]),
                        static_cast<unsigned short>(std::stoi(args[4])));
@@ -183,6 +230,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cerr << "usage: clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS\n"
-               "       clusterlock_bench_peer scale ENDPOINT COUNT IDLE_SECONDS COUNTED_PORT\n";
+               "       clusterlock_bench_peer scale ENDPOINT COUNT IDLE_SECONDS COUNTED_PORT\n"
+               "       clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS\n";
   return 2;
 }

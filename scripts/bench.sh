@@ -5,7 +5,7 @@
 #   scripts/bench.sh                 everything; writes docs/benchmarks/*.csv, *.png, results.md and rewrites the
 #                                    results section of docs/benchmarks.md
 #   scripts/bench.sh --only 2,4      some measurements (1 command hand-off, 2 library hand-off, 3 crash fail-over,
-#                                    4 acquire+release cycles, 5 idle holder, 6 scale)
+#                                    4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters)
 #   scripts/bench.sh --quick         fewer trials and shorter windows, into build-bench/quick (docs untouched)
 #   OUT_DIR=/tmp/b scripts/bench.sh  results elsewhere (docs untouched)
 #   SKIP_SETUP=1, BUILD_DIR=..., JOBS=...
@@ -36,8 +36,13 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLUSTERLOCK_WAR
 # The driver depends on its helper programs and, when it is part of the build, the clusterlock command.
 cmake --build "$build_dir" -j "$jobs" --target clusterlock_bench
 
+# etcd's own recipe, the second anchor: Go's concurrency.Mutex from Debian's golang-etcd-server-dev (GOPATH mode).
+GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="$PWD/$build_dir/go-cache" \
+  go build -o "$build_dir/go_recipe" benchmarks/go_recipe/main.go
+
 status=0
-"$build_dir/benchmarks/clusterlock_bench" --out "$out_dir" "${doc_args[@]}" "$@" || status=$?
+"$build_dir/benchmarks/clusterlock_bench" --go "$build_dir/go_recipe" --out "$out_dir" "${doc_args[@]}" "$@" ||
+  status=$?
 gnuplot -e "dir='$out_dir'" benchmarks/plots.gp
 echo "bench.sh: results in $out_dir (exit $status)"
 exit "$status"

@@ -31,6 +31,8 @@ packages=(
 )
 # The fuzzers (scripts/fuzz-smoke.sh) need clang; CLUSTERLOCK_SETUP_FUZZ=0 leaves it out.
 [ "${CLUSTERLOCK_SETUP_FUZZ:-1}" = 0 ] || packages+=("${fuzz[@]}")
+# The benchmarks' second anchor, etcd's Go recipe (scripts/bench.sh builds it); CLUSTERLOCK_SETUP_GO=0 leaves it out.
+[ "${CLUSTERLOCK_SETUP_GO:-1}" = 0 ] || packages+=(golang-go golang-etcd-server-dev)
 
 missing=()
 for p in "${packages[@]}"; do

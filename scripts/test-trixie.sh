@@ -132,7 +132,7 @@ mount_system "$root"
 
 step_started=$SECONDS
 # Without clang: the fuzzers run on Debian 12 only (scripts/fuzz-smoke.sh).
-in_root "$root" env CLUSTERLOCK_SETUP_FUZZ=0 bash /src/clusterlock/scripts/setup.sh
+in_root "$root" env CLUSTERLOCK_SETUP_FUZZ=0 CLUSTERLOCK_SETUP_GO=0 bash /src/clusterlock/scripts/setup.sh
 echo "== setup in the root took $((SECONDS - step_started)) s"
 in_root "$root" sh -c 'gcc --version | head -n1; cmake --version | head -n1; etcd --version | head -n1; dpkg-query -W libboost-dev'
 

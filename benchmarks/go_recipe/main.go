@@ -1,0 +1,151 @@
+// etcd's own lock recipe (clientv3/concurrency.Mutex), driven as clusterlock_bench_peer drives ours, so that the
+// benchmark driver measures both the same way. Built by scripts/bench.sh from Debian's golang-etcd-server-dev:
+//
+//	GOPATH=/usr/share/gocode GO111MODULE=off go build -o go_recipe benchmarks/go_recipe/main.go
+//
+// Every line it prints carries CLOCK_MONOTONIC nanoseconds (Go's monotonic clock is not exposed as a number, so
+// it reads the clock itself), comparable with the driver's and other processes' stamps.
+//
+//	go_recipe waiters ENDPOINT NAME COUNT HOLD_MS
+//	  COUNT mutexes on NAME, each on its own session, all on one client. Each prints "ACQ NS" when it takes the
+//	  lock, holds it HOLD_MS, prints "REL NS", unlocks and queues again.
+//	go_recipe cycles ENDPOINT NAME SECONDS
+//	  One mutex, uncontended: Lock+Unlock as often as it can for SECONDS; prints "CYCLES N SECONDS".
+//	go_recipe locks ENDPOINT PREFIX COUNT CONCURRENCY
+//	  COUNT mutexes PREFIX00001... on one session, at most CONCURRENCY Lock calls in flight; prints
+//	  "LOCKS N MS" (the time until every one is held) and exits without unlocking (the driver deletes the keys).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"go.etcd.io/etcd/clientv3"
+	"go.etcd.io/etcd/clientv3/concurrency"
+)
+
+var out sync.Mutex
+
+// The same clock as the C++ programs' (std::chrono::steady_clock).
+func nowNs() int64 {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
+}
+
+// One line in one write: the driver reads lines from a pipe.
+func say(format string, args ...interface{}) {
+	out.Lock()
+	defer out.Unlock()
+	os.Stdout.WriteString(fmt.Sprintf(format, args...) + "\n")
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "go_recipe:", err)
+	os.Exit(1)
+}
+
+func connect(endpoint string) *clientv3.Client {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		fail(err)
+	}
+	return c
+}
+
+func waiter(c *clientv3.Client, name string, hold time.Duration) {
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+	if err != nil {
+		fail(err)
+	}
+	m := concurrency.NewMutex(s, name)
+	for {
+		if err := m.Lock(context.Background()); err != nil {
+			fail(err)
+		}
+		say("ACQ %d", nowNs())
+		time.Sleep(hold)
+		say("REL %d", nowNs())
+		if err := m.Unlock(context.Background()); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func cycles(c *clientv3.Client, name string, seconds float64) {
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+	if err != nil {
+		fail(err)
+	}
+	m := concurrency.NewMutex(s, name)
+	n := 0
+	begin := time.Now()
+	for time.Since(begin).Seconds() < seconds {
+		if err := m.Lock(context.Background()); err != nil {
+			fail(err)
+		}
+		if err := m.Unlock(context.Background()); err != nil {
+			fail(err)
+		}
+		n++
+	}
+	say("CYCLES %d %.3f", n, time.Since(begin).Seconds())
+}
+
+func locks(c *clientv3.Client, prefix string, count, concurrency_ int) {
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+	if err != nil {
+		fail(err)
+	}
+	begin := time.Now()
+	slots := make(chan struct{}, concurrency_)
+	var wg sync.WaitGroup
+	for i := 1; i <= count; i++ {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			m := concurrency.NewMutex(s, fmt.Sprintf("%s%05d", prefix, i))
+			if err := m.Lock(context.Background()); err != nil {
+				fail(err)
+			}
+			<-slots
+		}(i)
+	}
+	wg.Wait()
+	say("LOCKS %d %.1f", count, float64(time.Since(begin).Microseconds())/1000)
+}
+
+func number(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		fail(err)
+	}
+	return n
+}
+
+func main() {
+	a := os.Args[1:]
+	switch {
+	case len(a) == 5 && a[0] == "waiters":
+		c := connect(a[1])
+		for i := 0; i < number(a[3]); i++ {
+			go waiter(c, a[2], time.Duration(number(a[4]))*time.Millisecond)
+		}
+		select {}
+	case len(a) == 4 && a[0] == "cycles":
+		cycles(connect(a[1]), a[2], float64(number(a[3])))
+	case len(a) == 5 && a[0] == "locks":
+		locks(connect(a[1]), a[2], number(a[3]), number(a[4]))
+	default:
+		fmt.Fprintln(os.Stderr, "usage: go_recipe waiters ENDPOINT NAME COUNT HOLD_MS | cycles ENDPOINT NAME SECONDS | locks ENDPOINT PREFIX COUNT CONCURRENCY")
+		os.Exit(2)
+	}
+}

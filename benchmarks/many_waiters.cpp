@@ -1,0 +1,136 @@
+// 7. Many waiters: N contenders queued on one lock, each on its own session, and hand-offs 50 ms apart: the holder
+// prints "REL" and releases, the next one prints "ACQ" when it holds, holds 50 ms and queues again at the back, so
+// the queue stays N long. Ours (clusterlock_bench_peer waiters) against etcd's Go recipe (go_recipe waiters:
+// concurrency.Mutex, N sessions on one client), both in one process and across processes, interleaved per N.
+//
+// Measured once all N keys stand: each hand-off's latency (REL stamp -> next ACQ stamp, CLOCK_MONOTONIC in every
+// process), and etcd's CPU and the contenders' CPU over the window (/proc/PID/stat, idle time between hand-offs
+// included) divided by the hand-offs in it.
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+
+#include "bench.hpp"
+#include "support/etcd_cluster.hpp"
+
+namespace clusterlock::bench {
+
+namespace {
+
+constexpr int hold_ms = 50;
+
+struct trial {
+  std::string impl;  // "ours", "Go recipe"
+  int waiters = 0;
+  int processes = 0;
+  std::vector<double> handoff_ms;
+  double etcd_cpu_ms = 0;    // per hand-off
+  double client_cpu_ms = 0;  // per hand-off, every contender process together
+};
+
+// Latencies of the hand-offs among `events` (stamp, is-ACQ) that start after `t0`: each REL to the next ACQ.
+std::vector<double> handoffs_after(std::vector<std::pair<std::int64_t, bool>> events, std::int64_t t0) {
+  std::sort(events.begin(), events.end());
+  std::vector<double> out;
+  std::int64_t released = 0;
+  for (const auto& [stamp, acquired] : events) {
+    if (stamp < t0) continue;
+    if (!acquired) released = stamp;
+    else if (released != 0) out.push_back(static_cast<double>(stamp - released) / 1e6), released = 0;
+  }
+  return out;
+}
+
+trial run_trial(context& ctx, etcd_helper& etcd, bool go, int waiters, int processes, int wanted) {
+  trial t{go ? "Go recipe" : "ours", waiters, processes, {}, 0, 0};
+  const std::string name = "bench-waiters-" + std::string(go ? "go" : "ours") + "-" + std::to_string(waiters) + "-" +
+                           std::to_string(processes);
+  etcd.delete_prefix(name + "/");
+  std::vector<std::unique_ptr<child>> kids;
+  for (int p = 0; p < processes; ++p) {
+    const int count = waiters / processes + (p < waiters % processes ? 1 : 0);
+    kids.push_back(std::make_unique<child>(std::vector<std::string>{go ? ctx.go_bin : ctx.peer_bin, "waiters",
+                                                                    ctx.endpoint, name, std::to_string(count),
+                                                                    std::to_string(hold_ms)}));
+  }
+  etcd.wait_count(name + "/", waiters, 300s);  // every contender is in line (the holder included)
+  const pid_t etcd_pid = ctx.etcd->pid(0);
+  auto clients_cpu = [&] {
+    double s = 0;
+    for (auto& k : kids) s += read_usage(k->pid()).cpu_seconds;
+    return s;
+  };
+  const std::int64_t t0 = now_ns();
+  const double etcd0 = read_usage(etcd_pid).cpu_seconds, clients0 = clients_cpu();
+  std::vector<std::pair<std::int64_t, bool>> events;
+  const auto deadline = std::chrono::steady_clock::now() + 300s;
+  while (handoffs_after(events, t0).size() < static_cast<std::size_t>(wanted)) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("many waiters: too few hand-offs");
+    for (auto& k : kids)
+      while (auto line = k->read_line(2ms))  // 1 ms rounds down to no wait at all
+        if (line->rfind("ACQ ", 0) == 0 || line->rfind("REL ", 0) == 0) events.emplace_back(stamp_of(*line), (*line)[0] == 'A');
+  }
+  const double etcd1 = read_usage(etcd_pid).cpu_seconds, clients1 = clients_cpu();
+  for (auto& k : kids) k->kill();
+  etcd.delete_prefix(name + "/");
+  t.handoff_ms = handoffs_after(events, t0);
+  const double n = static_cast<double>(t.handoff_ms.size());
+  t.etcd_cpu_ms = (etcd1 - etcd0) * 1e3 / n;
+  t.client_cpu_ms = (clients1 - clients0) * 1e3 / n;
+  return t;
+}
+
+}  // namespace
+
+void many_waiters(context& ctx) {
+  const std::vector<int> levels = ctx.quick ? std::vector<int>{10, 100} : std::vector<int>{10, 100, 300, 1000};
+  const int wanted = ctx.quick ? 10 : 40;  // CPU is counted in 10 ms ticks: enough hand-offs to see it
+  etcd_helper etcd(ctx.endpoint);
+  std::vector<std::vector<std::string>> csv;
+  std::vector<std::pair<std::string, std::vector<double>>> cdf;
+  bool go_first = false;
+  for (const int n : levels) {
+    // One process; then a process per contender up to 100 (a fleet), more contenders sharing them beyond.
+    for (const int processes : {1, std::min(n, 100)}) {
+      std::vector<trial> pair;
+      for (const bool go : {go_first, !go_first}) {
+        if (go && ctx.go_bin.empty()) continue;
+        pair.push_back(run_trial(ctx, etcd, go, n, processes, wanted));
+        const auto& t = pair.back();
+        const auto s = summarize(t.handoff_ms);
+        log("many waiters " + t.impl + " n=" + std::to_string(n) + " processes=" + std::to_string(processes) +
+            ": p50 " + fixed(s.median, 2) + " ms, p99 " + fixed(s.p99, 2) + " ms, etcd CPU " + fixed(t.etcd_cpu_ms, 2) +
+            " ms and contenders' CPU " + fixed(t.client_cpu_ms, 2) + " ms per hand-off");
+        csv.push_back({t.impl, std::to_string(n), std::to_string(processes), std::to_string(s.n), fixed(s.median, 3),
+                       fixed(s.p99, 3), fixed(t.etcd_cpu_ms, 3), fixed(t.client_cpu_ms, 3)});
+        if (processes == 1) cdf.emplace_back(t.impl + ", " + std::to_string(n) + " waiters", t.handoff_ms);
+      }
+      go_first = !go_first;
+      const trial* ours = &pair.front();
+      const trial* peer = pair.size() > 1 ? &pair.back() : nullptr;
+      if (ours->impl != "ours") std::swap(ours, peer);
+      const auto so = summarize(ours->handoff_ms);
+      std::optional<double> p50, p99, etcd_cpu, client_cpu;  // Go's
+      if (peer) {
+        const auto sp = summarize(peer->handoff_ms);
+        p50 = sp.median, p99 = sp.p99, etcd_cpu = peer->etcd_cpu_ms, client_cpu = peer->client_cpu_ms;
+      }
+      const std::string bench = "7 many waiters, " + std::to_string(n) + ", " +
+                                (processes == 1 ? "one process" : std::to_string(processes) + " processes");
+      auto row = [&](const std::string& metric, double mine, std::optional<double> theirs, bool target) {
+        ctx.add({bench, metric, mine, theirs, peer ? "Go recipe" : "", target ? "<= Go recipe" : "",
+                 target && theirs ? std::optional(mine <= *theirs) : std::nullopt,
+                 std::to_string(so.n) + " hand-offs", 2});
+      };
+      row("hand-off p50 (ms)", so.median, p50, true);
+      row("hand-off p99 (ms)", so.p99, p99, false);
+      row("etcd CPU per hand-off (ms)", ours->etcd_cpu_ms, etcd_cpu, true);
+      row("contenders' CPU per hand-off (ms)", ours->client_cpu_ms, client_cpu, false);
+    }
+  }
+  write_csv(ctx.out("waiters.csv"),
+            {"impl", "waiters", "processes", "handoffs", "p50_ms", "p99_ms", "etcd_cpu_ms", "contenders_cpu_ms"}, csv);
+  write_cdf_csv(ctx.out("waiters_cdf.csv"), cdf);
+}
+
+}  // namespace clusterlock::bench
