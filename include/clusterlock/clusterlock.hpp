@@ -7,3 +7,4 @@
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/options.hpp>
 #include <clusterlock/session.hpp>
+#include <clusterlock/structured_log.hpp>

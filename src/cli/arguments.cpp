@@ -28,6 +28,7 @@ struct option_spec {
 constexpr option_spec common_specs[] = {
     {"endpoints", 0, true}, {"request-timeout", 0, true}, {"cacert", 0, true}, {"cert", 0, true},
     {"key", 0, true},       {"user", 0, true},            {"verbose", 'v', false}, {"help", 'h', false},
+    {"log-format", 0, true},
 };
 constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, true}};
 constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}};
@@ -142,6 +143,11 @@ class parser {
       c.identity = value;
     } else if (n == "verbose") {
       c.verbose = true;
+    } else if (n == "log-format") {
+      if (value == "logfmt") c.structured = log_format::logfmt;
+      else if (value == "json") c.structured = log_format::json;
+      else if (value == "text") c.structured.reset();
+      else fail("--log-format: '" + std::string(value) + "' is not a log format (use text, logfmt or json)");
     } else if (n == "help") {
       help_ = true;
     } else if (n == "timeout") {

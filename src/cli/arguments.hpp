@@ -2,6 +2,8 @@
 // The command line of `clusterlock`: subcommands, options, durations, and the help texts. Parsing does no I/O and
 // never exits: it returns what was asked, or throws usage_error with a message for the user.
 
+#include <clusterlock/structured_log.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -25,6 +27,7 @@ struct common_arguments {
   std::string user;  ///< the password never comes from the command line (see password.hpp)
   std::string identity;
   bool verbose = false;
+  std::optional<log_format> structured;  ///< --log-format logfmt or json: -v's diagnostic lines; none: text
 };
 
 struct run_arguments {

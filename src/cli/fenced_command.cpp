@@ -95,13 +95,13 @@ int fenced_command(const parsed_arguments& args) {
   if (args.fenced.key.starts_with(prefix))
     throw usage_error("KEY " + args.fenced.key + " is under the lock's own prefix " + prefix + ": " +
                           to_string(which) + " --fenced writes data, outside the lock's keys", which);
-  const logger log(args.common.verbose);
+  const logger log(args.common);
   const options opts = make_options(args.common, {}, false);
   etcd_trouble trouble;
   auto config = client_config_of(opts);
   config.diagnostics = [&](const diagnostic& d) {
     trouble.note(d);
-    log.info(d.message);
+    log.report(d, d.message);
   };
   boost::asio::io_context io;
   etcd::client client(io.get_executor(), std::move(config));

@@ -24,6 +24,8 @@ constexpr const char* common_options_help = R"(Options for every command:
   --user NAME              etcd user; the password comes from $CLUSTERLOCK_PASSWORD, else it is
                            asked on the terminal (never from the command line)
   -v, --verbose            log lock events and etcd errors to stderr
+  --log-format FORMAT      how -v writes the library's diagnostics: text (default), or one
+                           logfmt or JSON line each (logfmt, json)
   -h, --help               show help
 DURATION: 5s, 500ms, 2m, 1h, or a plain number of seconds.
 )";

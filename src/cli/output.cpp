@@ -51,6 +51,9 @@ std::string describe(const lock_event& e) {
   return "?";
 }
 
+logger::logger(bool verbose, std::optional<log_format> structured)
+    : verbose_(verbose), structured_(verbose && structured ? structured_log(*structured) : diagnostics_handler()) {}
+
 // With -v every line has a timestamp, errors too: the lines are read as one log.
 void logger::error(std::string_view message) const {
   to_stderr("clusterlock: " + (verbose_ ? local_time(std::chrono::system_clock::now()) + " " : std::string()) +
@@ -60,6 +63,15 @@ void logger::error(std::string_view message) const {
 void logger::info(std::string_view message) const {
   if (!verbose_) return;
   to_stderr("clusterlock: " + local_time(std::chrono::system_clock::now()) + " " + std::string(message) + "\n");
+}
+
+void logger::report(const diagnostic& d, std::string_view words) const {
+  if (structured_) return structured_(d);
+  info(words);
+}
+
+void logger::report_structured(const diagnostic& d) const {
+  if (structured_) structured_(d);
 }
 
 std::string identity_text(const std::string& identity) { return identity.empty() ? "(no identity)" : identity; }

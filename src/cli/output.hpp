@@ -2,10 +2,15 @@
 // What the command prints: timestamps, lines on stdout that notice a reader gone, and stderr messages
 // ("clusterlock: ...") with -v's extra ones.
 
+#include <clusterlock/diagnostics.hpp>
 #include <clusterlock/lock_event.hpp>
+#include <clusterlock/structured_log.hpp>
+
+#include "cli/arguments.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,16 +37,23 @@ std::string lease_hex(std::int64_t lease);
 /// For a key put by hand without a lease (`etcdctl put NAME/x v`): no TTL ends it, and every lock waits behind it.
 std::string leaseless_note(const std::string& key);
 
-/// Messages on stderr, prefixed "clusterlock: ". info() only with -v, and with a timestamp.
+/// Messages on stderr, prefixed "clusterlock: ". info() only with -v, and with a timestamp. The library's
+/// diagnostics only with -v too: in words, or (--log-format logfmt or json) as structured_log's lines.
 class logger {
  public:
-  explicit logger(bool verbose) : verbose_(verbose) {}
+  explicit logger(bool verbose, std::optional<log_format> structured = std::nullopt);
+  explicit logger(const common_arguments& args) : logger(args.verbose, args.structured) {}
   bool verbose() const noexcept { return verbose_; }
   void error(std::string_view message) const;
   void info(std::string_view message) const;
+  /// The library's diagnostic `d`: its structured line, or info(words).
+  void report(const diagnostic& d, std::string_view words) const;
+  /// Only `d`'s structured line, if there is one: for a diagnostic the command says in its own words by error().
+  void report_structured(const diagnostic& d) const;
 
  private:
   bool verbose_;
+  diagnostics_handler structured_;  // empty: text
 };
 
 /// Says leaseless_note once per such key as holders change: on stderr and always, not only with -v, since

@@ -46,7 +46,7 @@ class run_supervisor {
   run_supervisor(asio::io_context& io, const parsed_arguments& args, options opts, hold_plan plan)
       : io_(io),
         args_(args),
-        log_(args.common.verbose),
+        log_(args.common),
         opts_(with_diagnostics(std::move(opts))),
         plan_(std::move(plan)),
         lock_(io.get_executor(), opts_),
@@ -120,13 +120,14 @@ class run_supervisor {
   void on_diagnostic(const diagnostic& d) {
     if (phase_ == phase::finishing) return;
     trouble_.note(d);
-    if (!etcd_failed(d)) return log_.info(d.message);
+    if (!etcd_failed(d)) return log_.report(d, d.message);
     if (is_refusal(d.error) && phase_ == phase::waiting) {
+      log_.report_structured(d);
       log_.error(trouble_.describe(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    log_.info(trouble_.describe(d.error, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
+    log_.report(d, trouble_.describe(d.error, opts_) + (phase_ == phase::waiting ? "; still waiting" : ""));
     last_etcd_error_ = d.error;
   }
 

@@ -67,7 +67,7 @@ std::string as_table(const std::string& name, const std::vector<lock_entry>& que
 }  // namespace
 
 int status_command(const parsed_arguments& args) {
-  const logger log(args.common.verbose);
+  const logger log(args.common);
   options opts = make_options(args.common, args.name, false);
   // The manager would retry for ever; its diagnostics say why etcd cannot be used, and a failed read fails us at
   // once: the watch's open or the first read, after the client's retries. (Posted, never called before io.run():
@@ -99,7 +99,8 @@ int status_command(const parsed_arguments& args) {
   on_diagnostic = [&](const diagnostic& d) {
     if (done) return;
     trouble.note(d);
-    if (!etcd_failed(d)) return log.info(d.message);
+    if (!etcd_failed(d)) return log.report(d, d.message);
+    log.report_structured(d);
     log.error(trouble.describe(d.error, opts));
     finish(exit_code::etcd_failed);
   };

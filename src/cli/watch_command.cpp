@@ -66,7 +66,7 @@ class watcher {
       : io_(io),
         args_(args),
         printer_(std::move(printer)),
-        log_(args.common.verbose),
+        log_(args.common),
         opts_(with_diagnostics(opts)),
         lock_(io.get_executor(), opts_),
         signals_(io, SIGINT, SIGTERM),
@@ -131,11 +131,12 @@ class watcher {
     trouble_.note(d);
     const bool fails = (etcd_failed(d) && !seen_event_) || (d.source == diagnostic::source_type::contention && d.error);
     if (fails) {
+      log_.report_structured(d);
       log_.error(trouble_.describe(d.error, opts_));
       finish(exit_code::etcd_failed);
       return;
     }
-    log_.info(etcd_failed(d) ? trouble_.describe(d.error, opts_) : d.message);
+    log_.report(d, etcd_failed(d) ? trouble_.describe(d.error, opts_) : d.message);
   }
 
   void finish(int code) {

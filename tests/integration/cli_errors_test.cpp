@@ -272,6 +272,30 @@ TEST_F(Cli, UnreachableEtcdFailsWithinSecondsWhereWaitingWasNotAskedFor) {
     EXPECT_THAT(line, StartsWith("clusterlock: 20")) << "no timestamp";
 }
 
+// -v --log-format json: the library's diagnostics are JSON lines on stderr; the command's own messages stay text.
+TEST_F(Cli, VerboseJsonLogWritesEachDiagnosticAsAJsonLine) {
+  const std::string refused = "http://127.0.0.1:" + std::to_string(free_port());
+  const auto status = cli_run({"status", "-v", "--log-format=json", "--endpoints=" + refused, name_});
+  EXPECT_EQ(status.exit_code, 1) << status.err;
+  EXPECT_THAT(status.err, HasSubstr("cannot reach etcd")) << "the command still says why it failed";
+  int failed_requests = 0;
+  for (const auto& line : lines_of(status.err)) {
+    if (line.starts_with("clusterlock: ")) continue;
+    boost::system::error_code ec;
+    const auto parsed = json::parse(line, ec);
+    ASSERT_FALSE(ec) << "not JSON: " << line;
+    ASSERT_TRUE(parsed.is_object()) << line;
+    const auto& o = parsed.as_object();
+    EXPECT_TRUE(o.contains("time") && o.contains("level") && o.contains("source") && o.contains("msg")) << line;
+    if (o.contains("source") && o.at("source") == "request") {
+      ++failed_requests;
+      EXPECT_TRUE(o.contains("error") && o.contains("error_message")) << line;
+      EXPECT_EQ(o.contains("endpoint") ? o.at("endpoint") : json::value(), json::value(refused)) << line;
+    }
+  }
+  EXPECT_GE(failed_requests, 1) << status.err;
+}
+
 TEST_F(Cli, HelpPrintsUsage) {
   const auto top = cli_run({"--help"});
   EXPECT_EQ(top.exit_code, 0);

@@ -105,6 +105,19 @@ TEST(CliArguments, WatchAndStatusOptions) {
   EXPECT_TRUE(parse({"status", "--json", "x"}).status.json);
 }
 
+// --log-format: how -v writes the library's diagnostics; text (none) unless asked, as before the option existed.
+TEST(CliArguments, LogFormatIsTextLogfmtOrJson) {
+  EXPECT_EQ(parse({"status", "x"}).common.structured, std::nullopt);
+  EXPECT_EQ(parse({"status", "--log-format=text", "x"}).common.structured, std::nullopt);
+  EXPECT_EQ(parse({"watch", "--log-format", "logfmt", "x"}).common.structured, log_format::logfmt);
+  EXPECT_EQ(parse({"-v", "--log-format=json", "run", "x", "--", "true"}).common.structured, log_format::json);
+  EXPECT_EQ(parse({"put", "--fenced", "--log-format=json", "k", "v"}).common.structured, log_format::json);
+  EXPECT_THAT(usage_message({"status", "--log-format=xml", "x"}),
+              HasSubstr("--log-format: 'xml' is not a log format (use text, logfmt or json)"));
+  EXPECT_THAT(usage_message({"status", "--log-format", "x"}), HasSubstr("'x' is not a log format"));
+  EXPECT_THAT(help_text(std::nullopt), HasSubstr("--log-format"));
+}
+
 // As etcdctl: `clusterlock --endpoints X run ...` (the options every command has, before the command).
 TEST(CliArguments, OptionsEveryCommandHasMayComeBeforeTheCommand) {
   const auto p = parse({"--endpoints", "http://e:1", "-v", "--request-timeout=2s", "run", "--ttl", "3s", "x", "--",
