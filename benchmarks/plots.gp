@@ -103,3 +103,27 @@ if (exists_file(f)) {
   plot f every ::1 using 1:7 with linespoints lw 2 pt 7 title "KiB/min from etcd"
   unset multiplot
 }
+
+# 7. Many waiters: hand-off p50 and etcd's CPU per hand-off against the queue's length, ours and etcd's Go recipe.
+f = dir . "/waiters.csv"
+if (exists_file(f)) {
+  @common
+  set terminal pngcairo size 1100,500 font "sans,11"
+  set output dir . "/waiters.png"
+  # The rows of one implementation and regime (one process, or several), as their own series: lines join them.
+  rows(impl, many) = sprintf("< awk -F, 'NR > 1 && $1 == \"%s\" && ($3 > 1) == %d' '%s'", impl, many, f)
+  set multiplot layout 1,2 title "7. Many waiters on one lock, hand-offs 50 ms apart"
+  set logscale xy
+  set xlabel "waiters"
+  set xrange [7:1500]
+  set key top left
+  do for [col in "5 7"] {
+    set ylabel (col eq "5" ? "hand-off p50 (ms)" : "etcd CPU per hand-off (ms)")
+    c = col + 0
+    plot rows("ours", 0) using 2:c with linespoints lw 2 pt 7 title "ours, one process", \
+         rows("ours", 1) using 2:c with linespoints lw 2 pt 5 title "ours, a process each (up to 100)", \
+         rows("Go recipe", 0) using 2:c with linespoints lw 2 pt 6 dt 2 title "Go recipe, one process", \
+         rows("Go recipe", 1) using 2:c with linespoints lw 2 pt 4 dt 2 title "Go recipe, a process each"
+  }
+  unset multiplot
+}

@@ -34,6 +34,7 @@ void scale(context& ctx) {
   etcd_helper etcd(ctx.endpoint);
   counting_relay relay(ctx.etcd_port, counting_relay::protocol::http1);
   std::vector<std::vector<std::string>> csv;
+  double ours_top_seconds = 0;  // at the last level
   for (const int n : levels) {
     etcd.delete_prefix("bench/");
     child peer({ctx.peer_bin, "scale", relay.url(), std::to_string(n), std::to_string(idle_seconds),
@@ -45,6 +46,7 @@ void scale(context& ctx) {
     peer.kill();
     etcd.delete_prefix("bench/");
     auto r = key_values(line);
+    ours_top_seconds = r["acquire_ms"] / 1000;
     if (r["still_held"] != n) throw std::runtime_error("scale: only " + fixed(r["still_held"], 0) + " of " +
                                                        std::to_string(n) + " locks still held after the idle window");
     const double minutes = r["idle_s"] / 60;
@@ -67,6 +69,24 @@ void scale(context& ctx) {
              "over " + fixed(r["idle_s"], 0) + " s; " + fixed(requests_per_min, 0) + " requests/min, " +
                  fixed(kib_down_per_min, 0) + " KiB/min from etcd",
              2});
+  }
+  // etcd's Go recipe: as many mutexes of distinct names on one session, at most 16 or 256 Lock calls in flight.
+  for (const int concurrency : {16, 256}) {
+    if (ctx.go_bin.empty()) break;
+    const int n = levels.back();
+    etcd.delete_prefix("bench-go/");
+    child go({ctx.go_bin, "locks", ctx.endpoint, "bench-go/lock-", std::to_string(n), std::to_string(concurrency)});
+    std::istringstream line(go.expect("LOCKS", 600s));
+    std::string word;
+    double count = 0, ms = 0;
+    line >> word >> count >> ms;
+    go.kill();
+    etcd.delete_prefix("bench-go/");
+    log("scale, Go recipe, " + std::to_string(n) + " mutexes, " + std::to_string(concurrency) + " at a time: " +
+        fixed(ms / 1000, 2) + " s");
+    ctx.add({"6 scale, " + std::to_string(n) + " locks on one session", "time to acquire all (s) vs Go, " + std::to_string(concurrency) + " at a time",
+             ours_top_seconds, ms / 1000, "Go recipe, " + std::to_string(concurrency) + " at a time", "", std::nullopt,
+             "", 2});
   }
   write_csv(ctx.out("scale.csv"),
             {"locks", "acquire_s", "tcp_connections", "rss_mib", "idle_cpu_pct", "requests_per_min", "kib_down_per_min"},

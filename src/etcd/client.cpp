@@ -47,8 +47,12 @@ struct client::impl {
   std::shared_ptr<asio::ssl::context> tls;
   transport::transport_options topts;
 
-  // Unary connections: idle ones wait here; `open_count` counts idle and busy ones.
-  std::vector<std::unique_ptr<transport::http_connection>> idle;
+  // Unary connections: idle ones wait here, the most recently used last; `open_count` counts idle and busy ones.
+  struct idle_connection {
+    std::unique_ptr<transport::http_connection> conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<idle_connection> idle;
   // Busy ones, lent out by acquire() until release(): close() must reach them too, to abort their exchanges.
   std::vector<transport::http_connection*> lent;
   std::size_t open_count = 0;
@@ -137,7 +141,7 @@ struct client::impl {
     const auto& ep = endpoints[current];
     std::unique_ptr<transport::http_connection> conn;
     while (!idle.empty() && !conn) {
-      auto candidate = std::move(idle.back());
+      auto candidate = std::move(idle.back().conn);
       idle.pop_back();
       if (candidate->is_open() && candidate->where().url == ep.url) {
         conn = std::move(candidate);
@@ -162,11 +166,23 @@ struct client::impl {
     if (gen != generation) {
       conn.reset();
     } else if (conn && conn->is_open()) {
-      idle.push_back(std::move(conn));
+      idle.push_back({std::move(conn), std::chrono::steady_clock::now()});
     } else {
       --open_count;
     }
+    trim_idle();
     wake_next_waiter();
+  }
+
+  // Closes the connections beyond max_idle_connections that nobody took for idle_linger: the oldest idle ones,
+  // as acquire() takes the most recent. Nobody waits for a slot then: every one of them is free.
+  void trim_idle() {
+    const auto stale = std::chrono::steady_clock::now() - cfg.idle_linger;
+    std::size_t drop = 0;
+    while (idle.size() - drop > std::max<std::size_t>(cfg.max_idle_connections, 1) && idle[drop].since <= stale) ++drop;
+    if (drop == 0) return;
+    idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(drop));
+    open_count -= drop;
   }
 
   void report(diagnostic::severity_type severity, std::string message, error_code ec, std::string endpoint = {},

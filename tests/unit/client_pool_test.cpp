@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -90,6 +91,42 @@ void cancelled_waiter_keeps_the_line_moving(bool holder_first) {
 
 TEST(ClientPool, AWakeForACancelledWaiterPassesToTheNextHolderFirst) { cancelled_waiter_keeps_the_line_moving(true); }
 TEST(ClientPool, AWakeForACancelledWaiterPassesToTheNextWaiterFirst) { cancelled_waiter_keeps_the_line_moving(false); }
+
+// Issue 12: a session's client opens up to 16 connections for a burst of requests (etcd commits concurrent writes
+// together); those beyond max_idle_connections close once idle for idle_linger, so an idle session keeps few.
+TEST(ClientPool, ConnectionsABurstOpenedCloseOnceIdleBeyondTheKeptOnes) {
+  asio::io_context io;
+  auto read = std::make_shared<int>(0);
+  // Every request is answered once four have been read: the client must have opened four connections.
+  fake_http_server server(io.get_executor(), [read](fake_http_server::connection& c) -> asio::awaitable<void> {
+    while (co_await c.read_request()) {
+      ++*read;
+      for (int i = 0; *read < 4 && i < 400; ++i) co_await c.pause(5ms);
+      const test::canned_reply reply{200, {}, range_reply};  // named: GCC 12 frees a braced temporary twice in co_await
+      if (!co_await c.write_reply(reply)) co_return;
+    }
+  });
+  etcd::client_config cfg;
+  cfg.endpoints = {server.url()};
+  cfg.max_connections = 4;
+  cfg.max_idle_connections = 1;
+  cfg.idle_linger = 0ms;
+  etcd::client c(io.get_executor(), cfg);
+
+  call burst[4];
+  for (auto& b : burst) b.start(c);
+  ASSERT_TRUE(test::run_until(io, [&] { return std::all_of(std::begin(burst), std::end(burst), [](auto& b) { return b.result.has_value(); }); }, 5s));
+  for (auto& b : burst) EXPECT_FALSE(*b.result) << b.result->message();
+  EXPECT_EQ(server.accepted(), 4u);
+  EXPECT_TRUE(test::run_until(io, [&] { return server.closed() == 3; }, 3s))
+      << server.closed() << " of the 3 connections beyond the one kept were closed";
+
+  call later;  // the one kept serves the next request
+  later.start(c);
+  ASSERT_TRUE(test::run_until(io, [&] { return later.result.has_value(); }, 3s));
+  EXPECT_FALSE(*later.result);
+  EXPECT_EQ(server.accepted(), 4u);
+}
 
 }  // namespace
 }  // namespace clusterlock

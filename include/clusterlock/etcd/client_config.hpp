@@ -52,9 +52,14 @@ struct client_config {
   std::size_t max_response_size = 4 * 1024 * 1024;
   /// Largest single watch message (one line of the stream) accepted.
   std::size_t max_watch_message_size = 4 * 1024 * 1024;
-  /// Keep-alive connections for unary requests; more requests than this wait their turn.
-  /// Each watch uses a connection of its own on top.
+  /// Keep-alive connections for unary requests; more requests than this wait their turn (the gateway speaks
+  /// HTTP/1.1: one request in flight per connection). Each watch uses a connection of its own on top.
   std::size_t max_connections = 2;
+  /// Of those, how many may stay open unused for longer than `idle_linger`: the others are closed once they have
+  /// been idle that long (checked whenever a request ends). A burst of requests opens up to max_connections, and
+  /// the connections it needed no more go after it. At least 1; at max_connections (or more), none is closed.
+  std::size_t max_idle_connections = 2;
+  std::chrono::milliseconds idle_linger{2000};
   /// Told of every failed attempt of a request that is not a cancellation (saying whether the client tries again)
   /// and of every re-authentication. Called inline on the client's executor, without rate limiting (a session
   /// posts and rate-limits what it passes on); exceptions are caught and dropped. Empty: nobody is told.
