@@ -188,7 +188,7 @@ asio::awaitable<void> take_turns(clusterlock::lock_manager& lock, std::chrono::m
   }
 }
 
-int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms) {
+int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms, int probe_ms = 1000) {
   // Each session has its own connections: a thousand of them need more descriptors than the usual 1024.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
@@ -201,6 +201,7 @@ int run_waiters(const std::string& endpoint, const std::string& name, std::size_
     clusterlock::options o;
     o.endpoints = {endpoint};
     o.name = name;
+    o.probe_interval = std::chrono::milliseconds(probe_ms);
     locks.push_back(std::make_unique<clusterlock::lock_manager>(io.get_executor(), o));
     asio::co_spawn(io, take_turns(*locks.back(), std::chrono::milliseconds(hold_ms)), [](std::exception_ptr e) {
       if (!e) return;
@@ -233,6 +234,9 @@ int main(int argc, char** argv) {
     }
     if (args.size() == 5 && args[0] == "waiters") {
       return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]));
+    }
+    if (args.size() == 6 && args[0] == "waiters") {
+      return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]), std::stoi(args[5]));
     }
     if (args.size() == 5 && args[0] == "scale") {
       return run_scale(args[1], std::stoul(args[2]), std::stoi(args[3]),

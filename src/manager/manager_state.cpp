@@ -145,10 +145,20 @@ void manager_state::on_lease_lost(std::int64_t) {
 
 bool manager_state::wants_probe() const { return machine.wants_probe(); }
 
+// Our key, and a waiter's holder as its view has it (whether the watch is behind): all the probe must read for us.
+bool manager_state::probe_targets(std::vector<std::string>& out) const {
+  if (!machine.has_key()) return false;
+  out.push_back(machine.my_key());
+  if (auto h = machine.holder(); h && machine.current() == recipe::lock_machine::status::waiting) out.push_back(h->key);
+  return true;
+}
+
 void manager_state::on_probe(const probe_keys& keys, std::int64_t revision) {
   if (!wants_probe()) return;
+  // Keys chosen before our key changed (a release and a new key while the probe was on its way): nothing about ours.
+  if (!keys.covers(machine.my_key())) return;
   if (synced && !reading &&
-      machine.view_behind([&](const std::string& key) { return keys.create_revision(key); })) {
+      machine.view_behind([&](const std::string& key) { return keys.covers(key) ? keys.create_revision(key) : -1; })) {
     // A key ahead of ours is gone (or another) by a linearizable read, and the watch has not said so: it may sit
     // on a member that is frozen or cut off, while keepalives go elsewhere. Reopen it, from where it was.
     report(from::watch, level::warning, "the watch is behind a linearizable read: reopening it");

@@ -135,6 +135,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void on_lease_renewed() override;
   void on_lease_lost(std::int64_t) override;
   bool wants_probe() const override;
+  bool probe_targets(std::vector<std::string>& out) const override;
   void on_probe(const probe_keys& keys, std::int64_t revision) override;
   void on_probe_failed(error_code why) override;
   void on_claim_turn() override;

@@ -72,16 +72,17 @@ class lock_machine {
   /// Whether a probe helps: we hold (or held, or should hold) the lock and must prove it, or we wait and the probe
   /// shows whether our watch is behind.
   bool wants_probe() const noexcept { return status_ != status::idle && status_ != status::releasing; }
-  /// A probe found `create_revision(key)` for each key: is a key ahead of ours that the view still has gone (the
-  /// watch has not told us of a change that a linearizable read shows)? Then the watch serves a stale member.
+  /// A probe found `create_revision(key)` for keys (-1: it did not read that key): is the key the view has as holder,
+  /// ahead of ours, gone or another by a linearizable read that the watch has not caught up with? Then the watch
+  /// serves a stale member. The holder alone is enough, and all a probe of one waiter reads: while it stands, no key
+  /// behind it can make our turn come; once it is gone, the next probe sees that.
   template <class Lookup>
   bool view_behind(Lookup create_revision_of) const {
-    if (status_ != status::waiting) return false;
-    for (const auto& [position, e] : by_revision_) {
-      if (position.first >= my_revision_) break;
-      if (create_revision_of(e.key) != position.first) return true;
-    }
-    return false;
+    if (status_ != status::waiting || by_revision_.empty()) return false;
+    const auto& [position, e] = *by_revision_.begin();
+    if (position.first >= my_revision_) return false;
+    const std::int64_t found = create_revision_of(e.key);
+    return found != -1 && found != position.first;
   }
   std::int64_t my_token() const noexcept { return my_revision_; }
   std::int64_t my_lease() const noexcept { return my_lease_; }

@@ -80,6 +80,15 @@ probe_keys::probe_keys(std::vector<etcd::key_value> kvs) {
   if (!std::is_sorted(keys_.begin(), keys_.end())) std::sort(keys_.begin(), keys_.end());
 }
 
+probe_keys::probe_keys(std::vector<etcd::key_value> kvs, std::vector<std::string> asked) : probe_keys(std::move(kvs)) {
+  std::sort(asked.begin(), asked.end());
+  asked_ = std::move(asked);
+}
+
+bool probe_keys::covers(const std::string& key) const {
+  return !asked_ || std::binary_search(asked_->begin(), asked_->end(), key);
+}
+
 std::int64_t probe_keys::create_revision(const std::string& key) const {
   auto it = std::lower_bound(keys_.begin(), keys_.end(), key, [](const auto& e, const std::string& k) { return e.first < k; });
   return it != keys_.end() && it->first == key ? it->second : 0;
@@ -283,21 +292,47 @@ void session_state::on_keepalive_failed(boost::system::error_code why) {
 // member. (With one try a frozen member in use meant an UNKNOWN, for about a probe interval, for a lock that stood
 // all along.) After every failed try the watch is reopened: it may sit on the same cut-off member, and would stay
 // silent.
-asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req,
-                                                                         std::chrono::steady_clock::time_point deadline) {
+template <class Reply, class Call>
+asio::awaitable<result<Reply>> session_state::probe_call(Call call, std::chrono::steady_clock::time_point deadline) {
   using steady = std::chrono::steady_clock;
   const int tries = opts.endpoints.size() > 1 ? 2 : 1;
   steady::duration budget = deadline - steady::now();
   if (tries == 2) budget /= 2;
   for (int attempt = 1;; ++attempt) {
     if (budget <= steady::duration::zero()) co_return make_error_code(errc::timeout);
-    auto r = co_await etcd::with_deadline(client->range(req), budget);
+    result<Reply> r = co_await etcd::with_deadline(call(), budget);
     if (r || closed_) co_return r;
     if (r.error() == errc::response_too_large) co_return r;  // the next page is made smaller; another try is not
     hub->reopen();
     budget = deadline - steady::now();
     if (attempt == tries) co_return r;
   }
+}
+
+asio::awaitable<result<etcd::range_response>> session_state::probe_range(const etcd::range_request& req,
+                                                                         std::chrono::steady_clock::time_point deadline) {
+  return probe_call<etcd::range_response>([&] { return client->range(req); }, deadline);
+}
+
+// Just these keys, in one linearizable read (a txn of ranges, one revision), whatever the length of their queues.
+asio::awaitable<result<session_state::probe_result>> session_state::probe_some(const std::vector<std::string>& keys) {
+  etcd::txn_request txn;
+  for (const auto& key : keys) {
+    etcd::range_request r;
+    r.key = key;
+    r.keys_only = true;
+    txn.success.emplace_back(std::move(r));
+  }
+  auto r = co_await probe_call<etcd::txn_response>([&] { return client->txn(txn, etcd::idempotency::safe); },
+                                                   std::chrono::steady_clock::now() + opts.request_timeout);
+  if (closed_) co_return make_error_code(errc::not_started);
+  if (!r) co_return r.error();
+  probe_result out;
+  out.revision = r->header.revision;
+  for (auto& reply : r->responses)
+    if (auto* range = std::get_if<etcd::range_response>(&reply))
+      for (auto& kv : range->kvs) out.kvs.push_back(std::move(kv));
+  co_return out;
 }
 
 // Every key under the watch prefix, in pages of probe_page_limit_ keys, all read at the first page's revision, the
@@ -346,7 +381,16 @@ asio::awaitable<void> session_state::probe_loop() {
     for (const auto& m : members())
       if (m.l->wants_probe()) asking.push_back(m);
     if (asking.empty()) continue;
-    auto r = co_await probe_all();  // linearizable: proves quorum, and that the keys stood after we asked
+    // Linearizable: proves quorum, and that the keys stood after we asked.
+    std::optional<std::vector<std::string>> targets = std::vector<std::string>{};
+    for (const auto& m : asking)
+      if (!m.l->probe_targets(*targets) || targets->size() > max_probe_targets) {
+        targets.reset();
+        break;
+      }
+    result<probe_result> r = make_error_code(errc::not_started);
+    if (targets) r = co_await probe_some(*targets);
+    else r = co_await probe_all();
     if (closed_) break;
     // Each asking lock is told, if it is still there: a lock may leave (and be destroyed), or make others join or
     // leave, inside its callback.
@@ -360,7 +404,7 @@ asio::awaitable<void> session_state::probe_loop() {
       tell_each(asking, [&](lock_listener* l) { l->on_probe_failed(r.error()); });
       continue;
     }
-    const probe_keys keys(std::move(r->kvs));
+    const probe_keys keys = targets ? probe_keys(std::move(r->kvs), std::move(*targets)) : probe_keys(std::move(r->kvs));
     tell_each(asking, [&](lock_listener* l) { l->on_probe(keys, r->revision); });
   }
 }

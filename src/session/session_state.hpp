@@ -19,16 +19,25 @@
 
 namespace clusterlock::detail {
 
-/// What the probe found: every key under the watch prefix with its create revision, sorted by key. A sorted
-/// vector, not a hash map: at 10,000 locks a map's nodes, rebuilt every probe, fragmented the heap.
+/// What the probe found: the keys it read with their create revisions, sorted by key: every key under the watch
+/// prefix, or (a probe of a few locks) just the keys those locks asked for. A sorted vector, not a hash map: at
+/// 10,000 locks a map's nodes, rebuilt every probe, fragmented the heap.
 class probe_keys {
  public:
+  /// Every key under the watch prefix.
   explicit probe_keys(std::vector<etcd::key_value> kvs);
+  /// Only the keys `asked` (those not in `kvs` were not there).
+  probe_keys(std::vector<etcd::key_value> kvs, std::vector<std::string> asked);
+  /// Whether the probe read `key`: a key made after the probe's keys were chosen was not (its 0 would say "gone").
+  bool covers(const std::string& key) const;
   /// The key's create revision, 0 when it was not there.
   std::int64_t create_revision(const std::string& key) const;
+  /// How many keys the probe found.
+  std::size_t size() const noexcept { return keys_.size(); }
 
  private:
   std::vector<std::pair<std::string, std::int64_t>> keys_;
+  std::optional<std::vector<std::string>> asked_;  // sorted; none: every key under the prefix
 };
 
 /// A lock on the session: told of the lease, the watch (through watch_hub::subscriber) and the probe.
@@ -38,6 +47,10 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_lease_lost(std::int64_t lease) = 0;
   /// Whether this lock needs the probe (it holds, or held, the lock).
   virtual bool wants_probe() const = 0;
+  /// The keys its probe must read, added to `out`; false: every key under the watch prefix (the default).
+  /// With few locks asking for a few keys each, the probe reads just those: a waiter among n, each on its own
+  /// session, read all n keys every second (n^2 a second for the queue, which saturated etcd at 1,000 waiters).
+  virtual bool probe_targets(std::vector<std::string>& /*out*/) const { return false; }
   /// A linearizable read at `revision` found these keys under the watch prefix.
   virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
   /// The probe got no answer in time (`why`): etcd is unreachable, or the member lost quorum.
@@ -111,8 +124,14 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
     std::int64_t revision = 0;
   };
   boost::asio::awaitable<result<probe_result>> probe_all();
+  boost::asio::awaitable<result<probe_result>> probe_some(const std::vector<std::string>& keys);
+  /// At most this many keys are probed one by one (in one txn); more, and the probe reads the whole prefix.
+  static constexpr std::size_t max_probe_targets = 16;
   boost::asio::awaitable<result<etcd::range_response>> probe_range(const etcd::range_request& req,
                                                                    std::chrono::steady_clock::time_point deadline);
+  /// `call()` within `deadline`; with several endpoints, a second try on the next one after a failure.
+  template <class Reply, class Call>
+  boost::asio::awaitable<result<Reply>> probe_call(Call call, std::chrono::steady_clock::time_point deadline);
 
   // A lock as it was when a round of callbacks began: told only if it is still there, and not gone and joined
   // again (perhaps another object at the same address) meanwhile. A lock may leave, be destroyed, or make others

@@ -396,5 +396,40 @@ TEST(SessionProbe, ManyKeysBeyondTheResponseBoundAreReadInPages) {
   test::run_for(io, 200ms);
 }
 
+// Issue 12: each of n waiters, each on its own session, read every key under its prefix each second: n^2 keys a
+// second for one queue (etcd spent 77 % of a core on 300 idle waiters). A lock that names the keys it needs (its
+// own, a waiter's holder) gets a probe of just those, in one linearizable read.
+TEST(SessionProbe, AFewLocksAreProbedForTheKeysTheyNameAlone) {
+  test::etcd_cluster cluster;
+  asio::io_context io;
+  auto so = options_for(cluster, "probe-some");
+  const std::string prefix = so.watch_prefix;
+  etcd::client_config cc;
+  cc.endpoints = cluster.client_urls();
+  cc.request_timeout = 5s;  // the setup's puts must not fail on a loaded machine (a put is not retried once sent)
+  etcd::client writer(io.get_executor(), cc);
+  std::int64_t mine = 0;
+  for (int i = 0; i < 50; ++i) {  // a queue of 50; ours is the 25th
+    etcd::put_request put;
+    put.key = prefix + "q/" + std::to_string(1000 + i);
+    auto r = run(io, writer.put(put));
+    ASSERT_TRUE(r && *r);
+    if (i == 24) mine = (*r)->header.revision;
+  }
+  auto state = std::make_shared<detail::session_state>(io.get_executor(), so, true);
+  test::test_lock_listener lock;
+  lock.key_of_interest = prefix + "q/1024";
+  lock.targets = {prefix + "q/1024", prefix + "q/1000", prefix + "q/gone"};
+  state->join(&lock, prefix + "q/");
+  const bool probed = test::run_until(io, [&] { return lock.probes >= 2; }, 5s);
+  EXPECT_TRUE(probed) << "no probe succeeded; " << lock.probe_failures << " failed, the last with "
+                      << lock.last_probe_failure.message();
+  EXPECT_EQ(lock.seen_create_revision, mine);
+  EXPECT_EQ(lock.keys_read, 2u) << "the probe read more than the two keys named that stand";
+  state->hub->remove(&lock);
+  asio::co_spawn(io, state->close(), asio::detached);
+  test::run_for(io, 200ms);
+}
+
 }  // namespace
 }  // namespace clusterlock

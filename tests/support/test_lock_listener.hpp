@@ -30,10 +30,17 @@ struct test_lock_listener : detail::lock_listener {
     ++lost;
     lost_leases.push_back(lease);
   }
+  std::vector<std::string> targets;  // probe_targets(); empty: the whole prefix
+  std::size_t keys_read = 0;          // by the last probe
   bool wants_probe() const override { return probe; }
+  bool probe_targets(std::vector<std::string>& out) const override {
+    out.insert(out.end(), targets.begin(), targets.end());
+    return !targets.empty();
+  }
   void on_probe(const detail::probe_keys& keys, std::int64_t revision) override {
     ++probes;
     probe_revision = revision;
+    keys_read = keys.size();
     if (!key_of_interest.empty()) seen_create_revision = keys.create_revision(key_of_interest);
   }
   void on_probe_failed(boost::system::error_code why) override {

@@ -380,6 +380,22 @@ TEST(lock_machine, the_view_is_behind_when_a_probe_misses_a_key_ahead_of_ours) {
   EXPECT_TRUE(m.view_behind(probe_has({{"l/a", 30}, {"l/b", 6}, {"l/me", 9}})));  // l/a is another key now
 }
 
+// Issue 12: a waiter's probe reads only its own key and the holder as its view has it (not the whole queue: n
+// waiters read n^2 keys a second). The holder decides: while it stands, nothing behind it makes our turn come.
+TEST(lock_machine, only_the_holder_ahead_of_us_tells_whether_the_view_is_behind) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/b", 6), entry("l/me", 9, "me")}, "l/me");
+  auto probe_read = [](std::map<std::string, std::int64_t> keys) {  // -1: the probe did not read it
+    return [keys](const std::string& k) {
+      auto it = keys.find(k);
+      return it == keys.end() ? std::int64_t{-1} : it->second;
+    };
+  };
+  EXPECT_FALSE(m.view_behind(probe_read({{"l/a", 3}, {"l/me", 9}})));  // l/b not read: the holder stands
+  EXPECT_TRUE(m.view_behind(probe_read({{"l/a", 0}, {"l/me", 9}})));   // the holder went, unseen
+  EXPECT_FALSE(m.view_behind(probe_read({{"l/me", 9}})));              // a probe that did not read it says nothing
+}
+
 TEST(lock_machine, events_about_us_carry_our_key_and_lease_and_holder_changes_the_holders) {
   lock_machine m("me");
   m.on_snapshot(5, {entry("l/a", 3, "A"), entry("l/me", 5, "me")}, "l/me");
