@@ -41,16 +41,17 @@ struct session_options {
   std::chrono::seconds ttl{10};
   /// Deadline of one request to etcd.
   std::chrono::milliseconds request_timeout{1000};
-  /// How often the session proves, for every lock it holds, that the lock still stands (one linearizable read
-  /// of the watch prefix, whatever the number of locks).
+  /// How often the session proves, for every lock it holds, that the lock still stands, and for every lock that
+  /// waits, that its watch is not behind: one linearizable read, whatever the number of locks (of the keys they
+  /// need when those are at most 16, else of every key under watch_prefix).
   std::chrono::milliseconds probe_interval{1000};
   /// Subtracted from every proven lease lifetime, for clock-rate drift.
   std::chrono::milliseconds clock_margin{100};
   etcd::tls_config tls;
   etcd::auth_config auth;
   etcd::retry_config retry;
-  /// Largest reply accepted. The probe reads the keys under watch_prefix in pages that fit in it (a page that
-  /// does not makes the later ones smaller), so many locks need no larger bound.
+  /// Largest reply accepted. A probe of many locks reads the keys under watch_prefix in pages that fit in it (a
+  /// page that does not makes the later ones smaller), so many locks need no larger bound.
   std::size_t max_response_size = 16 * 1024 * 1024;
   /// Told of trouble the session handles itself: every failed etcd call it retries, lost leases,
   /// re-authentications, watch restarts and compactions, failed probes, a failed revoke at close. Posted to the
