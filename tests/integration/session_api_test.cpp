@@ -349,6 +349,14 @@ TEST(SessionDiagnostics, TheLockManagersOptionsReachTheHook) {
   test::run_until(io, [&] { return done; }, 5s);
 }
 
+// A client for a test's own setup writes: they must not fail on a loaded machine (a put is not retried once sent).
+etcd::client_config setup_writer(const test::etcd_cluster& cluster) {
+  etcd::client_config cc;
+  cc.endpoints = cluster.client_urls();
+  cc.request_timeout = 5s;
+  return cc;
+}
+
 // Issue 10: the probe read every key under watch_prefix in one range; past max_response_size (many locks) it
 // always failed (response_too_large) and held locks stayed UNKNOWN for good. It now reads in pages.
 TEST(SessionProbe, ManyKeysBeyondTheResponseBoundAreReadInPages) {
@@ -356,10 +364,7 @@ TEST(SessionProbe, ManyKeysBeyondTheResponseBoundAreReadInPages) {
   asio::io_context io;
   auto so = options_for(cluster, "probe-pages");
   const std::string prefix = so.watch_prefix;
-  etcd::client_config cc;
-  cc.endpoints = cluster.client_urls();
-  cc.request_timeout = 5s;  // the setup's puts must not fail on a loaded machine (a put is not retried once sent)
-  etcd::client writer(io.get_executor(), cc);
+  etcd::client writer(io.get_executor(), setup_writer(cluster));
   for (int i = 0; i < 300; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "lock%03d/", i);
@@ -404,10 +409,7 @@ TEST(SessionProbe, AFewLocksAreProbedForTheKeysTheyNameAlone) {
   asio::io_context io;
   auto so = options_for(cluster, "probe-some");
   const std::string prefix = so.watch_prefix;
-  etcd::client_config cc;
-  cc.endpoints = cluster.client_urls();
-  cc.request_timeout = 5s;  // the setup's puts must not fail on a loaded machine (a put is not retried once sent)
-  etcd::client writer(io.get_executor(), cc);
+  etcd::client writer(io.get_executor(), setup_writer(cluster));
   std::int64_t mine = 0;
   for (int i = 0; i < 50; ++i) {  // a queue of 50; ours is the 25th
     etcd::put_request put;
