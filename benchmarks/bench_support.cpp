@@ -160,7 +160,8 @@ std::optional<std::string> child::read_line(std::chrono::milliseconds timeout) {
       buffered_.erase(0, nl + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    // Rounded up: truncated, a 1 ms timeout was 0 ms left by the time it was computed, and never polled.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{from_child_, POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(left.count()));

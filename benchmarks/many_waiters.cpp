@@ -60,40 +60,43 @@ trial run_trial(context& ctx, etcd_helper& etcd, bool go, int waiters, int proce
                                                                     std::to_string(hold_ms)}));
   }
   const auto deadline = std::chrono::steady_clock::now() + trial_limit;
-  while (etcd.count(name + "/") < waiters) {  // every contender is in line (the holder included)
-    if (std::chrono::steady_clock::now() > deadline) {
-      log("many waiters: " + t.impl + " had not queued " + std::to_string(waiters) + " within the trial's limit");
-      for (auto& k : kids) k->kill();
-      etcd.delete_prefix(name + "/");
-      return t;
-    }
+  auto drain = [&](std::vector<std::pair<std::int64_t, bool>>* events) {
     for (auto& k : kids)
-      while (k->read_line(2ms)) {  // keep the pipes drained
-      }
-  }
-  const pid_t etcd_pid = ctx.etcd->pid(0);
-  auto clients_cpu = [&] {
-    double s = 0;
-    for (auto& k : kids) s += read_usage(k->pid()).cpu_seconds;
-    return s;
+      while (auto line = k->read_line(1ms))
+        if (events && (line->rfind("ACQ ", 0) == 0 || line->rfind("REL ", 0) == 0))
+          events->emplace_back(stamp_of(*line), (*line)[0] == 'A');
   };
-  const std::int64_t t0 = now_ns();
-  const double etcd0 = read_usage(etcd_pid).cpu_seconds, clients0 = clients_cpu();
+  bool queued = false;
+  while (!(queued = etcd.count(name + "/") >= waiters) && std::chrono::steady_clock::now() < deadline)
+    drain(nullptr);  // keep the pipes drained until every contender is in line (the holder included)
+  std::int64_t t0 = 0;
   std::vector<std::pair<std::int64_t, bool>> events;
-  while (!(t.complete = handoffs_after(events, t0).size() >= static_cast<std::size_t>(wanted))) {
-    if (std::chrono::steady_clock::now() > deadline) break;
-    for (auto& k : kids)
-      while (auto line = k->read_line(2ms))  // 1 ms rounds down to no wait at all
-        if (line->rfind("ACQ ", 0) == 0 || line->rfind("REL ", 0) == 0) events.emplace_back(stamp_of(*line), (*line)[0] == 'A');
+  double etcd_cpu = 0, clients_cpu = 0;  // seconds, over the measured window
+  if (queued) {
+    const pid_t etcd_pid = ctx.etcd->pid(0);
+    auto cpu_now = [&] {
+      double clients = 0;
+      for (auto& k : kids) clients += read_usage(k->pid()).cpu_seconds;
+      return std::make_pair(read_usage(etcd_pid).cpu_seconds, clients);
+    };
+    t0 = now_ns();
+    const auto before = cpu_now();
+    while (!(t.complete = handoffs_after(events, t0).size() >= static_cast<std::size_t>(wanted)) &&
+           std::chrono::steady_clock::now() < deadline)
+      drain(&events);
+    const auto after = cpu_now();
+    etcd_cpu = after.first - before.first;
+    clients_cpu = after.second - before.second;
+  } else {
+    log("many waiters: " + t.impl + " had not queued " + std::to_string(waiters) + " within the trial's limit");
   }
-  const double etcd1 = read_usage(etcd_pid).cpu_seconds, clients1 = clients_cpu();
   for (auto& k : kids) k->kill();
   etcd.delete_prefix(name + "/");
   t.handoff_ms = handoffs_after(events, t0);
   const double n = static_cast<double>(t.handoff_ms.size());
   if (n == 0) return t;
-  t.etcd_cpu_ms = (etcd1 - etcd0) * 1e3 / n;
-  t.client_cpu_ms = (clients1 - clients0) * 1e3 / n;
+  t.etcd_cpu_ms = etcd_cpu * 1e3 / n;
+  t.client_cpu_ms = clients_cpu * 1e3 / n;
   return t;
 }
 

@@ -15,10 +15,11 @@
 //     "SCALE locks=N acquire_ms=.. tcp=.. rss_kib=.. cpu_pct=.." (tcp: its connections to COUNTED_PORT) and exits
 //     without releasing (the driver deletes the keys).
 //
-//   clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS
+//   clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS]
 //     COUNT lock_managers on NAME, each on its own session, all on one io_context and one thread. Each prints
 //     "ACQ NS" when it takes the lock, holds it HOLD_MS, prints "REL NS", releases (async_release) and queues
-//     again (async_acquire, a new key behind the others). Runs until killed.
+//     again (async_acquire, a new key behind the others). Runs until killed. PROBE_MS: options::probe_interval
+//     (default 1000), to see what the probes cost.
 #include <clusterlock/clusterlock.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -188,7 +189,7 @@ asio::awaitable<void> take_turns(clusterlock::lock_manager& lock, std::chrono::m
   }
 }
 
-int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms, int probe_ms = 1000) {
+int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms, int probe_ms) {
   // Each session has its own connections: a thousand of them need more descriptors than the usual 1024.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
@@ -232,11 +233,9 @@ int main(int argc, char** argv) {
       peer.run();
       return 0;
     }
-    if (args.size() == 5 && args[0] == "waiters") {
-      return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]));
-    }
-    if (args.size() == 6 && args[0] == "waiters") {
-      return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]), std::stoi(args[5]));
+    if ((args.size() == 5 || args.size() == 6) && args[0] == "waiters") {
+      return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]),
+                         args.size() == 6 ? std::stoi(args[5]) : 1000);
     }
     if (args.size() == 5 && args[0] == "scale") {
       return run_scale(args[1], std::stoul(args[2]), std::stoi(args[3]),
@@ -248,6 +247,6 @@ int main(int argc, char** argv) {
   }
   std::cerr << "usage: clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS\n"
                "       clusterlock_bench_peer scale ENDPOINT COUNT IDLE_SECONDS COUNTED_PORT\n"
-               "       clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS\n";
+               "       clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS]\n";
   return 2;
 }
