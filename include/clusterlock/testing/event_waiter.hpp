@@ -53,9 +53,8 @@ class event_waiter {
   /// Every event seen so far, in order, waited for or not.
   std::vector<lock_event> seen() const;
 
-  struct state;
-
  private:
+  struct state;
   std::shared_ptr<state> state_;
 };
 
