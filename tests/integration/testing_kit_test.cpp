@@ -42,6 +42,40 @@ TEST(TestingKit, LeaseOfKeyReadsTheHexSuffix) {
   EXPECT_THROW(kit::lease_of_key("a/11112222333344445"), std::invalid_argument);  // 17 digits
 }
 
+TEST(TestingKit, BadOptionsFailAtOnceNamingTheProblem) {
+  EXPECT_THROW(kit::etcd_cluster({.members = 0}), std::invalid_argument);
+  EXPECT_THROW(kit::etcd_cluster({.client_cert_auth = true}), std::invalid_argument);  // without tls
+  try {
+    kit::etcd_cluster etcd({.etcd_binary = "/nonexistent/etcd"});
+    ADD_FAILURE() << "started without an etcd";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/etcd"), std::string::npos) << e.what();
+  }
+  kit::etcd_cluster etcd({.etcdctl_binary = "/nonexistent/etcdctl"});
+  try {
+    etcd.etcdctl({"get", "x"});
+    ADD_FAILURE() << "etcdctl ran without an etcdctl";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/etcdctl"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TestingKit, LockOptionsNameEveryMember) {
+  kit::etcd_cluster etcd({.members = 3});
+  const clusterlock::etcd::client_config config = etcd.client_config();
+  ASSERT_EQ(config.endpoints.size(), 3u);
+  EXPECT_EQ(config.endpoints, etcd.client_urls());
+  EXPECT_TRUE(config.auth.user.empty());
+  EXPECT_TRUE(config.tls.ca_file.empty());
+  etcd.kill(0);  // the first endpoint refuses: the lock gets through to the others
+  asio::io_context io;
+  clusterlock::lock_manager lock(io, etcd.lock_options("kit-three"));
+  kit::event_waiter events(lock);
+  lock.start();
+  const kit::event_result acquired = events.wait_for(io, lock_event::acquired, 15s);
+  ASSERT_TRUE(acquired) << acquired.failure;
+}
+
 TEST(TestingKit, FaultsOnALockWithoutAKeyAreALogicError) {
   kit::etcd_cluster etcd;
   asio::io_context io;
