@@ -2,8 +2,8 @@
 //
 // The service: a reporter that writes a report every 20 ms, but only while it holds the lock (a scheduler, a
 // singleton consumer, a cron leader look the same). The tests start a real etcd, run the service against it, and
-// check its reactions: it works once ACQUIRED, stops on REMOVED (its key deleted, its lease revoked), and comes back
-// with a higher fencing token when it gets the lock again; a standby takes over from a leader that goes away.
+// check its reactions: it works once ACQUIRED, stops on REMOVED (its key deleted, its lease revoked) and on UNKNOWN
+// (etcd frozen), and comes back when it gets the lock again; a standby takes over from a leader that goes away.
 //
 // Single-threaded: each test runs its io_context itself, through the kit's waits, which end by a deadline.
 #include <clusterlock/clusterlock.hpp>
@@ -120,6 +120,25 @@ TEST_F(ReporterTest, StopsWhenItsLeaseIsLostAndComesBack) {
   const kit::event_result again = events.wait_for(io, lock_event::acquired, 10s);  // on a new lease
   ASSERT_TRUE(again) << again.failure;
   EXPECT_NE(kit::lease_of_key(again.event.key), kit::lease_of_key(first.event.key));
+}
+
+TEST_F(ReporterTest, StopsWhileUnsureAndResumesOnceSure) {
+  reporter service(io, options);
+  kit::event_waiter events(service.lock());
+  service.start();
+  ASSERT_TRUE(events.wait_for(io, lock_event::acquired, 10s));
+  ASSERT_TRUE(kit::run_until(io, [&] { return service.working(); }, 5s));
+
+  etcd.freeze(0);  // etcd hangs: the lock can no longer prove that it holds
+  const kit::event_result unknown = events.wait_for(io, lock_event::unknown, 10s);
+  ASSERT_TRUE(unknown) << unknown.failure;
+  ASSERT_TRUE(kit::run_until(io, [&] { return !service.working(); }, 5s));
+  const int reports = service.reports();
+
+  etcd.thaw(0);
+  const kit::event_result sure = events.wait_for(io, lock_event::acquired, 10s);
+  ASSERT_TRUE(sure) << sure.failure;
+  ASSERT_TRUE(kit::run_until(io, [&] { return service.reports() > reports; }, 5s));
 }
 
 TEST_F(ReporterTest, AStandbyTakesOverWhenTheLeaderGoesAway) {
