@@ -4,9 +4,18 @@ include(CMakePackageConfigHelpers)
 
 set(config_dir "${CMAKE_INSTALL_LIBDIR}/cmake/clusterlock")
 
+# The testing kit's headers (include/clusterlock/testing) go with its library only.
+set(installed_libraries clusterlock)
+set(testing_headers "")
+if(TARGET clusterlock_testing)
+  list(APPEND installed_libraries clusterlock_testing)
+else()
+  set(testing_headers PATTERN testing EXCLUDE)
+endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/clusterlock" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        FILES_MATCHING PATTERN "*.hpp")
-install(TARGETS clusterlock EXPORT clusterlockTargets
+        FILES_MATCHING PATTERN "*.hpp" ${testing_headers})
+# find_package(clusterlock) gives clusterlock::clusterlock and, when built, clusterlock::testing.
+install(TARGETS ${installed_libraries} EXPORT clusterlockTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
