@@ -27,15 +27,15 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using relay_clock = std::chrono::steady_clock;
-using mode = fault_relay::mode;
+using relay_mode = fault_relay::mode;
 
 const char* to_string(fault_relay::mode m) {
   switch (m) {
-    case mode::pass: return "pass";
-    case mode::blackhole: return "blackhole";
-    case mode::cut: return "cut";
-    case mode::client_to_server_only: return "client_to_server_only";
-    case mode::server_to_client_only: return "server_to_client_only";
+    case relay_mode::pass: return "pass";
+    case relay_mode::blackhole: return "blackhole";
+    case relay_mode::cut: return "cut";
+    case relay_mode::client_to_server_only: return "client_to_server_only";
+    case relay_mode::server_to_client_only: return "server_to_client_only";
   }
   return "?";
 }
@@ -49,13 +49,13 @@ constexpr std::size_t relay_read_size = 16 * 1024;
 constexpr std::size_t relay_queue_limit = 1024 * 1024;
 
 // Whether `m` drops the bytes going to the server (to_server) or to the client.
-bool relay_drops(mode m, bool to_server) {
+bool relay_drops(relay_mode m, bool to_server) {
   switch (m) {
-    case mode::pass: return false;
-    case mode::client_to_server_only: return !to_server;
-    case mode::server_to_client_only: return to_server;
-    case mode::blackhole:
-    case mode::cut: return true;
+    case relay_mode::pass: return false;
+    case relay_mode::client_to_server_only: return !to_server;
+    case relay_mode::server_to_client_only: return to_server;
+    case relay_mode::blackhole:
+    case relay_mode::cut: return true;
   }
   return true;
 }
@@ -85,9 +85,9 @@ struct fault_relay::impl {
   tcp::acceptor acceptor{io};
   tcp::endpoint target;
   unsigned short port = 0;
-  mode current = mode::pass;
+  relay_mode current = relay_mode::pass;
   std::chrono::milliseconds latency{0};
-  std::atomic<mode> shown_mode{mode::pass};  // copies of current and latency for other threads
+  std::atomic<relay_mode> shown_mode{relay_mode::pass};  // copies of current and latency for other threads
   std::atomic<long long> shown_latency_ms{0};
   counters count;
   std::vector<std::weak_ptr<relay_connection>> connections;
@@ -98,7 +98,7 @@ struct fault_relay::impl {
   asio::awaitable<void> read_side(std::shared_ptr<relay_connection> c, bool to_server);
   asio::awaitable<void> write_side(std::shared_ptr<relay_connection> c, bool to_server);
   void side_ended(relay_connection& c, bool client_side);
-  void set(mode m, std::chrono::milliseconds added);
+  void set(relay_mode m, std::chrono::milliseconds added);
 
   // Runs f on the relay's thread and returns what it returns (bounded: that thread runs only short handlers).
   template <class F>
@@ -163,7 +163,7 @@ asio::awaitable<void> fault_relay::impl::accept_loop() {
     ++count.accepted;
     ++count.open_connections;
     auto c = std::make_shared<relay_connection>(*this, std::move(socket));
-    if (current == mode::cut) {
+    if (current == relay_mode::cut) {
       ++count.resets;
       c->close(true);
       continue;
@@ -266,7 +266,7 @@ asio::awaitable<void> fault_relay::impl::write_side(std::shared_ptr<relay_connec
   }
 }
 
-void fault_relay::impl::set(mode m, std::chrono::milliseconds added) {
+void fault_relay::impl::set(relay_mode m, std::chrono::milliseconds added) {
   current = m;
   latency = added;
   shown_mode = m;
@@ -275,14 +275,14 @@ void fault_relay::impl::set(mode m, std::chrono::milliseconds added) {
   for (const auto& w : connections) {
     auto c = w.lock();
     if (!c || c->closed) continue;
-    if (m == mode::cut) {
+    if (m == relay_mode::cut) {
       ++count.resets;
       c->close(true);
     } else if ((c->client_gone && !relay_drops(m, true)) || (c->server_gone && !relay_drops(m, false))) {
       c->close(false);  // a side that left unseen is seen now
     }
   }
-  if (m == mode::cut) connections.clear();
+  if (m == relay_mode::cut) connections.clear();
 }
 
 fault_relay::fault_relay(const std::string& target_host, unsigned short target_port, unsigned short listen_port)
@@ -324,20 +324,20 @@ unsigned short fault_relay::port() const { return impl_->port; }
 std::string fault_relay::url() const { return "http://127.0.0.1:" + std::to_string(impl_->port); }
 
 void fault_relay::pass() {
-  impl_->on_relay_thread([this] { impl_->set(mode::pass, std::chrono::milliseconds(0)); });
+  impl_->on_relay_thread([this] { impl_->set(relay_mode::pass, std::chrono::milliseconds(0)); });
 }
 void fault_relay::blackhole() {
-  impl_->on_relay_thread([this] { impl_->set(mode::blackhole, std::chrono::milliseconds(0)); });
+  impl_->on_relay_thread([this] { impl_->set(relay_mode::blackhole, std::chrono::milliseconds(0)); });
 }
 void fault_relay::delay(std::chrono::milliseconds latency) {
   if (latency.count() < 0) throw std::invalid_argument("fault_relay::delay: a negative latency");
-  impl_->on_relay_thread([this, latency] { impl_->set(mode::pass, latency); });
+  impl_->on_relay_thread([this, latency] { impl_->set(relay_mode::pass, latency); });
 }
 void fault_relay::cut() {
-  impl_->on_relay_thread([this] { impl_->set(mode::cut, std::chrono::milliseconds(0)); });
+  impl_->on_relay_thread([this] { impl_->set(relay_mode::cut, std::chrono::milliseconds(0)); });
 }
-void fault_relay::one_way(mode m) {
-  if (m != mode::client_to_server_only && m != mode::server_to_client_only)
+void fault_relay::one_way(relay_mode m) {
+  if (m != relay_mode::client_to_server_only && m != relay_mode::server_to_client_only)
     throw std::invalid_argument(std::string("fault_relay::one_way: not a one-way mode: ") + to_string(m));
   impl_->on_relay_thread([this, m] { impl_->set(m, std::chrono::milliseconds(0)); });
 }
