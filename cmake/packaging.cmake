@@ -1,24 +1,23 @@
 # `cmake --install`: headers, the library, the `clusterlock` command (when built), a CMake package
-# (find_package(clusterlock) -> clusterlock::clusterlock) and a pkg-config file.
+# (find_package(clusterlock) -> clusterlock::clusterlock, and clusterlock::testing when the kit is built) and a
+# pkg-config file.
 include(CMakePackageConfigHelpers)
 
 set(config_dir "${CMAKE_INSTALL_LIBDIR}/cmake/clusterlock")
 
-# The testing kit's headers (include/clusterlock/testing) go with its library only.
-set(installed_libraries clusterlock)
-set(testing_headers "")
-if(TARGET clusterlock_testing)
-  list(APPEND installed_libraries clusterlock_testing)
-else()
-  set(testing_headers PATTERN testing EXCLUDE)
-endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/clusterlock" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        FILES_MATCHING PATTERN "*.hpp" ${testing_headers})
-# find_package(clusterlock) gives clusterlock::clusterlock and, when built, clusterlock::testing.
-install(TARGETS ${installed_libraries} EXPORT clusterlockTargets
+        FILES_MATCHING PATTERN "*.hpp")
+install(TARGETS clusterlock EXPORT clusterlockTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+# The testing kit, in the same export set: find_package(clusterlock) gives clusterlock::testing too.
+if(TARGET clusterlock_testing)
+  install(TARGETS clusterlock_testing EXPORT clusterlockTargets
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+endif()
 if(TARGET clusterlock_cli)
   install(TARGETS clusterlock_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 endif()

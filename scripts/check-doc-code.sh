@@ -5,11 +5,11 @@
 # fragment (statements inside a function, given `io`, an asio::io_context): compiled inside
 #   #include <clusterlock/clusterlock.hpp> ... namespace asio = boost::asio; void f(asio::io_context& io) { BLOCK }
 # Run by ctest (test doc_code_blocks) with the build's compiler and library:
-#   check-doc-code.sh SOURCE_DIR CXX INCLUDE_DIR LIBRARIES [FLAGS]   (FLAGS: e.g. -fsanitize=... for a sanitized library)
-# LIBRARIES: one argument, the library files separated by spaces in link order (the testing kit before clusterlock).
+#   check-doc-code.sh SOURCE_DIR CXX INCLUDE_DIR LIBRARY [FLAGS [TESTING_LIBRARY]]
+# FLAGS: e.g. -fsanitize=... for a sanitized library. TESTING_LIBRARY: the testing kit (clusterlock::testing),
+# linked into whole programs that include <clusterlock/testing...>; without it such a block fails.
 set -euo pipefail
-source_dir=$1 cxx=$2 include_dir=$3 extra_flags=${5:-}
-read -r -a libraries <<<"$4"
+source_dir=$1 cxx=$2 include_dir=$3 library=$4 extra_flags=${5:-} testing_library=${6:-}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,6 +29,10 @@ for block in "$work"/*.cpp; do
   name=$(basename "$block" .cpp)
   flags=(-std=c++20 -Wall -Wextra -Werror -I"$include_dir" $extra_flags)
   if grep -q '^[[:space:]]*#include' "$block" && grep -q 'int main(' "$block"; then
+    libraries=("$library")
+    if grep -q '^[[:space:]]*#include <clusterlock/testing' "$block"; then
+      libraries=("${testing_library:-no-testing-library-given}" "$library")
+    fi
     cmd=("$cxx" "${flags[@]}" "$block" -o "$work/$name.bin" "${libraries[@]}" -lboost_json -lboost_url -lssl -lcrypto -pthread)
   elif grep -q '^[[:space:]]*#include' "$block"; then
     cmd=("$cxx" "${flags[@]}" -c "$block" -o "$work/$name.o")  # a whole file without main(): compiled

@@ -14,8 +14,7 @@ source_dir=$(cd "$consumer_dir/../.." && pwd)
 build_dir=$(cd "$build_dir" && pwd)
 
 "$cmake" --install "$build_dir" --prefix "$prefix" >"$work/install.log"
-for f in include/clusterlock/clusterlock.hpp include/clusterlock/detail/async_run.hpp \
-         include/clusterlock/testing/fault_relay.hpp; do
+for f in include/clusterlock/clusterlock.hpp include/clusterlock/detail/async_run.hpp; do
   [ -f "$prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 # An installed consumer must need nothing from the source or build tree.
@@ -30,7 +29,6 @@ echo "== find_package(clusterlock)"
   -DCMAKE_EXE_LINKER_FLAGS="$extra_flags" >/dev/null
 "$cmake" --build "$work/build"
 "$work/build/consumer"
-"$work/build/testing_consumer"
 
 echo "== pkg-config clusterlock"
 pc=$(find "$prefix" -name clusterlock.pc)
