@@ -5,7 +5,8 @@
 //
 // The relay runs on a thread and io_context of its own: it works whatever the test does with its own executor
 // (a test may even block its thread while the relay holds the link). Every control is thread-safe and returns
-// once it is in force on the open connections and on new ones.
+// once it is in force on the open connections and on new ones; it waits for the relay's thread to apply it, and
+// throws std::runtime_error if that thread has not within 10 s (it runs only short handlers: it never should).
 
 #include <chrono>
 #include <cstdint>
