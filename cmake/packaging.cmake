@@ -1,5 +1,6 @@
 # `cmake --install`: headers, the library, the `clusterlock` command (when built), a CMake package
-# (find_package(clusterlock) -> clusterlock::clusterlock) and a pkg-config file.
+# (find_package(clusterlock) -> clusterlock::clusterlock, and clusterlock::testing when the kit is built) and a
+# pkg-config file.
 include(CMakePackageConfigHelpers)
 
 set(config_dir "${CMAKE_INSTALL_LIBDIR}/cmake/clusterlock")
@@ -10,6 +11,13 @@ install(TARGETS clusterlock EXPORT clusterlockTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+# The testing kit, in the same export set: find_package(clusterlock) gives clusterlock::testing too.
+if(TARGET clusterlock_testing)
+  install(TARGETS clusterlock_testing EXPORT clusterlockTargets
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+endif()
 if(TARGET clusterlock_cli)
   install(TARGETS clusterlock_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 endif()

@@ -5,9 +5,11 @@
 # fragment (statements inside a function, given `io`, an asio::io_context): compiled inside
 #   #include <clusterlock/clusterlock.hpp> ... namespace asio = boost::asio; void f(asio::io_context& io) { BLOCK }
 # Run by ctest (test doc_code_blocks) with the build's compiler and library:
-#   check-doc-code.sh SOURCE_DIR CXX INCLUDE_DIR LIBRARY [FLAGS]   (FLAGS: e.g. -fsanitize=... for a sanitized library)
+#   check-doc-code.sh SOURCE_DIR CXX INCLUDE_DIR LIBRARY [FLAGS [TESTING_LIBRARY]]
+# FLAGS: e.g. -fsanitize=... for a sanitized library. TESTING_LIBRARY: the testing kit (clusterlock::testing),
+# linked into whole programs that include <clusterlock/testing...>; without it such a block fails.
 set -euo pipefail
-source_dir=$1 cxx=$2 include_dir=$3 library=$4 extra_flags=${5:-}
+source_dir=$1 cxx=$2 include_dir=$3 library=$4 extra_flags=${5:-} testing_library=${6:-}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +29,11 @@ for block in "$work"/*.cpp; do
   name=$(basename "$block" .cpp)
   flags=(-std=c++20 -Wall -Wextra -Werror -I"$include_dir" $extra_flags)
   if grep -q '^[[:space:]]*#include' "$block" && grep -q 'int main(' "$block"; then
-    cmd=("$cxx" "${flags[@]}" "$block" -o "$work/$name.bin" "$library" -lboost_json -lboost_url -lssl -lcrypto -pthread)
+    libraries=("$library")
+    if grep -q '^[[:space:]]*#include <clusterlock/testing' "$block"; then
+      libraries=("${testing_library:-no-testing-library-given}" "$library")
+    fi
+    cmd=("$cxx" "${flags[@]}" "$block" -o "$work/$name.bin" "${libraries[@]}" -lboost_json -lboost_url -lssl -lcrypto -pthread)
   elif grep -q '^[[:space:]]*#include' "$block"; then
     cmd=("$cxx" "${flags[@]}" -c "$block" -o "$work/$name.o")  # a whole file without main(): compiled
   else
