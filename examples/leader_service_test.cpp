@@ -3,7 +3,7 @@
 // The service: a reporter that writes a report every 20 ms, but only while it holds the lock (a scheduler, a
 // singleton consumer, a cron leader look the same). The tests start a real etcd, run the service against it, and
 // check its reactions: it works once ACQUIRED, stops on REMOVED (its key deleted, its lease revoked) and on UNKNOWN
-// (etcd frozen), and comes back when it gets the lock again; a standby takes over from a leader that goes away.
+// (cut off from etcd by the kit's fault relay), and comes back when it gets the lock again; a standby takes over from a leader that goes away.
 //
 // Single-threaded: each test runs its io_context itself, through the kit's waits, which end by a deadline.
 #include <clusterlock/clusterlock.hpp>
@@ -123,21 +123,24 @@ TEST_F(ReporterTest, StopsWhenItsLeaseIsLostAndComesBack) {
 }
 
 TEST_F(ReporterTest, StopsWhileUnsureAndResumesOnceSure) {
-  reporter service(io, options);
+  kit::fault_relay relay("127.0.0.1", etcd.client_port(0));  // the service reaches etcd through it only
+  reporter service(io, kit::lock_options_through(relay, etcd, "reporter"));
   kit::event_waiter events(service.lock());
   service.start();
-  ASSERT_TRUE(events.wait_for(io, lock_event::acquired, 10s));
+  const kit::event_result acquired = events.wait_for(io, lock_event::acquired, 10s);
+  ASSERT_TRUE(acquired) << acquired.failure;
   ASSERT_TRUE(kit::run_until(io, [&] { return service.working(); }, 5s));
 
-  etcd.freeze(0);  // etcd hangs: the lock can no longer prove that it holds
+  kit::force_unknown(relay);  // its connections hang: it can no longer prove that it holds the lock
   const kit::event_result unknown = events.wait_for(io, lock_event::unknown, 10s);
   ASSERT_TRUE(unknown) << unknown.failure;
   ASSERT_TRUE(kit::run_until(io, [&] { return !service.working(); }, 5s));
   const int reports = service.reports();
 
-  etcd.thaw(0);
+  relay.pass();  // healed well within the lease's TTL: the same lock, proven again
   const kit::event_result sure = events.wait_for(io, lock_event::acquired, 10s);
   ASSERT_TRUE(sure) << sure.failure;
+  EXPECT_EQ(sure.event.fencing_token, acquired.event.fencing_token);
   ASSERT_TRUE(kit::run_until(io, [&] { return service.reports() > reports; }, 5s));
 }
 

@@ -33,6 +33,14 @@ void force_lease_loss(const etcd_cluster& cluster, const lock_manager& lock) {
   cluster.etcdctl({"lease", "revoke", hex});
 }
 
+clusterlock::options lock_options_through(const fault_relay& relay, const etcd_cluster& cluster, std::string name) {
+  clusterlock::options o = cluster.lock_options(std::move(name));
+  o.endpoints = {std::string(cluster.options().tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(relay.port())};
+  return o;
+}
+
+void force_unknown(fault_relay& relay) { relay.blackhole(); }
+
 std::int64_t lease_of_key(const std::string& key) {
   const auto slash = key.rfind('/');
   const std::string hex = slash == std::string::npos ? std::string() : key.substr(slash + 1);

@@ -1,6 +1,6 @@
 // The testing kit's helpers (clusterlock::testing) as a user's test sees them, against real etcd: event waits on
-// either thread model, their failures, the lock faults, a lock on lock_options() of a TLS + auth cluster, and a
-// frozen member driving UNKNOWN. etcd_cluster itself is tested in etcd_harness_test.cpp.
+// either thread model, their failures, the lock faults, a lock on lock_options() of a TLS + auth cluster, UNKNOWN
+// through the fault relay, and a frozen member driving UNKNOWN. The relay itself: fault_relay_test.cpp. etcd_cluster itself is tested in etcd_harness_test.cpp.
 #include <clusterlock/clusterlock.hpp>
 #include <clusterlock/testing.hpp>
 
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace {
@@ -169,6 +170,30 @@ TEST(TestingKit, LockOptionsReachATlsClusterWithAuth) {
   kit::force_removed(etcd, lock);  // etcdctl with the same TLS files and auth
   const kit::event_result removed = events.wait_for(io, lock_event::removed, 10s);
   ASSERT_TRUE(removed) << removed.failure;
+}
+
+TEST(TestingKit, ForceUnknownThroughARelayToATlsCluster) {
+  kit::etcd_cluster etcd({.tls = true});
+  kit::fault_relay relay("127.0.0.1", etcd.client_port(0));
+  const clusterlock::options options = kit::lock_options_through(relay, etcd, "kit-unknown");
+  ASSERT_EQ(options.endpoints.size(), 1u);
+  EXPECT_EQ(options.endpoints[0], "https://127.0.0.1:" + std::to_string(relay.port()));
+  EXPECT_EQ(options.tls.ca_file, etcd.ca_file());
+  asio::io_context io;
+  clusterlock::lock_manager lock(io, options);
+  kit::event_waiter events(lock);
+  lock.start();
+  const kit::event_result acquired = events.wait_for(io, lock_event::acquired, 10s);
+  ASSERT_TRUE(acquired) << acquired.failure;
+
+  kit::force_unknown(relay);
+  const kit::event_result unknown = events.wait_for(io, lock_event::unknown, 10s);
+  ASSERT_TRUE(unknown) << unknown.failure;
+  EXPECT_FALSE(lock.have_lock());
+  relay.pass();
+  const kit::event_result back = events.wait_for(io, lock_event::acquired, 10s);
+  ASSERT_TRUE(back) << back.failure;
+  EXPECT_EQ(back.event.fencing_token, acquired.event.fencing_token);
 }
 
 TEST(TestingKit, AFrozenMemberMakesTheHolderUnknownAndThawingRestoresIt) {
