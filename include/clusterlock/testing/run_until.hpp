@@ -11,7 +11,7 @@ namespace clusterlock::testing {
 
 /// Runs `io` on this thread until `condition()` holds or `timeout` passes; returns condition(). Checks between
 /// handlers, at least every 10 ms. Restarts a stopped `io` first. For state your code changes in its lock_manager
-/// callbacks (on_acquired, on_lost), which run after the event that caused them was sent.
+/// callbacks (on_acquired, on_lost), which may run after a wait for the same event (event_waiter) has returned.
 template <class Condition>
 bool run_until(boost::asio::io_context& io, Condition&& condition, std::chrono::milliseconds timeout) {
   using steady = std::chrono::steady_clock;
