@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs a built clusterlock into a temporary prefix, then builds and runs a consumer against it twice: with
-# find_package(clusterlock) and with pkg-config. Nothing from the build or source tree may leak into either.
+# find_package(clusterlock) and with pkg-config; with find_package also a user of the testing kit
+# (clusterlock::testing, which starts an etcd). Nothing from the build or source tree may leak into either.
 #   run_consumer_test.sh BUILD_DIR CONSUMER_SOURCE_DIR CMAKE CXX GENERATOR [FLAGS]
 # FLAGS: compile and link flags the consumer needs besides the package's own (a sanitized build: -fsanitize=...).
 set -euo pipefail
@@ -14,7 +15,8 @@ source_dir=$(cd "$consumer_dir/../.." && pwd)
 build_dir=$(cd "$build_dir" && pwd)
 
 "$cmake" --install "$build_dir" --prefix "$prefix" >"$work/install.log"
-for f in include/clusterlock/clusterlock.hpp include/clusterlock/detail/async_run.hpp; do
+for f in include/clusterlock/clusterlock.hpp include/clusterlock/detail/async_run.hpp include/clusterlock/testing.hpp \
+         include/clusterlock/testing/etcd_cluster.hpp; do
   [ -f "$prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 # An installed consumer must need nothing from the source or build tree.
@@ -29,6 +31,7 @@ echo "== find_package(clusterlock)"
   -DCMAKE_EXE_LINKER_FLAGS="$extra_flags" >/dev/null
 "$cmake" --build "$work/build"
 "$work/build/consumer"
+"$work/build/testing_consumer"  # clusterlock::testing: starts an etcd, takes a lock, forces it away
 
 echo "== pkg-config clusterlock"
 pc=$(find "$prefix" -name clusterlock.pc)

@@ -1,4 +1,4 @@
-#include "support/test_certificates.hpp"
+#include "testing/test_certificates.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "support/child_process.hpp"
+#include "testing/child_process.hpp"
 
-namespace clusterlock::test {
+namespace clusterlock::testing::detail {
 namespace {
 
 // Our own config, so that the system's openssl.cnf (its default extensions) does not decide what the certificates say.
@@ -146,4 +146,4 @@ const test_certificates& shared_test_certificates() {
   return instance.certs;
 }
 
-}  // namespace clusterlock::test
+}  // namespace clusterlock::testing::detail

@@ -1,4 +1,4 @@
-#include "support/http_probe.hpp"
+#include "testing/http_probe.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace clusterlock::test {
+namespace clusterlock::testing::detail {
 namespace {
 
 // Internal: every failure unwinds to http_request, which turns it into an empty optional and a reason.
@@ -390,4 +390,4 @@ std::optional<http_response> http_request(const std::string& url, const http_req
   }
 }
 
-}  // namespace clusterlock::test
+}  // namespace clusterlock::testing::detail

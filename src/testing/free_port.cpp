@@ -1,4 +1,4 @@
-#include "support/free_port.hpp"
+#include "testing/free_port.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
-namespace clusterlock::test {
+namespace clusterlock::testing::detail {
 namespace {
 
 constexpr unsigned lowest_port = 10000;
@@ -99,4 +99,4 @@ std::vector<unsigned short> free_ports(std::size_t count) {
   return ports;
 }
 
-}  // namespace clusterlock::test
+}  // namespace clusterlock::testing::detail

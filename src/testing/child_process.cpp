@@ -1,4 +1,4 @@
-#include "support/child_process.hpp"
+#include "testing/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 
 extern char** environ;
 
-namespace clusterlock::test {
+namespace clusterlock::testing::detail {
 namespace {
 
 // Owns a file descriptor.
@@ -227,4 +227,4 @@ std::string join_command(const std::vector<std::string>& argv) {
   return out;
 }
 
-}  // namespace clusterlock::test
+}  // namespace clusterlock::testing::detail
