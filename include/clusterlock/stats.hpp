@@ -37,7 +37,9 @@ struct request_stats {
   std::uint64_t requests = 0;  ///< calls made (each counted once, however many attempts and endpoints it took)
   std::uint64_t failures = 0;  ///< calls that completed with an error (cancellations included)
   /// failures by their error: the clusterlock::errc name ("timeout", "unavailable", ...), "operation_aborted" for
-  /// a cancellation, else "<category>:<value>".
+  /// a cancelled call, else "<category>:<value>". A session's keepalives and probes cancel their call when their
+  /// deadline (request_timeout) passes: an etcd that does not answer shows as operation_aborted (and in
+  /// keepalive_failures, probe_failures), one that refuses as unavailable.
   std::map<std::string, std::uint64_t> failures_by_error;
 };
 
