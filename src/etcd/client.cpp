@@ -231,7 +231,10 @@ struct client::impl {
   template <class T>
   asio::awaitable<result<T>> call(http::verb method, std::string target, std::string body, idempotency safety,
                                   result<T> (*decode)(std::string_view)) {
+    // A cancelled call may end by an exception at a co_await (Asio's way with a cancelled coroutine): counted too.
+    detail::scope_exit cancelled([this] { count(asio::error::operation_aborted); });
     result<T> r = co_await attempt_call(method, std::move(target), std::move(body), safety, decode);
+    cancelled.dismiss();
     count(r ? error_code{} : r.error());
     co_return r;
   }
