@@ -25,7 +25,12 @@ TEST_F(metrics_it, a_held_lock_counts_its_acquisition_time_held_keepalives_and_p
   ASSERT_NE(hold_steadily(holder, 1500ms), 0);
   auto& waiter = add_manager(make_options(name, "waiter", 2s));
   waiter.start();
-  ASSERT_TRUE(run_until([&] { return waiter.stats().queue_position == std::optional<std::size_t>(1); }, 5s));
+  // Each sees the other's key when its own watch delivers it.
+  ASSERT_TRUE(run_until(
+      [&] {
+        return waiter.stats().queue_position == std::optional<std::size_t>(1) && holder.stats().queue_length == 2;
+      },
+      5s));
 
   const auto s = holder.stats();
   EXPECT_EQ(s.name, name);
@@ -145,6 +150,14 @@ TEST_F(metrics_it, our_own_release_counts_as_released_and_ends_the_time_held) {
   EXPECT_FALSE(s.queue_position.has_value());
   run_for(200ms);
   EXPECT_EQ(m.stats().time_held, s.time_held);
+
+  // After shutdown too: the counts stay as they were.
+  shut_down(m);
+  const auto after = m.stats();
+  EXPECT_EQ(after.released, 1u);
+  EXPECT_EQ(after.acquisitions, 1u);
+  EXPECT_EQ(after.time_held, s.time_held);
+  EXPECT_FALSE(after.queue_position.has_value());
 }
 
 TEST_F(metrics_it, locks_on_one_shared_session_report_its_one_lease) {
