@@ -183,7 +183,12 @@ void write_prometheus(std::ostream& os, const lock_stats& lock, const prometheus
 
 void write_prometheus(std::ostream& os, const std::vector<lock_stats>& locks, const std::vector<session_stats>& sessions,
                       const prometheus_labels& labels) {
-  for (const auto& [name, value] : labels) check_label_name(name);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    check_label_name(labels[i].first);
+    for (std::size_t j = 0; j < i; ++j)
+      if (labels[j].first == labels[i].first)
+        throw std::invalid_argument("clusterlock::write_prometheus: label '" + labels[i].first + "' given twice");
+  }
   family_writer w(os, labels);
   std::vector<lock_view> lv;
   for (const auto& l : locks) lv.push_back({&l});

@@ -2,7 +2,7 @@
 // The lock manager: contends for one cluster-wide lock in etcd and tells you, pessimistically, whether you hold it.
 //
 // Threads: a lock_manager runs on a strand of the executor you give it and spawns no threads. have_lock(),
-// fencing_token() and identity() may be called from any thread at any time; everything else from any thread too,
+// fencing_token(), identity() and stats() may be called from any thread at any time; everything else from any thread too,
 // but callbacks and completions run on the manager's strand (or your handler's own executor).
 //
 // Lifecycle (docs/lifecycle.md has the table of every operation in every state): a manager is made idle; start()

@@ -19,7 +19,7 @@ namespace clusterlock {
 /// writer uses); values any text (escaped).
 using prometheus_labels = std::vector<std::pair<std::string, std::string>>;
 
-/// One lock and its session. Throws std::invalid_argument for a label name that is not allowed.
+/// One lock and its session. Throws std::invalid_argument for a label name that is not allowed or given twice.
 void write_prometheus(std::ostream& os, const lock_stats& lock, const prometheus_labels& labels = {});
 
 /// Many locks and sessions in one scrape (each metric family once, a series per lock or session): e.g. the locks

@@ -189,6 +189,7 @@ TEST(prometheus, label_names_must_be_valid_and_not_ours) {
   const auto l = sample_stats("x");
   for (const char* bad : {"", "9lives", "with-dash", "__reserved", "lock", "le", "cause"})
     EXPECT_THROW(write_prometheus(out, l, {{bad, "v"}}), std::invalid_argument) << bad;
+  EXPECT_THROW(write_prometheus(out, l, {{"twice", "a"}, {"twice", "b"}}), std::invalid_argument);
   EXPECT_NO_THROW(write_prometheus(out, l, {{"_ok9", "v"}}));
 }
 
