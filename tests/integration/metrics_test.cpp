@@ -9,7 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <sstream>
+#include <thread>
 
 namespace clusterlock {
 namespace {
@@ -158,6 +160,38 @@ TEST_F(metrics_it, our_own_release_counts_as_released_and_ends_the_time_held) {
   EXPECT_EQ(after.acquisitions, 1u);
   EXPECT_EQ(after.time_held, s.time_held);
   EXPECT_FALSE(after.queue_position.has_value());
+}
+
+// stats() from a thread of the user's own (a scrape thread) while the lock runs on the io_context's thread: it is
+// documented for any thread (the tsan preset checks the reads).
+TEST_F(metrics_it, stats_may_be_read_from_another_thread_while_the_lock_comes_and_goes) {
+  const auto name = lock_name();
+  auto& m = add_manager(make_options(name, "scraped"));
+  std::atomic<bool> stop{false};
+  std::atomic<long> scrapes{0}, held_seen{0};
+  std::thread scraper([&] {
+    while (!stop.load()) {
+      const auto s = m.stats();
+      std::ostringstream out;
+      write_prometheus(out, s);
+      if (s.have_lock) ++held_seen;
+      ++scrapes;
+    }
+  });
+  for (int round = 0; round < 3; ++round) {
+    m.start();
+    ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s));
+    run_for(100ms);
+    bool released = false;
+    m.async_release([&](error_code) { released = true; });
+    ASSERT_TRUE(run_until([&] { return released; }, 5s));
+  }
+  stop = true;
+  scraper.join();
+  EXPECT_GT(scrapes.load(), 10);
+  EXPECT_GT(held_seen.load(), 0);
+  EXPECT_EQ(m.stats().acquisitions, 3u);
+  EXPECT_EQ(m.stats().released, 3u);
 }
 
 TEST_F(metrics_it, locks_on_one_shared_session_report_its_one_lease) {
