@@ -6,7 +6,16 @@
 
 #include "manager/lock_metrics.hpp"
 #include "session/session_metrics.hpp"
+#include "support/bounded_wait.hpp"
+#include "support/free_port.hpp"
 #include "support/promtool.hpp"
+
+#include <clusterlock/etcd/client.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -112,6 +121,55 @@ TEST(session_metrics, renewal_age_validity_keepalives_probes_and_losses) {
   EXPECT_EQ(*s.since_renewal, 3s) << "the last proven renewal stays: its age tells how long renewal has been stuck";
   m.lease_dropped(false);  // the session stopped it: not a loss
   EXPECT_EQ(m.snapshot(t0 + 6s).leases_lost, 1u);
+}
+
+// A client whose only endpoint refuses connections: `attempts` tries, 200 ms apart.
+etcd::range_request read_of_k() {
+  etcd::range_request r;
+  r.key = "k";
+  return r;
+}
+
+std::shared_ptr<etcd::client> refusing(boost::asio::io_context& io, int attempts) {
+  etcd::client_config cfg;
+  cfg.endpoints = {"http://127.0.0.1:" + std::to_string(test::free_port())};
+  cfg.retry.initial_backoff = 200ms;
+  cfg.retry.max_backoff = 200ms;
+  cfg.retry.max_attempts = attempts;
+  return std::make_shared<etcd::client>(io.get_executor(), cfg);
+}
+
+TEST(request_stats, a_failed_call_counts_once_by_its_error_whatever_its_attempts) {
+  boost::asio::io_context io;
+  auto client = refusing(io, 3);
+  bool done = false;
+  boost::asio::co_spawn(io, client->range(read_of_k()),
+                        [&](std::exception_ptr, result<etcd::range_response>) { done = true; });
+  ASSERT_TRUE(test::run_until(io, [&] { return done; }, 5s));
+  const auto s = client->request_stats();
+  EXPECT_EQ(s.requests, 1u);
+  EXPECT_EQ(s.failures, 1u);
+  EXPECT_EQ(s.failures_by_error, (std::map<std::string, std::uint64_t>{{"unavailable", 1}}));
+}
+
+// A deadline (the session's with_deadline) cancels a call; cancelled in its backoff, it ends by an exception at
+// its next co_await. It was not counted at all (request failures 0 while etcd was frozen).
+TEST(request_stats, a_call_cancelled_in_its_backoff_counts_as_operation_aborted) {
+  boost::asio::io_context io;
+  auto client = refusing(io, 1000);
+  boost::asio::cancellation_signal cancel;
+  bool done = false;
+  boost::asio::co_spawn(io, client->range(read_of_k()),
+                        boost::asio::bind_cancellation_slot(
+                            cancel.slot(), [&](std::exception_ptr, result<etcd::range_response>) { done = true; }));
+  test::run_for(io, 300ms);
+  ASSERT_FALSE(done);
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  ASSERT_TRUE(test::run_until(io, [&] { return done; }, 2s));
+  const auto s = client->request_stats();
+  EXPECT_EQ(s.requests, 1u);
+  EXPECT_EQ(s.failures, 1u);
+  EXPECT_EQ(s.failures_by_error, (std::map<std::string, std::uint64_t>{{"operation_aborted", 1}}));
 }
 
 lock_stats sample_stats(std::string name) {
