@@ -3,7 +3,8 @@
 //   http_leader ENDPOINTS NAME [--port P] [--identity ID] [--ttl SECONDS] [--run-for SECONDS]
 //
 // Run several against the same etcd and NAME, and point a load balancer's health check at GET /: only the leader
-// gets traffic. Each prints "listening on 127.0.0.1:PORT" (port 0, the default, picks a free one) and its lock events.
+// gets traffic. GET /metrics serves the lock's metrics for Prometheus; GET /healthz answers 503 when the lease's
+// renewal is stuck (no keepalive answered for longer than the TTL), whoever leads. Each prints "listening on 127.0.0.1:PORT" (port 0, the default, picks a free one) and its lock events.
 // SIGTERM or Ctrl-C (or the end of --run-for) releases the lock, so the next instance leads at once, and exits.
 #include <clusterlock/clusterlock.hpp>
 
@@ -36,7 +37,33 @@ namespace {
 struct service {
   clusterlock::lock_manager& lock;
   std::string leader;  // the holder's identity as last seen; empty: nobody holds the lock
+  std::chrono::seconds ttl;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
+
+// GET /healthz: 503 when no keepalive (or grant) was answered for longer than the TTL: the process is cut off from
+// etcd, and would lose the lock if it had it. Before the first lease, the time since start counts.
+void health_answer(http::response<http::string_body>& response, const service& svc) {
+  const auto renewal = svc.lock.stats().session.since_renewal;
+  const auto stuck_for = renewal.value_or(std::chrono::steady_clock::now() - svc.started);
+  const auto ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(stuck_for).count());
+  const bool stuck = stuck_for > svc.ttl;
+  response.result(stuck ? http::status::service_unavailable : http::status::ok);
+  response.body() = stuck ? "lease renewal stuck for " + ms + " ms\n" : "ok: lease renewed " + ms + " ms ago\n";
+}
+
+// GET /: 200 for the leader, 503 naming the leader for the others.
+void leader_answer(http::response<http::string_body>& response, const service& svc) {
+  // Asked at every request, not remembered from the last event: it turns 0 the moment we cannot prove we lead.
+  const std::int64_t token = svc.lock.fencing_token();
+  if (token != 0) {
+    response.result(http::status::ok);
+    response.body() = "leader " + svc.lock.identity() + " token " + std::to_string(token) + "\n";
+  } else {
+    response.result(http::status::service_unavailable);
+    response.body() = svc.leader.empty() ? "no leader\n" : "not the leader; the leader is " + svc.leader + "\n";
+  }
+}
 
 // Keeps service::leader up to date from the lock's events, and logs them.
 asio::awaitable<void> follow_lock_events(service& svc) {
@@ -52,14 +79,15 @@ http::response<http::string_body> answer(const http::request<http::string_body>&
   response.version(request.version());
   response.keep_alive(request.keep_alive());
   response.set(http::field::content_type, "text/plain");
-  // Asked at every request, not remembered from the last event: it turns 0 the moment we cannot prove we lead.
-  const std::int64_t token = svc.lock.fencing_token();
-  if (token != 0) {
-    response.result(http::status::ok);
-    response.body() = "leader " + svc.lock.identity() + " token " + std::to_string(token) + "\n";
+  if (request.target() == "/metrics") {  // Prometheus' text format (clusterlock/prometheus.hpp)
+    std::ostringstream metrics;
+    clusterlock::write_prometheus(metrics, svc.lock.stats(), {{"identity", svc.lock.identity()}});
+    response.set(http::field::content_type, "text/plain; version=0.0.4");
+    response.body() = metrics.str();
+  } else if (request.target() == "/healthz") {
+    health_answer(response, svc);
   } else {
-    response.result(http::status::service_unavailable);
-    response.body() = svc.leader.empty() ? "no leader\n" : "not the leader; the leader is " + svc.leader + "\n";
+    leader_answer(response, svc);
   }
   response.prepare_payload();
   return response;
@@ -119,7 +147,7 @@ int main(int argc, char** argv) {
     opts.identity = flags["--identity"];
     opts.ttl = std::chrono::seconds(std::stoi(flags["--ttl"]));
     clusterlock::lock_manager lock(io.get_executor(), opts);
-    service svc{lock, {}};
+    service svc{lock, {}, opts.ttl};
     tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"),
                                 static_cast<unsigned short>(std::stoi(flags["--port"]))});
     std::cout << lock.identity() << ": listening on 127.0.0.1:" << acceptor.local_endpoint().port() << std::endl;

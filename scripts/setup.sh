@@ -28,6 +28,7 @@ packages=(
   procps iproute2 bc curl
   go-md2man  # the command's man page, from docs/cli.md
   file  # cpack -G DEB: finding the binaries whose libraries the package depends on
+  prometheus  # its promtool checks the metrics the library writes (tests: prometheus_format)
 )
 # The fuzzers (scripts/fuzz-smoke.sh) need clang; CLUSTERLOCK_SETUP_FUZZ=0 leaves it out.
 [ "${CLUSTERLOCK_SETUP_FUZZ:-1}" = 0 ] || packages+=("${fuzz[@]}")
@@ -51,4 +52,8 @@ fi
 # so a system one only wastes a core (and would confuse the demo's default endpoint).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl stop etcd || true
+fi
+# Likewise the prometheus package's server (:9090): the tests need only its promtool.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
 fi

@@ -2,6 +2,8 @@
 
 #include <clusterlock/etcd/client_config.hpp>
 
+#include "error_label.hpp"
+
 #include <boost/asio/error.hpp>
 
 #include <string>
@@ -47,6 +49,39 @@ class category final : public boost::system::error_category {
 };
 
 }  // namespace
+
+std::string detail::error_label(const boost::system::error_code& ec) {
+  if (ec.category() == error_category()) {
+    switch (static_cast<errc>(ec.value())) {
+      case errc::invalid_options: return "invalid_options";
+      case errc::unavailable: return "unavailable";
+      case errc::timeout: return "timeout";
+      case errc::tls_handshake_failed: return "tls_handshake_failed";
+      case errc::not_tls: return "not_tls";
+      case errc::not_etcd: return "not_etcd";
+      case errc::watch_stalled: return "watch_stalled";
+      case errc::lease_not_found: return "lease_not_found";
+      case errc::compacted: return "compacted";
+      case errc::future_revision: return "future_revision";
+      case errc::unauthenticated: return "unauthenticated";
+      case errc::auth_failed: return "auth_failed";
+      case errc::permission_denied: return "permission_denied";
+      case errc::invalid_argument: return "invalid_argument";
+      case errc::lease_ttl_too_large: return "lease_ttl_too_large";
+      case errc::failed_precondition: return "failed_precondition";
+      case errc::resource_exhausted: return "resource_exhausted";
+      case errc::server_error: return "server_error";
+      case errc::watch_canceled: return "watch_canceled";
+      case errc::malformed_response: return "malformed_response";
+      case errc::response_too_large: return "response_too_large";
+      case errc::lock_lost: return "lock_lost";
+      case errc::not_started: return "not_started";
+      case errc::events_dropped: return "events_dropped";
+    }
+  }
+  if (ec == boost::asio::error::operation_aborted) return "operation_aborted";
+  return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
+}
 
 const boost::system::error_category& error_category() noexcept {
   static const category instance;

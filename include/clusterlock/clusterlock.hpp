@@ -6,5 +6,7 @@
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/options.hpp>
+#include <clusterlock/prometheus.hpp>
 #include <clusterlock/session.hpp>
+#include <clusterlock/stats.hpp>
 #include <clusterlock/structured_log.hpp>

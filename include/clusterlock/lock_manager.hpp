@@ -2,7 +2,7 @@
 // The lock manager: contends for one cluster-wide lock in etcd and tells you, pessimistically, whether you hold it.
 //
 // Threads: a lock_manager runs on a strand of the executor you give it and spawns no threads. have_lock(),
-// fencing_token() and identity() may be called from any thread at any time; everything else from any thread too,
+// fencing_token(), identity() and stats() may be called from any thread at any time; everything else from any thread too,
 // but callbacks and completions run on the manager's strand (or your handler's own executor).
 //
 // Lifecycle (docs/lifecycle.md has the table of every operation in every state): a manager is made idle; start()
@@ -19,6 +19,7 @@
 #include <clusterlock/lock_event.hpp>
 #include <clusterlock/options.hpp>
 #include <clusterlock/session.hpp>
+#include <clusterlock/stats.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -256,6 +257,11 @@ class lock_manager {
   /// taken under a lock.
   std::vector<lock_entry> queue() const;
   std::optional<lock_entry> holder() const;
+
+  /// What this lock did so far (acquisitions, losses by cause, time held and UNKNOWN, its place in line) and its
+  /// session's figures (stats.hpp). Any thread, any time: a snapshot taken under the manager's and the session's
+  /// own small locks, as queue() is; have_lock and fencing_token as have_lock() and fencing_token() answer.
+  lock_stats stats() const;
 
   executor_type get_executor() const noexcept;
   /// The etcd client the manager uses (its session's), for your own reads beside the lock, e.g. of what a guarded

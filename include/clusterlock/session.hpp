@@ -9,6 +9,7 @@
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
+#include <clusterlock/stats.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -82,6 +83,9 @@ class session {
   /// The lease ID, 0 while there is none. Call on the session's strand.
   std::int64_t lease() const noexcept;
   const session_options& options() const noexcept;
+  /// What the session did so far: its lease, keepalives, probes, watch restarts and etcd requests (stats.hpp).
+  /// Any thread, any time (a snapshot under the session's own small lock).
+  session_stats stats() const;
 
   /// Closes the session: stops the keepalives, the watch and the probe at once, then revokes the lease (bounded by
   /// request_timeout). Every lock on the session sees its lease gone (a lock that held is REMOVED: its key goes

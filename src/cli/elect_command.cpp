@@ -36,7 +36,7 @@ std::string leader_line(const lock_event& e, bool as_json) {
 
 int listen(const parsed_arguments& args) {
   const options opts = make_options(args.common, args.name, false);
-  return follow_events(args, opts, [as_json = args.elect.json](const lock_event& e) {
+  return follow_events(args, opts, [as_json = args.elect.json](const lock_event& e, const lock_stats&) {
     // An observer gets only holder_changed; the others are a contender's.
     return e.kind == lock_event::holder_changed ? leader_line(e, as_json) : std::string();
   });

@@ -11,8 +11,8 @@
 
 namespace clusterlock::cli {
 
-/// One event as the line to print, newline included.
-using event_printer = std::function<std::string(const lock_event&)>;
+/// One event as the line to print, newline included; `stats`: the lock's just after it.
+using event_printer = std::function<std::string(const lock_event&, const lock_stats& stats)>;
 
 /// Runs on an io_context of its own, to the end; returns the process's exit code.
 int follow_events(const parsed_arguments& args, const options& opts, event_printer printer);

@@ -5,6 +5,7 @@
 #include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
+#include "cli/stats_json.hpp"
 
 #include <clusterlock/lock_manager.hpp>
 
@@ -27,13 +28,14 @@ json::object entry_json(const lock_entry& e) {
   return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
 }
 
-std::string as_json(const std::string& name, const std::vector<lock_entry>& queue) {
+std::string as_json(const std::string& name, const std::vector<lock_entry>& queue, const lock_stats& stats) {
   json::array waiters;
   for (std::size_t i = 1; i < queue.size(); ++i) waiters.push_back(entry_json(queue[i]));
   json::object out;
   out["name"] = name;
   out["holder"] = queue.empty() ? json::value(nullptr) : json::value(entry_json(queue.front()));
   out["waiters"] = std::move(waiters);
+  out["stats"] = stats_json(stats);
   return json::serialize(out) + "\n";
 }
 
@@ -93,7 +95,7 @@ int status_command(const parsed_arguments& args) {
   lock.async_wait_event([&](error_code ec, lock_event) {
     if (ec || done) return;
     const auto queue = lock.queue();
-    const bool written = print(args.status.json ? as_json(opts.name, queue) : as_table(opts.name, queue));
+    const bool written = print(args.status.json ? as_json(opts.name, queue, lock.stats()) : as_table(opts.name, queue));
     finish(written ? exit_code::success : exit_code::etcd_failed);
   });
   on_diagnostic = [&](const diagnostic& d) {

@@ -7,6 +7,7 @@
 #include "cli/lock_options.hpp"
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
+#include "cli/stats_json.hpp"
 
 #include <clusterlock/lock_manager.hpp>
 
@@ -41,7 +42,7 @@ const char* event_name(lock_event::kind_type k) {
 }
 
 // watch's line for one event.
-std::string watch_line(const lock_event& e, bool as_json) {
+std::string watch_line(const lock_event& e, const lock_stats& stats, bool as_json) {
   const auto now = std::chrono::system_clock::now();
   // The holder's key, as the event saw it (the manager's view may have moved on since).
   const bool names_holder = e.kind == lock_event::acquired || e.kind == lock_event::holder_changed;
@@ -55,6 +56,7 @@ std::string watch_line(const lock_event& e, bool as_json) {
     o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
     o["revision"] = e.revision;
     o["error"] = e.error ? json::value(e.error.message()) : json::value(nullptr);
+    o["stats"] = stats_json(stats);
     return json::serialize(o) + "\n";
   }
   return local_time(now) + "  " + describe(e) + (key.empty() ? "" : "  key " + key) + "\n";
@@ -110,7 +112,7 @@ class watcher {
     seen_event_ = true;
     first_event_deadline_.cancel();
     leaseless_.on_event(e, log_);  // on stderr, so that the event lines stay as they are
-    const std::string line = printer_(e);
+    const std::string line = printer_(e, lock_.stats());
     if (line.empty()) return;  // an event this printer does not show
     if (!print(line)) {
       finish(exit_code::success);  // the reader is gone (a closed pipe): nothing more to do
@@ -173,8 +175,8 @@ int follow_events(const parsed_arguments& args, const options& opts, event_print
 
 int watch_command(const parsed_arguments& args) {
   const options opts = make_options(args.common, args.name, args.watch.contend);
-  return follow_events(args, opts, [json = args.watch.json](const lock_event& e) {
-    return watch_line(e, json);
+  return follow_events(args, opts, [json = args.watch.json](const lock_event& e, const lock_stats& stats) {
+    return watch_line(e, stats, json);
   });
 }
 

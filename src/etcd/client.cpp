@@ -3,6 +3,7 @@
 
 #include <clusterlock/etcd/client.hpp>
 
+#include "error_label.hpp"
 #include "etcd/codec.hpp"
 #include "etcd/scope_exit.hpp"
 #include "transport/endpoint.hpp"
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <mutex>
 #include <random>
 
 namespace clusterlock::etcd {
@@ -61,6 +63,9 @@ struct client::impl {
   std::string token;  // auth token; empty: none yet
   std::mt19937_64 rng{std::random_device{}()};
   std::uint64_t generation = 0;  // bumped by close(): in-flight work sees it and stops
+  // Every call and its outcome (request_stats()): read from any thread, so under a lock (taken once a call).
+  mutable std::mutex stats_mutex;
+  clusterlock::request_stats stats;
 
   impl(asio::any_io_executor e, client_config c) : ex(std::move(e)), cfg(std::move(c)) {
     if (cfg.endpoints.empty()) throw_invalid("no etcd endpoints given");
@@ -222,9 +227,29 @@ struct client::impl {
            make_error_code(errc::unauthenticated));
   }
 
-  // One request with endpoint fail-over, backoff, and one re-authentication.
+  // One request, counted once (request_stats()) whatever its attempts.
   template <class T>
   asio::awaitable<result<T>> call(http::verb method, std::string target, std::string body, idempotency safety,
+                                  result<T> (*decode)(std::string_view)) {
+    // A cancelled call may end by an exception at a co_await (Asio's way with a cancelled coroutine): counted too.
+    detail::scope_exit cancelled([this] { count(asio::error::operation_aborted); });
+    result<T> r = co_await attempt_call(method, std::move(target), std::move(body), safety, decode);
+    cancelled.dismiss();
+    count(r ? error_code{} : r.error());
+    co_return r;
+  }
+
+  void count(const error_code& ec) {
+    std::lock_guard lock(stats_mutex);
+    ++stats.requests;
+    if (!ec) return;
+    ++stats.failures;
+    ++stats.failures_by_error[detail::error_label(ec)];
+  }
+
+  // One request with endpoint fail-over, backoff, and one re-authentication.
+  template <class T>
+  asio::awaitable<result<T>> attempt_call(http::verb method, std::string target, std::string body, idempotency safety,
                                   result<T> (*decode)(std::string_view)) {
     const auto gen = generation;
     error_code last = make_error_code(errc::unavailable);
@@ -326,6 +351,10 @@ const client_config& client::config() const noexcept { return impl_->cfg; }
 std::uint64_t client::connects() const noexcept { return *impl_->topts.connects; }
 const std::string& client::current_endpoint() const noexcept { return impl_->endpoints[impl_->current].url; }
 void client::close() { impl_->close(); }
+clusterlock::request_stats client::request_stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
 
 asio::awaitable<result<range_response>> client::range(range_request req) {
   return impl_->call(http::verb::post, "/v3/kv/range", codec::encode(req), idempotency::safe, codec::decode_range);

@@ -122,6 +122,8 @@ void lock_manager::on_holder_changed(callback cb) {
                  [s = state_, cb = std::move(cb)]() mutable { s->holder_callbacks.push_back(std::move(cb)); });
 }
 
+lock_stats lock_manager::stats() const { return state_->stats(); }
+
 std::vector<lock_entry> lock_manager::queue() const {
   std::lock_guard lock(state_->view_mutex);
   std::vector<lock_entry> out;

@@ -69,9 +69,42 @@ void manager_state::publish() {
   kick();
 }
 
+void manager_state::publish_removal(lock_metrics::cause why) {
+  removal_cause = why;
+  publish();
+  removal_cause = lock_metrics::cause::removed;
+}
+
+lock_stats manager_state::stats() const {
+  lock_stats out;
+  out.name = opts.name;
+  const auto now = clock::now();
+  out.have_lock = held.load() && now.time_since_epoch().count() < valid_until.load();
+  out.fencing_token = out.have_lock ? token.load() : 0;
+  metrics.fill(out, now);
+  {
+    std::lock_guard lock(view_mutex);
+    out.queue_length = view.size();
+    if (!my_key.empty()) {
+      std::size_t i = 0;
+      for (const auto& [position, e] : view) {
+        if (e.key == my_key) {
+          out.queue_position = i;
+          break;
+        }
+        ++i;
+      }
+    }
+  }
+  out.session = sess->stats();
+  return out;
+}
+
 void manager_state::deliver(std::vector<lock_event> events) {
   bool lost = false;
+  const auto now = clock::now();
   for (auto& e : events) {
+    metrics.on_event(e.kind, removal_cause, now);
     if (e.kind == lock_event::unknown) e.error = unsure_because;
     lost = lost || e.kind == lock_event::removed || e.kind == lock_event::unknown;
   }
@@ -140,7 +173,7 @@ void manager_state::on_lease_lost(std::int64_t) {
   note_validity();
   maybe_enqueued.clear();  // whatever that txn did, its key went with the lease
   machine.on_lease_lost();
-  publish();
+  publish_removal(lock_metrics::cause::lease_lost);
 }
 
 bool manager_state::wants_probe() const { return machine.wants_probe(); }
@@ -190,7 +223,7 @@ void manager_state::on_session_closed() {
   maybe_enqueued.clear();
   machine.on_lease_lost();
   fail_contention(make_error_code(errc::not_started));
-  publish();
+  publish_removal(lock_metrics::cause::lease_lost);
 }
 
 }  // namespace clusterlock::detail

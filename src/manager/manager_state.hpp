@@ -12,6 +12,7 @@
 #include <clusterlock/lock_manager.hpp>
 
 #include "manager/event_queue.hpp"
+#include "manager/lock_metrics.hpp"
 #include "recipe/lock_machine.hpp"
 #include "session/session_state.hpp"
 
@@ -64,6 +65,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::atomic<clock::rep> valid_until{0};
   std::atomic<bool> handle_gone{false};  // the lock_manager object is destroyed: no more callbacks
 
+  lock_metrics metrics;  // stats(): counted as events are delivered
+  // What a REMOVED delivered now means: set around the publish() of a lease loss or of our own release.
+  lock_metrics::cause removal_cause = lock_metrics::cause::removed;
+
   mutable std::mutex view_mutex;  // queue()/holder()/key() may be called from other threads
   std::map<std::pair<std::int64_t, std::string>, lock_entry> view;  // the machine's queue, by create revision and key
   std::string my_key;
@@ -112,6 +117,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
 
   // ---- publishing (manager_state.cpp)
   void publish();
+  void publish_removal(lock_metrics::cause why);  // publish(), a REMOVED in it counted as `why`
+  lock_stats stats() const;  // lock_manager::stats(): any thread
   void deliver(std::vector<lock_event> events);
   void note_validity();
   bool lease_proven() const;

@@ -104,7 +104,7 @@ void manager_state::begin_release() {
   drop_wants(aborted);
   machine.begin_release();  // REMOVED now if we held the lock: from here on we do not claim it
   wake();  // a backoff or a wait for the watch must not delay the delete
-  publish();
+  publish_removal(lock_metrics::cause::released);
 }
 
 void manager_state::shutdown(done_handler h) {

@@ -18,8 +18,12 @@ namespace asio = boost::asio;
 
 lease_keeper::lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl,
                            std::chrono::milliseconds clock_margin,
-                           std::chrono::milliseconds request_timeout)
-    : client_(std::move(client)), ttl_(ttl), clock_margin_(clock_margin), request_timeout_(request_timeout) {}
+                           std::chrono::milliseconds request_timeout, std::shared_ptr<session_metrics> metrics)
+    : client_(std::move(client)),
+      ttl_(ttl),
+      clock_margin_(clock_margin),
+      request_timeout_(request_timeout),
+      metrics_(std::move(metrics)) {}
 
 std::chrono::milliseconds lease_keeper::keepalive_period(std::chrono::seconds granted_ttl) {
   // Divide milliseconds, not seconds: 2 s / 3 in seconds is 0 s, which made a 2 s lease renew every 100 ms.
@@ -59,6 +63,7 @@ asio::awaitable<result<std::int64_t>> lease_keeper::ensure_lease() {
   lease_ = r->id;
   granted_ttl_ = r->ttl;
   valid_until_ = sent + r->ttl - clock_margin_;
+  if (metrics_) metrics_->lease_proven(lease_, sent, granted_ttl_, valid_until_, true);
   if (!keeping_alive_) {
     keeping_alive_ = true;  // one loop for the keeper's life: see keep_alive()
     asio::co_spawn(client_->get_executor(), keep_alive(),
@@ -88,6 +93,8 @@ asio::awaitable<void> lease_keeper::keep_alive() {
     const auto sent = clock::now();
     auto r = co_await etcd::with_deadline(client_->lease_keepalive(lease), request_timeout_);
     if (closed_) co_return;
+    const bool answered = r || r.error() == errc::lease_not_found;
+    if (metrics_) metrics_->keepalive_done(clock::now() - sent, !answered);
     if (lease_ != lease) {
       next = clock::now();  // lost (and perhaps replaced) while we asked: look again at once
       continue;
@@ -96,8 +103,9 @@ asio::awaitable<void> lease_keeper::keep_alive() {
       granted_ttl_ = r->ttl;
       valid_until_ = sent + r->ttl - clock_margin_;
       next = sent + keepalive_period(r->ttl);
+      if (metrics_) metrics_->lease_proven(lease_, sent, granted_ttl_, valid_until_, false);
       for (auto* l : std::vector(listeners_)) l->on_lease_renewed();
-    } else if (r || r.error() == errc::lease_not_found) {
+    } else if (answered) {
       lease_gone(lease);  // TTL 0: expired or revoked
       next = clock::now() + keepalive_period(granted_ttl_);
     } else {
@@ -118,6 +126,7 @@ void lease_keeper::lease_gone(std::int64_t lease) {
   if (lease_ != lease) return;
   lease_ = 0;
   valid_until_ = {};
+  if (metrics_) metrics_->lease_dropped(true);
   for (auto* l : std::vector(listeners_)) l->on_lease_lost(lease);
 }
 
@@ -129,6 +138,7 @@ std::int64_t lease_keeper::stop() {
   closed_ = true;
   stop_keepalive_.emit(asio::cancellation_type::terminal);
   valid_until_ = {};
+  if (metrics_) metrics_->lease_dropped(false);
   return std::exchange(lease_, 0);
 }
 

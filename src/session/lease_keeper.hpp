@@ -5,6 +5,8 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client.hpp>
 
+#include "session/session_metrics.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,7 +32,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   };
 
   lease_keeper(std::shared_ptr<etcd::client> client, std::chrono::seconds ttl, std::chrono::milliseconds clock_margin,
-          std::chrono::milliseconds request_timeout);
+          std::chrono::milliseconds request_timeout, std::shared_ptr<session_metrics> metrics = nullptr);
 
   /// The lease, granted now if there is none (or the last one was lost). Starts the keepalive loop.
   boost::asio::awaitable<result<std::int64_t>> ensure_lease();
@@ -69,6 +71,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   std::chrono::seconds ttl_;
   std::chrono::milliseconds clock_margin_;
   std::chrono::milliseconds request_timeout_;
+  std::shared_ptr<session_metrics> metrics_;  // told of grants, keepalives and losses (may be null)
   std::int64_t lease_ = 0;
   std::chrono::seconds granted_ttl_{0};
   clock::time_point valid_until_{};

@@ -39,5 +39,6 @@ session::~session() {
 session::executor_type session::get_executor() const noexcept { return state_->strand; }
 std::int64_t session::lease() const noexcept { return state_->lease->lease(); }
 const session_options& session::options() const noexcept { return state_->opts; }
+session_stats session::stats() const { return state_->stats(); }
 
 }  // namespace clusterlock

@@ -63,14 +63,22 @@ session_state::session_state(asio::any_io_executor ex, session_options o, bool h
     : strand(asio::make_strand(std::move(ex))),
       opts(checked(std::move(o))),
       diagnostics(std::make_shared<diagnostics_sink>(strand, opts.diagnostics)),
+      metrics(std::make_shared<session_metrics>()),
       client(std::make_shared<etcd::client>(strand, client_config_of(opts, diagnostics))),
-      lease(std::make_shared<lease_keeper>(client, opts.ttl, opts.clock_margin, opts.request_timeout)),
-      hub(std::make_shared<watch_hub>(client, opts.watch_prefix, diagnostics)),
+      lease(std::make_shared<lease_keeper>(client, opts.ttl, opts.clock_margin, opts.request_timeout, metrics)),
+      hub(std::make_shared<watch_hub>(client, opts.watch_prefix, diagnostics, metrics)),
       handle_alive_(has_handle),
       // A keys-only entry takes about 100 bytes of JSON plus the key in base64: 256 leaves room for keys of
       // 100 characters. A page that is still too large makes the next ones smaller (probe_all()).
       probe_page_limit_(std::clamp<std::int64_t>(static_cast<std::int64_t>(opts.max_response_size / 256), 1, 5000)) {
   lease->add_listener(this);
+}
+
+session_stats session_state::stats() const {
+  auto out = metrics->snapshot(std::chrono::steady_clock::now());
+  out.watch_prefix = opts.watch_prefix;
+  out.requests = client->request_stats();
+  return out;
 }
 
 probe_keys::probe_keys(std::vector<etcd::key_value> kvs) {
@@ -389,9 +397,11 @@ asio::awaitable<void> session_state::probe_loop() {
         break;
       }
     result<probe_result> r = make_error_code(errc::not_started);
+    const auto probe_sent = std::chrono::steady_clock::now();
     if (targets) r = co_await probe_some(*targets);
     else r = co_await probe_all();
     if (closed_) break;
+    metrics->probe_done(std::chrono::steady_clock::now() - probe_sent, !r);
     // Each asking lock is told, if it is still there: a lock may leave (and be destroyed), or make others join or
     // leave, inside its callback.
     if (!r) {

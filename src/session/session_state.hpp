@@ -5,6 +5,7 @@
 
 #include "session/diagnostics_sink.hpp"
 #include "session/lease_keeper.hpp"
+#include "session/session_metrics.hpp"
 #include "session/watch_hub.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -86,6 +87,8 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   /// lease to its TTL (the keepalives are stopped all the same).
   boost::asio::awaitable<result<void>> close();
   bool closed() const noexcept { return closed_; }
+  /// session::stats(): any thread.
+  session_stats stats() const;
 
   /// Completes with the next lease etcd says is gone, or errc::not_started once closed (see session.hpp).
   boost::asio::awaitable<result<std::int64_t>> wait_lease_lost();
@@ -94,6 +97,8 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   const session_options opts;
   /// Where the session's layers report trouble (diagnostics in session_options).
   const std::shared_ptr<diagnostics_sink> diagnostics;
+  /// What the lease keeper, the watch hub and the probe count (stats()).
+  const std::shared_ptr<session_metrics> metrics;
   const std::shared_ptr<etcd::client> client;
   const std::shared_ptr<lease_keeper> lease;
   const std::shared_ptr<watch_hub> hub;

@@ -19,8 +19,9 @@ using level = diagnostic::severity_type;
 namespace asio = boost::asio;
 
 watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
-                     std::shared_ptr<diagnostics_sink> diagnostics)
-    : client_(std::move(client)),
+                     std::shared_ptr<diagnostics_sink> diagnostics, std::shared_ptr<session_metrics> metrics)
+    : metrics_(std::move(metrics)),
+      client_(std::move(client)),
       prefix_(std::move(prefix)),
       diagnostics_(std::move(diagnostics)),
       created_signal_(client_->get_executor(), asio::steady_timer::time_point::max()) {}
@@ -116,6 +117,7 @@ asio::awaitable<void> watch_hub::run() {
     }
     forget_stream.run();
     if (closed_) break;
+    if (metrics_) metrics_->watch_restarted();  // it opens again, below
     if (reset) {
       if (diagnostics_)
         diagnostics_->report(from::watch, level::warning,

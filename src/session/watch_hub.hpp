@@ -10,6 +10,7 @@
 #include <clusterlock/etcd/client.hpp>
 
 #include "session/diagnostics_sink.hpp"
+#include "session/session_metrics.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -34,7 +35,7 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
 
   /// `diagnostics` (may be null) hears of broken streams and restarts.
   watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
-            std::shared_ptr<diagnostics_sink> diagnostics = nullptr);
+            std::shared_ptr<diagnostics_sink> diagnostics = nullptr, std::shared_ptr<session_metrics> metrics = nullptr);
 
   /// `prefix` must lie under the hub's prefix. Starts the stream on first use. A subscriber may add and remove
   /// subscribers (itself too) while it is told of something; one that is removed is told nothing more.
@@ -55,6 +56,7 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   boost::asio::awaitable<void> run();
   void dispatch(const etcd::watch_response& m);
 
+  std::shared_ptr<session_metrics> metrics_;  // told of restarts (may be null)
   std::shared_ptr<etcd::client> client_;
   std::string prefix_;
   // A subscriber, as it was when told: still there, and not gone and come back (at the same address) meanwhile.

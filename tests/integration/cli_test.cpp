@@ -244,3 +244,55 @@ TEST_F(Cli, GivingUpTheWaitLeavesTheQueue) {
 
 }  // namespace
 }  // namespace clusterlock::test
+
+namespace clusterlock::test {
+namespace {
+
+// status --json and watch --json carry lock_manager::stats() (stats.hpp) as "stats", by the same field names.
+TEST_F(Cli, StatusJsonCarriesTheObserversStats) {
+  auto alice = cli_start({"run", endpoints(), "--identity=alice", name_, "--", "sleep", "30"}, "alice");
+  ASSERT_TRUE(queue_reaches(1)) << alice->report();
+  const auto as_json = cli_run({"status", "--json", endpoints(), name_});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  const json::value doc = json::parse(as_json.out);
+  const auto& stats = doc.at("stats").as_object();
+  EXPECT_FALSE(stats.at("have_lock").as_bool()) << "status observes";
+  EXPECT_EQ(stats.at("acquisitions").to_number<std::int64_t>(), 0);
+  EXPECT_TRUE(stats.at("queue_position").is_null()) << "an observer has no key in line";
+  EXPECT_EQ(stats.at("queue_length").to_number<std::int64_t>(), 1);
+  const auto& session = stats.at("session").as_object();
+  EXPECT_EQ(session.at("watch_prefix").as_string(), name_ + "/");
+  EXPECT_GE(session.at("requests").to_number<std::int64_t>(), 1);  // the queue's read
+  EXPECT_EQ(session.at("request_failures").to_number<std::int64_t>(), 0);
+  EXPECT_TRUE(session.at("request_failures_by_error").as_object().empty());
+  EXPECT_EQ(session.at("watch_restarts").to_number<std::int64_t>(), 0);
+  alice->signal(SIGTERM);
+  EXPECT_EQ(alice->wait_for_exit(10s), 128 + SIGTERM) << alice->report();
+}
+
+TEST_F(Cli, WatchJsonWithContendCarriesTheHoldersStats) {
+  auto watcher = cli_start({"watch", "--contend", "--json", "--count=1", "--ttl=3", endpoints(), name_}, "watch");
+  ASSERT_TRUE(watcher->wait_for_exit(20s).has_value()) << watcher->report();
+  const auto lines = lines_of(watcher->out());
+  ASSERT_EQ(lines.size(), 1u) << watcher->report();
+  const auto line = json::parse(lines[0]).as_object();
+  EXPECT_EQ(line.at("event").as_string(), "acquired");
+  const auto& stats = line.at("stats").as_object();
+  EXPECT_TRUE(stats.at("have_lock").as_bool());
+  EXPECT_EQ(stats.at("fencing_token"), line.at("fencing_token"));
+  EXPECT_EQ(stats.at("acquisitions").to_number<std::int64_t>(), 1);
+  EXPECT_EQ(stats.at("queue_position").to_number<std::int64_t>(), 0);
+  EXPECT_GE(stats.at("time_held_seconds").to_number<double>(), 0.0);
+  const auto& session = stats.at("session").as_object();
+  EXPECT_FALSE(session.at("lease").is_null());
+  EXPECT_EQ(session.at("granted_ttl_seconds").to_number<std::int64_t>(), 3);
+  EXPECT_EQ(session.at("leases_granted").to_number<std::int64_t>(), 1);
+  EXPECT_LT(session.at("since_renewal_seconds").to_number<double>(), 3.0);
+  EXPECT_GT(session.at("lease_valid_for_seconds").to_number<double>(), 0.0);
+  const auto& keepalives = session.at("keepalive_latency").as_object();
+  EXPECT_TRUE(keepalives.contains("count"));
+  EXPECT_EQ(keepalives.at("buckets").as_object().size(), latency_histogram::upper_bounds.size());
+}
+
+}  // namespace
+}  // namespace clusterlock::test

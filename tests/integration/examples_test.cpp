@@ -20,6 +20,7 @@
 
 #include "support/bounded_wait.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/promtool.hpp"
 #include "support/text_file.hpp"
 #include "support/timing.hpp"
 
@@ -236,6 +237,59 @@ TEST(ExamplesTest, HttpLeaderExactlyOneAnswers200AndSigtermHandsOver) {
 
   for (const auto* instance : rest) instance->process->signal(SIGTERM);
   for (const auto* instance : rest) EXPECT_EQ(instance->process->wait_exit(5s), 0) << instance->process->output();
+}
+
+http_answer ask(unsigned short port, const char* target) {
+  http_request_options request;
+  request.target = target;
+  const auto reply = http_request("http://127.0.0.1:" + std::to_string(port), request);
+  return reply ? http_answer{reply->status, reply->body} : http_answer{};
+}
+
+TEST(ExamplesTest, HttpLeaderServesMetricsAndAHealthzThatFailsWhileRenewalIsStuck) {
+  etcd_cluster cluster;
+  temp_dir dir;
+  example_process web({EXAMPLE_HTTP_LEADER_BIN, cluster.client_url(0), "web", "--identity", "web-m", "--ttl", "2",
+                       "--run-for", "120"},
+                      dir.file("web-m.log"));
+  static const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  unsigned short port = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::smatch m;
+        const auto out = web.output();
+        if (!std::regex_search(out, m, listening)) return false;
+        port = static_cast<unsigned short>(std::stoi(m[1]));
+        return true;
+      },
+      10s))
+      << web.output();
+  ASSERT_TRUE(eventually([&] { return ask(port, "/").status == 200; }, 10s)) << web.output();
+
+  const auto metrics = ask(port, "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("clusterlock_lock_held{lock=\"web\",identity=\"web-m\"} 1\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("clusterlock_lock_acquisitions_total{lock=\"web\",identity=\"web-m\"} 1\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("clusterlock_session_keepalive_duration_seconds_count{session=\"web/\""));
+  const auto check = promtool_check(metrics.body);
+  EXPECT_EQ(check.status, 0) << check.output << "\n" << metrics.body;
+  const auto healthy = ask(port, "/healthz");
+  EXPECT_EQ(healthy.status, 200) << healthy.body;
+  EXPECT_THAT(healthy.body, HasSubstr("ok: lease renewed"));
+
+  // etcd frozen: no keepalive is answered, and once the last renewal is older than the TTL (2 s) healthz fails.
+  const auto frozen = steady::now();
+  cluster.stop(0);
+  http_answer stuck;
+  ASSERT_TRUE(eventually([&] { return (stuck = ask(port, "/healthz")).status == 503; }, 8s)) << stuck.body;
+  EXPECT_GE(milliseconds_since(frozen), 1000) << "not before the TTL (less the time since the last renewal)";
+  EXPECT_THAT(stuck.body, HasSubstr("lease renewal stuck for"));
+  EXPECT_EQ(ask(port, "/").status, 503) << "and it no longer claims to lead";
+  cluster.cont(0);
+  ASSERT_TRUE(eventually([&] { return ask(port, "/healthz").status == 200; }, 10s)) << web.output();
+
+  web.signal(SIGTERM);
+  EXPECT_EQ(web.wait_exit(5s), 0) << web.output();
 }
 
 // ---- periodic_job

@@ -16,6 +16,7 @@
 #include <clusterlock/error.hpp>
 #include <clusterlock/etcd/client_config.hpp>
 #include <clusterlock/etcd/types.hpp>
+#include <clusterlock/stats.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -100,6 +101,8 @@ class client {
   std::uint64_t connects() const noexcept;
   /// The URL of the endpoint in use now.
   const std::string& current_endpoint() const noexcept;
+  /// Every call so far (watches not included) and the failed ones by error. Any thread.
+  clusterlock::request_stats request_stats() const;
 
  private:
   friend class watch_stream;
