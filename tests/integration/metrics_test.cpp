@@ -68,8 +68,8 @@ TEST_F(metrics_it, a_held_lock_counts_its_acquisition_time_held_keepalives_and_p
   write_prometheus(out, {later, waiter.stats()}, {later.session}, {{"job", "metrics_it"}});
   const auto check = promtool_check(out.str());
   EXPECT_EQ(check.status, 0) << check.output << "\n" << out.str();
-  EXPECT_THAT(out.str(), testing::HasSubstr("clusterlock_lock_held{lock=\"" + name + "\",job=\"metrics_it\"} 1\n"));
-  EXPECT_THAT(out.str(), testing::HasSubstr("clusterlock_lock_queue_position{lock=\"" + name + "\",job=\"metrics_it\"} 1\n"));
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("clusterlock_lock_held{lock=\"" + name + "\",job=\"metrics_it\"} 1\n"));
+  EXPECT_THAT(out.str(), ::testing::HasSubstr("clusterlock_lock_queue_position{lock=\"" + name + "\",job=\"metrics_it\"} 1\n"));
 }
 
 TEST_F(metrics_it, a_key_deleted_by_hand_counts_as_a_loss_removed_by_etcd) {

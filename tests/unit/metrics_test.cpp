@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 using detail::lock_metrics;
 using detail::session_metrics;
 using cause = lock_metrics::cause;
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 using test::promtool_check;
 
 const auto t0 = std::chrono::steady_clock::time_point{} + 1000s;
@@ -231,7 +231,7 @@ TEST(prometheus, a_lock_alone_and_one_never_renewed_are_valid_too) {
   const auto check = promtool_check(out.str());
   EXPECT_EQ(check.status, 0) << check.output << "\n" << out.str();
   EXPECT_THAT(out.str(), HasSubstr("clusterlock_lock_queue_position{lock=\"fresh\"} -1\n"));
-  EXPECT_THAT(out.str(), testing::Not(HasSubstr("clusterlock_session_seconds_since_renewal{")));
+  EXPECT_THAT(out.str(), ::testing::Not(HasSubstr("clusterlock_session_seconds_since_renewal{")));
 }
 
 TEST(prometheus, promtool_does_complain_about_a_bad_exposition) {
