@@ -3,6 +3,7 @@
 #include "chaos/chaos_records.hpp"
 #include "chaos/fault_plan.hpp"
 #include "chaos/log_check.hpp"
+#include "chaos/resource_check.hpp"
 
 #include <gtest/gtest.h>
 
@@ -374,6 +375,67 @@ TEST(ChaosPlan, StepsAreWithinTheirBounds) {
     }
   }
   EXPECT_EQ(seen.size(), std::size(all_fault_kinds));
+}
+
+// ---- the fenced resource's verdict
+
+resource_write wrote(long long t, bool accepted, std::int64_t token, const std::string& who) {
+  return {t, accepted, token, who};
+}
+
+TEST(ChaosResourceCheck, InOrderAcceptsAndStaleRejectsAreFenced) {
+  const std::vector<resource_write> w = {
+      wrote(1 * ms, true, 10, "c0.0"),  wrote(2 * ms, true, 10, "c0.0"),   // one holder writing again
+      wrote(3 * ms, true, 20, "c1.0"),  wrote(4 * ms, false, 10, "c0.0"),  // the old one, refused
+      wrote(5 * ms, false, 10, "c0.0"), wrote(6 * ms, true, 35, "c2.0")};
+  const auto r = check_resource(w);
+  EXPECT_TRUE(fenced(r));
+  EXPECT_EQ(r.writes, 6u);
+  EXPECT_EQ(r.accepted, 4u);
+  EXPECT_EQ(r.rejected, 2u);
+  EXPECT_EQ(r.tokens_accepted, 3u);
+  EXPECT_EQ(r.stale_rejects, 2u);
+  EXPECT_EQ(r.stale_writers, 1u);
+  EXPECT_EQ(r.wrong_rejects, 0u);
+}
+
+TEST(ChaosResourceCheck, AnAcceptBelowTheHighestTokenIsOutOfOrder) {
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 10, "c0.0"), wrote(2 * ms, true, 20, "c1.0"),
+                                         wrote(3 * ms, true, 10, "c0.0"),  // the stale holder got through
+                                         wrote(4 * ms, true, 20, "c1.0")};
+  const auto r = check_resource(w);
+  EXPECT_FALSE(fenced(r));
+  EXPECT_EQ(r.out_of_order, 1u);
+  ASSERT_EQ(r.out_of_order_writes.size(), 1u);
+  EXPECT_EQ(r.out_of_order_writes.front().ns, 3 * ms);
+  EXPECT_EQ(r.out_of_order_writes.front().identity, "c0.0");
+  EXPECT_NE(describe(r).find("OUT OF ORDER: 3000000 accept 10 c0.0"), std::string::npos);
+}
+
+TEST(ChaosResourceCheck, TheHighestTokenFromAnotherIdentityIsOutOfOrder) {
+  // Two holders with one token: the lock handed one tenure to two processes.
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 20, "c1.0"), wrote(2 * ms, true, 20, "c2.0")};
+  EXPECT_EQ(check_resource(w).out_of_order, 1u);
+}
+
+TEST(ChaosResourceCheck, ARefusedWriteTheRuleAllowsIsCountedApart) {
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 10, "c0.0"), wrote(2 * ms, false, 20, "c1.0")};
+  const auto r = check_resource(w);
+  EXPECT_TRUE(fenced(r));
+  EXPECT_EQ(r.wrong_rejects, 1u);
+  EXPECT_EQ(r.stale_rejects, 0u);
+}
+
+TEST(ChaosResourceCheck, ResourceLinesRoundTrip) {
+  const auto w = wrote(123456789, false, 42, "c3.7");
+  const auto back = parse_resource_write(format_resource_write(w));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->ns, w.ns);
+  EXPECT_FALSE(back->accepted);
+  EXPECT_EQ(back->token, 42);
+  EXPECT_EQ(back->identity, "c3.7");
+  EXPECT_FALSE(parse_resource_write("123 maybe 42 c3.7"));
+  EXPECT_FALSE(parse_resource_write("123 accept 42"));
 }
 
 }  // namespace
