@@ -365,6 +365,13 @@ TEST(ChaosPlan, StepsAreWithinTheirBounds) {
     if (st.kind == fault_kind::stop_holder) {
       EXPECT_GT(st.hold_s, p.ttl_s);  // the lease must run out
     }
+    if (st.kind == fault_kind::clock_slow || st.kind == fault_kind::clock_fast) {
+      EXPECT_GT(st.hold_s, p.ttl_s);      // frozen past its lease in real time ...
+      EXPECT_LT(st.hold_s, 2 * p.ttl_s);  // ... but not by a clock at half speed
+    }
+    if (st.kind == fault_kind::clock_jump) {
+      EXPECT_GT(st.hold_s, p.ttl_s);  // back by more than the lease
+    }
     if (st.kind == fault_kind::stop_majority) {
       EXPECT_NE(st.member, st.other_member);
       EXPECT_GE(st.member, 0);
