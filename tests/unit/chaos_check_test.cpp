@@ -384,6 +384,35 @@ TEST(ChaosPlan, StepsAreWithinTheirBounds) {
   EXPECT_EQ(seen.size(), std::size(all_fault_kinds));
 }
 
+// ---- clock faults: a liar's stale lines are clock overlaps, not violations
+
+TEST(ChaosCheck, ALiarsStaleLinesDuringItsClockFaultAreClockOverlaps) {
+  std::vector<action> log;
+  acting(log, "c0.3", 10, 0, 1 * s);
+  acting(log, "c1.0", 20, 900 * ms, 2 * s);  // the liar went on 100 ms after the next holder acted
+  const std::vector<fault_record> faults = {{4, fault_kind::clock_slow, 0, 3 * s, "c0.3:x0.5:frozen2641ms"}};
+  const auto r = check(log, faults, {}, settings());
+  EXPECT_TRUE(safe(r));
+  EXPECT_TRUE(r.races.empty());
+  ASSERT_EQ(r.clock_overlaps.size(), 1u);
+  EXPECT_EQ(r.clock_overlaps.front().cause, race_cause::clock_fault);
+  EXPECT_EQ(r.clock_overlaps.front().recent_fault, 0);
+  EXPECT_NE(describe(r, faults, settings()).find("clock overlaps:    1"), std::string::npos);
+}
+
+TEST(ChaosCheck, StaleLinesOfAnotherIdentityOrOutsideTheClockFaultStayViolations) {
+  std::vector<action> log;
+  acting(log, "c0.3", 10, 0, 1 * s);
+  acting(log, "c1.0", 20, 900 * ms, 2 * s);
+  for (const auto& f : {fault_record{4, fault_kind::clock_jump, 0, 3 * s, "c2.1:jump:back3000ms"},
+                        fault_record{4, fault_kind::clock_fast, 950 * ms, 3 * s, "c0.3:x2:frozen3000ms"},
+                        fault_record{4, fault_kind::clock_slow, 0, 800 * ms, "c0.3:x0.5:frozen2000ms"}}) {
+    const auto r = check(log, {f}, {}, settings());
+    EXPECT_FALSE(safe(r)) << format_fault(f);
+    EXPECT_TRUE(r.clock_overlaps.empty()) << format_fault(f);
+  }
+}
+
 // ---- the fenced resource's verdict
 
 resource_write wrote(long long t, bool accepted, std::int64_t token, const std::string& who) {
