@@ -174,7 +174,12 @@ class chaos_run {
               "--log", path("logs/" + c.identity + ".log"),
               "--log-interval-ms", std::to_string(settings_.log_interval_ms),
               "--resource-port", std::to_string(resource_.port())};
-    o.env = test::clean_environment(c.next_env);
+    o.env = test::clean_environment();
+    for (const auto& entry : c.next_env) {  // a clock fault's entries replace ours of the same name (getenv: first)
+      const auto name = entry.substr(0, entry.find('=') + 1);
+      std::erase_if(o.env, [&](const std::string& e) { return e.starts_with(name); });
+      o.env.push_back(entry);
+    }
     c.liar = !c.next_env.empty();
     c.next_env.clear();
     o.stdout_fd = fd;

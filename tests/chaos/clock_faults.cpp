@@ -1,6 +1,7 @@
 #include "chaos/clock_faults.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -21,7 +22,12 @@ std::string find_libfaketime() {
 }
 
 std::vector<std::string> faketime_env(fault_kind kind, const std::string& library, const std::string& timestamp_file) {
-  std::vector<std::string> env = {"LD_PRELOAD=" + library, "FAKETIME_DONT_FAKE_MONOTONIC=0"};
+  // An ASan-built contender (scripts/test-sanitized.sh) refuses to start when another library is preloaded before
+  // its runtime; libfaketime only wraps libc's clock calls, so the order does not matter to ASan's checks.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  std::vector<std::string> env = {"LD_PRELOAD=" + library, "FAKETIME_DONT_FAKE_MONOTONIC=0",
+                                  "ASAN_OPTIONS=" + std::string(asan && *asan ? std::string(asan) + ":" : "") +
+                                      "verify_asan_link_order=0"};
   switch (kind) {
     case fault_kind::clock_slow:
       env.push_back("FAKETIME=+0 x0.5");

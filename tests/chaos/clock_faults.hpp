@@ -19,7 +19,8 @@ namespace clusterlock::chaos {
 /// The installed libfaketimeMT.so.1 (the thread-safe one), or "" when there is none.
 std::string find_libfaketime();
 
-/// The environment entries that start a contender with `kind`'s lying clock: rate faults from its first moment
+/// The environment entries that start a contender with `kind`'s lying clock (they replace the harness's own entries
+/// of the same names): rate faults from its first moment
 /// (FAKETIME "+0 x0.5" or "+0 x2"); a jump reads `timestamp_file` ("+0" now) at every clock call, so that
 /// set_clock_offset() can move it later.
 std::vector<std::string> faketime_env(fault_kind kind, const std::string& library, const std::string& timestamp_file);
