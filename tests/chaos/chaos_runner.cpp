@@ -484,7 +484,7 @@ class chaos_run {
       if (step.kind == fault_kind::clock_jump) {
         set_clock_offset(stamp_file, -step.hold_s);
         what = "back" + std::to_string(seconds_to_ns(step.hold_s) / ms) + "ms";
-        note("clock of " + who + " jumped back " + what);
+        note("clock of " + who + " jumped: " + what);
         wait_until(t + seconds_to_ns(step.hold_s) + 1500 * ms);  // its timers wait out the jump
       } else if (slot.pid > 0) {
         ::kill(slot.pid, SIGSTOP);

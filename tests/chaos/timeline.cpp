@@ -114,6 +114,7 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     std::ofstream violations(violations_file), races(races_file);
     for (const auto& v : in.report.violations) violations << x(v.first_ns) << ' ' << row(v.identity) << '\n';
     for (const auto& v : in.report.races) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
+    for (const auto& v : in.report.clock_overlaps) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
   }
 
   // Wide enough to tell seconds apart in a short run; capped for long runs.
@@ -158,7 +159,7 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     g << "  " << quoted(violations_file)
       << " using 1:2 with points pt 2 ps 3 lw 3 lc rgb 'red' title 'safety violation', \\\n";
     g << "  " << quoted(races_file)
-      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'race: operator or etcd stale leader (docs/chaos.md)', \\\n";
+      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'race (operator, etcd stale leader) or clock overlap (docs/chaos.md)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::kill_holder)
       << "' title 'holder faults (kill, stop, clock)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::stop_leader)
