@@ -29,6 +29,7 @@ packages=(
   go-md2man  # the command's man page, from docs/cli.md
   file  # cpack -G DEB: finding the binaries whose libraries the package depends on
   prometheus  # its promtool checks the metrics the library writes (tests: prometheus_format)
+  libfaketime  # the chaos test's clock faults: a contender with a lying clock (LD_PRELOAD libfaketimeMT.so.1)
 )
 # The fuzzers (scripts/fuzz-smoke.sh) need clang; CLUSTERLOCK_SETUP_FUZZ=0 leaves it out.
 [ "${CLUSTERLOCK_SETUP_FUZZ:-1}" = 0 ] || packages+=("${fuzz[@]}")

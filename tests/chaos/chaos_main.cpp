@@ -1,15 +1,17 @@
 // clusterlock_chaos: the lock under faults. Starts a 3-member etcd cluster and several contender processes for one
 // lock, injects seeded random faults (holder killed or frozen past its TTL, etcd members killed, the leader or a
 // majority frozen, the holder's key deleted or its lease revoked by hand, history compacted) and forces graceful
-// hand-offs, then checks every contender's action log: fencing tokens must never go backwards in time (safety) and
-// after each fault heals some holder must act again within TTL + slack (liveness). Prints a summary and draws the
-// timeline. See docs/chaos.md.
+// hand-offs, and gives some contenders a lying clock (libfaketime), then checks every contender's action log: fencing
+// tokens must never go backwards in time (safety) and after each fault heals some holder must act again within
+// TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
+// draws the timeline. See docs/chaos.md.
 //
-// Exit code: 0 all good; 1 a safety violation; 2 a liveness failure (unless --liveness-advisory); 3 a contender
+// Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
 // ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
 
 #include "chaos/chaos_runner.hpp"
 #include "chaos/log_check.hpp"
+#include "chaos/resource_check.hpp"
 #include "chaos/run_files.hpp"
 #include "chaos/timeline.hpp"
 
@@ -45,7 +47,8 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --fault-gap-max-ms N    ... at most (default 6000)
   --churn-ms N            mean time between graceful SIGTERMs of the holder in the quiet times; 0: none (default 1500)
   --faults LIST           comma-separated fault kinds (default: all): kill_holder,stop_holder,restart_member,
-                          stop_leader,stop_majority,delete_key,revoke_lease,compact
+                          stop_leader,stop_majority,delete_key,revoke_lease,compact,clock_slow,clock_fast,
+                          clock_jump
   --liveness-slack-ms N   liveness bound is TTL + this (default 2000)
   --liveness-advisory     report liveness failures without failing the run
   --count-races           count races as safety violations: the old holder acting after a new one because its key
@@ -127,6 +130,7 @@ int judge(const std::string& dir, const std::string& timeline, bool liveness_adv
   s.run_start_ns = info_number(run.info, "start_ns", 0);
   s.run_end_ns = info_number(run.info, "end_ns", 0);
   const check_report report = check(run.actions, run.faults, run.drivers, s);
+  const resource_report fence = check_resource(run.resource);
 
   std::ostringstream summary;
   summary << "clusterlock chaos run: " << dir << "\n";
@@ -135,14 +139,22 @@ int judge(const std::string& dir, const std::string& timeline, bool liveness_adv
           << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
           << s.log_interval_ns / 1'000'000 << " ms\n";
   summary << describe(report, run.faults, s);
+  summary << describe(fence);
+  summary << "verdicts:          out-of-order accepts " << fence.out_of_order << "; lock-log overlaps "
+          << report.violations.size() + report.races.size() + report.clock_overlaps.size() << " ("
+          << report.violations.size() << " violations, " << report.races.size() << " races, "
+          << report.clock_overlaps.size() << " under clock faults)\n";
   summary << "skipped faults:    " << info_number(run.info, "skipped_faults", 0) << " (no live holder to hit)\n";
   summary << "contender crashes: " << info_number(run.info, "unexpected_exits", 0) << "\n";
   if (run.torn_lines) summary << "torn log lines:    " << run.torn_lines << " (writers killed mid-line; ignored)\n";
 
   int code = 0;
-  if (report.actions == 0 || report.handoffs == 0) {
-    summary << "RESULT: the run proved nothing (no hand-off logged)\n";
+  if (report.actions == 0 || report.handoffs == 0 || fence.accepted == 0) {
+    summary << "RESULT: the run proved nothing (no hand-off logged, or no write reached the resource)\n";
     code = 4;
+  } else if (!fenced(fence)) {
+    summary << "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n";
+    code = 1;
   } else if (!safe(report)) {
     summary << "RESULT: SAFETY VIOLATED\n";
     code = 1;

@@ -37,6 +37,9 @@ std::string_view to_string(fault_kind k) {
     case fault_kind::delete_key: return "delete_key";
     case fault_kind::revoke_lease: return "revoke_lease";
     case fault_kind::compact: return "compact";
+    case fault_kind::clock_slow: return "clock_slow";
+    case fault_kind::clock_fast: return "clock_fast";
+    case fault_kind::clock_jump: return "clock_jump";
   }
   return "?";
 }
@@ -83,6 +86,20 @@ std::optional<driver_record> parse_driver(std::string_view line) {
   if (!number(w[0], d.ns)) return std::nullopt;
   d.identity = std::string(w[2]);
   return d;
+}
+
+std::string format_resource_write(const resource_write& w) {
+  return std::to_string(w.ns) + (w.accepted ? " accept " : " reject ") + std::to_string(w.token) + " " + w.identity;
+}
+
+std::optional<resource_write> parse_resource_write(std::string_view line) {
+  const auto v = words(line);
+  if (v.size() != 4 || (v[1] != "accept" && v[1] != "reject")) return std::nullopt;
+  resource_write w;
+  if (!number(v[0], w.ns) || !number(v[2], w.token)) return std::nullopt;
+  w.accepted = v[1] == "accept";
+  w.identity = std::string(v[3]);
+  return w;
 }
 
 int slot_of(std::string_view identity) {

@@ -1,9 +1,11 @@
 // What a chaos run leaves behind, and how each kind of line is written and read back. Times are CLOCK_MONOTONIC
-// nanoseconds (std::chrono::steady_clock), the clock the contenders log with, so every file of a run lines up.
+// nanoseconds: the harness's std::chrono::steady_clock, and the contenders' kernel clock read by a raw syscall (which
+// libfaketime does not intercept, so a contender under a clock fault still logs true time). Every file lines up.
 //
 //   logs/<identity>.log   "<ns> <token> <identity>"                  a contender acted while have_lock() was true
 //   faults.txt            "<id> <kind> <inject ns> <heal ns> <detail>" one fault, after it healed
 //   drivers.txt           "<ns> terminate <identity>"                a graceful hand-off forced by SIGTERM
+//   resource.log          "<ns> accept|reject <token> <identity>"   a write the fenced resource received (its clock)
 //   run.txt               "key value" lines: start_ns, end_ns, seed, ttl_s, contenders, log_interval_ms, ...
 #pragma once
 
@@ -32,12 +34,23 @@ enum class fault_kind {
   delete_key,      // etcdctl del <the holder's key>
   revoke_lease,    // etcdctl lease revoke <the holder's lease>
   compact,         // etcdctl compact <current revision>
+  // Clock faults (libfaketime in the contender's LD_PRELOAD): a contender whose clock lies is started, the lock is
+  // handed to it, and then it is frozen past its TTL (rate faults) or its clock jumps back while it holds.
+  clock_slow,      // its CLOCK_MONOTONIC and CLOCK_REALTIME run at half speed (FAKETIME "+0 x0.5")
+  clock_fast,      // ... at twice the speed ("+0 x2")
+  clock_jump,      // ... jump back by more than the TTL while it holds (FAKETIME_TIMESTAMP_FILE rewritten)
 };
 
 inline constexpr fault_kind all_fault_kinds[] = {
     fault_kind::kill_holder,   fault_kind::stop_holder, fault_kind::restart_member, fault_kind::stop_leader,
     fault_kind::stop_majority, fault_kind::delete_key,  fault_kind::revoke_lease,   fault_kind::compact,
+    fault_kind::clock_slow,    fault_kind::clock_fast,  fault_kind::clock_jump,
 };
+
+/// A clock fault: the contender it hits runs with a lying clock.
+inline bool is_clock_fault(fault_kind k) {
+  return k == fault_kind::clock_slow || k == fault_kind::clock_fast || k == fault_kind::clock_jump;
+}
 
 std::string_view to_string(fault_kind k);
 std::optional<fault_kind> fault_kind_from(std::string_view name);
@@ -48,7 +61,15 @@ struct fault_record {
   fault_kind kind = fault_kind::kill_holder;
   long long inject_ns = 0;
   long long heal_ns = 0;
-  std::string detail;  // whom it hit, one word (no spaces)
+  std::string detail;  // whom it hit, one word (no spaces); a clock fault: "<identity>:<what it did>"
+};
+
+/// One write the fenced resource received, in its order of arrival, and what it did with it.
+struct resource_write {
+  long long ns = 0;  // the resource's (the harness's) CLOCK_MONOTONIC when it decided
+  bool accepted = false;
+  std::int64_t token = 0;
+  std::string identity;
 };
 
 /// A graceful hand-off the harness forced: SIGTERM to the holder (not a fault: the holder releases its key).
@@ -64,6 +85,8 @@ std::string format_fault(const fault_record& f);
 std::optional<fault_record> parse_fault(std::string_view line);
 std::string format_driver(const driver_record& d);
 std::optional<driver_record> parse_driver(std::string_view line);
+std::string format_resource_write(const resource_write& w);
+std::optional<resource_write> parse_resource_write(std::string_view line);
 
 /// run.txt: "key value" per line.
 using run_info = std::map<std::string, std::string>;

@@ -1,5 +1,8 @@
 #include "chaos/chaos_runner.hpp"
 
+#include "chaos/clock_faults.hpp"
+#include "chaos/resource_server.hpp"
+
 #include "etcd/codec.hpp"
 #include "support/child_process.hpp"
 #include "support/etcd_cluster.hpp"
@@ -49,6 +52,8 @@ struct contender {
   bool terminating = false;  // SIGTERM sent
   long long terminated_at = 0;
   bool killed = false;  // SIGKILL sent by us
+  bool liar = false;    // runs under a clock fault
+  std::vector<std::string> next_env;  // for the next start in this slot only (a clock fault's libfaketime)
 };
 
 // What etcd says about the lock: the oldest key under its prefix, and the revision of the read.
@@ -60,7 +65,14 @@ struct lock_view {
 class chaos_run {
  public:
   explicit chaos_run(const run_settings& settings)
-      : settings_(settings), plan_(settings.plan), cluster_(test::etcd_options{.members = 3}) {
+      : settings_(settings),
+        plan_(settings.plan),
+        cluster_(test::etcd_options{.members = 3}),
+        resource_(path("resource.log")),
+        faketime_(find_libfaketime()) {
+    for (auto k : settings_.plan.kinds)
+      if (is_clock_fault(k) && faketime_.empty())
+        throw std::runtime_error("clock faults need libfaketime (Debian's faketime package; scripts/setup.sh)");
     fs::create_directories(fs::path(settings_.out_dir) / "logs");
     fs::create_directories(fs::path(settings_.out_dir) / "contenders");
     fs::create_directories(fs::path(settings_.out_dir) / "etcd");
@@ -95,7 +107,9 @@ class chaos_run {
     for (;;) {
       const plan_step step = plan_.next();
       const long long gap_start = now_ns();
-      const bool fits = gap_start + seconds_to_ns(step.gap_s) + seconds_to_ns(step.hold_s) < last_fault;
+      // A clock fault also hands the lock to its liar first and watches it a while after (clock_fault()).
+      const long long extra = is_clock_fault(step.kind) ? 5 * s : 0;
+      const bool fits = gap_start + seconds_to_ns(step.gap_s) + seconds_to_ns(step.hold_s) + extra < last_fault;
       for (double offset : step.churn_s) {
         const long long at = gap_start + seconds_to_ns(offset);
         if (at >= end) break;
@@ -158,8 +172,16 @@ class chaos_run {
               "--request-timeout-ms", std::to_string(settings_.request_timeout_ms),
               "--have-interval-ms", "1000",
               "--log", path("logs/" + c.identity + ".log"),
-              "--log-interval-ms", std::to_string(settings_.log_interval_ms)};
+              "--log-interval-ms", std::to_string(settings_.log_interval_ms),
+              "--resource-port", std::to_string(resource_.port())};
     o.env = test::clean_environment();
+    for (const auto& entry : c.next_env) {  // a clock fault's entries replace ours of the same name (getenv: first)
+      const auto name = entry.substr(0, entry.find('=') + 1);
+      std::erase_if(o.env, [&](const std::string& e) { return e.starts_with(name); });
+      o.env.push_back(entry);
+    }
+    c.liar = !c.next_env.empty();
+    c.next_env.clear();
     o.stdout_fd = fd;
     o.stderr_fd = fd;
     try {
@@ -170,7 +192,7 @@ class chaos_run {
     }
     ::close(fd);
     ++result_.contenders_started;
-    note("start " + c.identity + " pid " + std::to_string(c.pid));
+    note("start " + c.identity + " pid " + std::to_string(c.pid) + (c.liar ? " (clock fault)" : ""));
   }
 
   void kill_contender(contender& c) {
@@ -418,7 +440,70 @@ class chaos_run {
       }
       case fault_kind::compact:
         return compact_now();
+      case fault_kind::clock_slow:
+      case fault_kind::clock_fast:
+      case fault_kind::clock_jump:
+        return clock_fault(step);
     }
+  }
+
+  // Hands the lock on by graceful SIGTERMs until `liar` holds it; false when that did not happen within `wait`.
+  bool hand_lock_to(const contender& liar, long long wait) {
+    const long long deadline = now_ns() + wait;
+    while (now_ns() < deadline && liar.pid > 0 && liar.liar) {
+      const auto h = live_holder(std::min(deadline - now_ns(), 2 * s));
+      if (!h) continue;
+      if (h->first == &liar) return true;
+      terminate_holder();
+    }
+    return false;
+  }
+
+  // A clock fault (clock_faults.hpp): the holder's slot gets a contender with a lying clock, the lock is handed on
+  // until it holds, and then it is frozen past its TTL (rate faults: a clock at half speed still believes its lease)
+  // or its clock jumps back by more than its TTL. Heals when the liar is sent SIGTERM; the slot gets an honest one.
+  void clock_fault(const plan_step& step) {
+    const auto h = live_holder(seconds_to_ns(2.0 * settings_.ttl_s + 2));
+    if (!h) return skip(step, "no live holder");
+    contender& slot = *h->first;
+    const std::string stamp_file = path("contenders/clock-" + std::to_string(next_fault_id_) + ".rc");
+    slot.next_env = faketime_env(step.kind, faketime_, stamp_file);
+    const long long inject = now_ns();
+    terminate_holder();  // service() starts the liar in its slot when it has gone
+    if (!slot.terminating) {  // the lock moved on between the two reads
+      slot.next_env.clear();
+      return skip(step, "the holder changed");
+    }
+    fault_record f{next_fault_id_++, step.kind, inject, 0, ""};
+    for (const long long until = now_ns() + 15 * s; !slot.liar && now_ns() < until;) wait_until(now_ns() + 20 * ms);
+    const std::string who = slot.identity;
+    std::string what = "never-held";
+    if (slot.liar && hand_lock_to(slot, 20 * s)) {
+      wait_until(now_ns() + 500 * ms);  // it acts, and writes, with its token
+      const long long t = now_ns();
+      if (step.kind == fault_kind::clock_jump) {
+        set_clock_offset(stamp_file, -step.hold_s);
+        what = "back" + std::to_string(seconds_to_ns(step.hold_s) / ms) + "ms";
+        note("clock of " + who + " jumped: " + what);
+        wait_until(t + seconds_to_ns(step.hold_s) + 1500 * ms);  // its timers wait out the jump
+      } else if (slot.pid > 0) {
+        ::kill(slot.pid, SIGSTOP);
+        slot.stopped = true;
+        wait_until(t + seconds_to_ns(step.hold_s));
+        ::kill(slot.pid, SIGCONT);
+        slot.stopped = false;
+        what = "frozen" + std::to_string((now_ns() - t) / ms) + "ms";
+        wait_until(now_ns() + 1500 * ms);  // what it does once awake, trusting its clock
+      }
+    }
+    f.detail = who + ":" + clock_label(step.kind) + ":" + what;
+    if (slot.pid > 0 && slot.liar && !slot.terminating) {
+      ::kill(slot.pid, SIGTERM);
+      slot.terminating = true;
+      slot.terminated_at = now_ns();
+    }
+    f.heal_ns = now_ns();
+    record(f);
   }
 
   // A graceful hand-off: SIGTERM to the holder (it releases its key); a new contender takes its place.
@@ -480,12 +565,17 @@ class chaos_run {
          << "liveness_bound_ms " << static_cast<long long>(settings_.liveness_bound_s * 1000) << "\n"
          << "contenders_started " << result_.contenders_started << "\n"
          << "unexpected_exits " << result_.unexpected_exits << "\n"
-         << "skipped_faults " << result_.skipped << "\n";
+         << "skipped_faults " << result_.skipped << "\n"
+         << "resource_accepted " << resource_.accepted() << "\n"
+         << "resource_rejected " << resource_.rejected() << "\n"
+         << "faketime " << (faketime_.empty() ? "-" : faketime_) << "\n";
   }
 
   run_settings settings_;
   fault_plan plan_;
   etcd_cluster cluster_;
+  resource_server resource_;
+  std::string faketime_;  // libfaketime's path, "" when not installed
   std::ofstream harness_, faults_, drivers_, plan_out_;
   std::vector<contender> slots_;
   run_result result_;

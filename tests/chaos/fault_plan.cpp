@@ -51,6 +51,14 @@ plan_step fault_plan::next() {
       s.member = a;
       s.other_member = b;
       break;
+    case fault_kind::clock_slow:
+    case fault_kind::clock_fast:
+      // The liar is frozen this long: past its TTL in real time, short of it by a clock at half speed (2 x TTL).
+      s.hold_s = settings_.ttl_s + 0.25 + (settings_.ttl_s - 0.5) * spread;
+      break;
+    case fault_kind::clock_jump:
+      s.hold_s = settings_.ttl_s + 0.5 + 1.5 * spread;  // its clock jumps back this far: more than its TTL
+      break;
     default:
       break;
   }

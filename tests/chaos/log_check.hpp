@@ -14,6 +14,11 @@
 //    ran out by its own stopped clock, although the new leader renewed them (etcd issue 15247; reproduced without
 //    clusterlock by tests/chaos/etcd_stale_leader_revoke.sh).
 //
+// Clock faults (clock_faults.hpp) are apart from both: when the stale lines are a liar's (the identity a clock fault
+// hit, acting between that fault's injection and its heal), its lease-based have_lock() trusted a clock that lied,
+// which no lease can survive (docs/guarantees.md). They are "clock overlaps", reported with their length and never
+// counted, not even with count_races; what must hold then is the fenced resource's order (resource_check.hpp).
+//
 // Liveness. After each fault heals, some holder must act again within the bound (TTL + slack), and keep acting:
 // every stretch without any action that begins within the bound after the heal must be shorter than the bound (a
 // holder that acts once after the heal and then loses the lock to the fault's aftermath counts). The window ends
@@ -33,7 +38,7 @@
 namespace clusterlock::chaos {
 
 /// Why a stale holder acted after a newer one, when the lock could not have prevented it (see above).
-enum class race_cause { none, operator_took_key, etcd_stale_leader };
+enum class race_cause { none, operator_took_key, etcd_stale_leader, clock_fault };
 
 struct check_settings {
   long long log_interval_ns = 5'000'000;
@@ -83,6 +88,7 @@ struct check_report {
   std::size_t handoffs = 0;  // tenures - 1: the lock went to a newer token
   std::vector<violation> violations;  // what counts: safety holds when this is empty
   std::vector<violation> races;       // explained (cause != none), not counted unless check_settings::count_races
+  std::vector<violation> clock_overlaps;  // a liar's stale lines (cause clock_fault): never counted
 
   std::size_t close_pairs = 0;        // consecutive lines of two identities closer than the log interval (info)
   long long closest_pair_ns = -1;

@@ -37,6 +37,9 @@ loaded_run load_run(const std::string& dir) {
   std::ifstream drivers(fs::path(dir) / "drivers.txt");
   while (std::getline(drivers, line))
     if (auto d = parse_driver(line)) run.drivers.push_back(std::move(*d));
+  std::ifstream resource(fs::path(dir) / "resource.log");
+  while (std::getline(resource, line))
+    if (auto w = parse_resource_write(line)) run.resource.push_back(std::move(*w));
   return run;
 }
 

@@ -14,6 +14,7 @@ struct loaded_run {
   std::vector<action> actions;        // every logs/*.log line, unsorted
   std::vector<fault_record> faults;   // sorted by injection time
   std::vector<driver_record> drivers;
+  std::vector<resource_write> resource;  // resource.log, in the order the resource decided
   std::size_t torn_lines = 0;         // action lines that did not parse (a writer killed mid-line)
 };
 

@@ -22,11 +22,14 @@ const char* palette[] = {"#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
                          "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e", "#393b79"};
 constexpr int palette_size = sizeof palette / sizeof palette[0];
 
-// Fault colors by what they hit: the holder process, etcd's members, or etcd's data (by an operator).
+// Fault colors by what they hit: the holder process (clock faults too), etcd's members, or etcd's data.
 const char* fault_color(fault_kind k) {
   switch (k) {
     case fault_kind::kill_holder:
-    case fault_kind::stop_holder: return "#d62728";
+    case fault_kind::stop_holder:
+    case fault_kind::clock_slow:
+    case fault_kind::clock_fast:
+    case fault_kind::clock_jump: return "#d62728";
     case fault_kind::restart_member:
     case fault_kind::stop_leader:
     case fault_kind::stop_majority: return "#1f3fbf";
@@ -111,6 +114,7 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     std::ofstream violations(violations_file), races(races_file);
     for (const auto& v : in.report.violations) violations << x(v.first_ns) << ' ' << row(v.identity) << '\n';
     for (const auto& v : in.report.races) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
+    for (const auto& v : in.report.clock_overlaps) races << x(v.first_ns) << ' ' << row(v.identity) << '\n';
   }
 
   // Wide enough to tell seconds apart in a short run; capped for long runs.
@@ -155,9 +159,9 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     g << "  " << quoted(violations_file)
       << " using 1:2 with points pt 2 ps 3 lw 3 lc rgb 'red' title 'safety violation', \\\n";
     g << "  " << quoted(races_file)
-      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'race: operator or etcd stale leader (docs/chaos.md)', \\\n";
+      << " using 1:2 with points pt 6 ps 2 lw 2 lc rgb '#ff8c00' title 'race (operator, etcd stale leader) or clock overlap (docs/chaos.md)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::kill_holder)
-      << "' title 'holder faults (kill, stop)', \\\n";
+      << "' title 'holder faults (kill, stop, clock)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::stop_leader)
       << "' title 'etcd member faults (restart, stop leader, stop majority)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::compact)

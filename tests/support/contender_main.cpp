@@ -1,6 +1,8 @@
 // clusterlock_test_contender: one lock_manager in a process of its own, so that tests can SIGKILL, SIGSTOP and
 // SIGCONT a holder. It tells what happens on stdout, one line each, flushed at once; times are CLOCK_MONOTONIC
-// nanoseconds (std::chrono::steady_clock), comparable across processes on one machine:
+// nanoseconds, comparable across processes on one machine. They are read by a raw clock_gettime syscall, not
+// std::chrono::steady_clock: a contender run under libfaketime (the chaos test's clock faults) still tells true
+// time, while the library in it sees the lying clock:
 //
 //   READY <pid> <ns>                          started, contending
 //   ACQUIRED|REMOVED|UNKNOWN <token> <identity> <ns>
@@ -11,10 +13,13 @@
 //
 // With --log FILE it also appends "<ns> <token> <identity>" to FILE every --log-interval-ms while have_lock() is
 // true (O_APPEND, one write per line: lines of several contenders sharing a file do not tear). The time is taken
-// before have_lock() is asked, so a line never claims a moment later than the check that backs it.
+// before have_lock() is asked, so a line never claims a moment later than the check that backs it. With
+// --resource-port PORT it also sends "<token> <identity>\n" to that loopback TCP port after each such line: a
+// write to the chaos test's fenced resource (no answer is read; a failed send reconnects at the next write).
 //
 // Usage: clusterlock_test_contender --endpoints URL[,URL...] --name NAME --identity ID [--ttl S]
 //        [--probe-interval-ms N] [--request-timeout-ms N] [--have-interval-ms N] [--log FILE] [--log-interval-ms N]
+//        [--resource-port PORT]
 
 #include <clusterlock/clusterlock.hpp>
 
@@ -34,7 +39,12 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace {
@@ -42,9 +52,46 @@ namespace {
 namespace asio = boost::asio;
 
 long long now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  timespec t{};
+  ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &t);  // the kernel's, past any LD_PRELOAD (see above)
+  return static_cast<long long>(t.tv_sec) * 1'000'000'000LL + t.tv_nsec;
 }
+
+// The chaos test's fenced resource: one connection, opened at the first write and again after a failed one.
+class resource_link {
+ public:
+  explicit resource_link(int port) : port_(port) {}
+  ~resource_link() { close(); }
+  resource_link(const resource_link&) = delete;
+  resource_link& operator=(const resource_link&) = delete;
+
+  void write(const std::string& line) {
+    if (port_ <= 0) return;
+    if (fd_ < 0 && !connect()) return;
+    // Never blocks the lock's thread: a full buffer loses this write (the resource is on loopback and drains fast).
+    const auto n = ::send(fd_, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != static_cast<ssize_t>(line.size())) close();
+  }
+
+ private:
+  bool connect() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port_));
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return true;
+    close();
+    return false;
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int port_;
+  int fd_ = -1;
+};
 
 void say(const std::string& line) {
   // One write per line: stdout is a pipe the test reads, and it must see each line as soon as it happens.
@@ -110,6 +157,7 @@ int main(int argc, char** argv) {
   opts.request_timeout = std::chrono::milliseconds(number("request-timeout-ms", opts.request_timeout.count()));
   const auto have_interval = std::chrono::milliseconds(number("have-interval-ms", 50));
   const auto log_interval = std::chrono::milliseconds(number("log-interval-ms", 5));
+  resource_link resource(static_cast<int>(number("resource-port", 0)));
 
   int log_fd = -1;
   if (!args["log"].empty()) {
@@ -169,6 +217,7 @@ int main(int argc, char** argv) {
       if (token == 0) return;
       const std::string line = std::to_string(t) + " " + std::to_string(token) + " " + opts.identity + "\n";
       [[maybe_unused]] auto n = ::write(log_fd, line.data(), line.size());
+      resource.write(std::to_string(token) + " " + opts.identity + "\n");
     });
   }
 

@@ -3,6 +3,7 @@
 #include "chaos/chaos_records.hpp"
 #include "chaos/fault_plan.hpp"
 #include "chaos/log_check.hpp"
+#include "chaos/resource_check.hpp"
 
 #include <gtest/gtest.h>
 
@@ -364,6 +365,13 @@ TEST(ChaosPlan, StepsAreWithinTheirBounds) {
     if (st.kind == fault_kind::stop_holder) {
       EXPECT_GT(st.hold_s, p.ttl_s);  // the lease must run out
     }
+    if (st.kind == fault_kind::clock_slow || st.kind == fault_kind::clock_fast) {
+      EXPECT_GT(st.hold_s, p.ttl_s);      // frozen past its lease in real time ...
+      EXPECT_LT(st.hold_s, 2 * p.ttl_s);  // ... but not by a clock at half speed
+    }
+    if (st.kind == fault_kind::clock_jump) {
+      EXPECT_GT(st.hold_s, p.ttl_s);  // back by more than the lease
+    }
     if (st.kind == fault_kind::stop_majority) {
       EXPECT_NE(st.member, st.other_member);
       EXPECT_GE(st.member, 0);
@@ -374,6 +382,96 @@ TEST(ChaosPlan, StepsAreWithinTheirBounds) {
     }
   }
   EXPECT_EQ(seen.size(), std::size(all_fault_kinds));
+}
+
+// ---- clock faults: a liar's stale lines are clock overlaps, not violations
+
+TEST(ChaosCheck, ALiarsStaleLinesDuringItsClockFaultAreClockOverlaps) {
+  std::vector<action> log;
+  acting(log, "c0.3", 10, 0, 1 * s);
+  acting(log, "c1.0", 20, 900 * ms, 2 * s);  // the liar went on 100 ms after the next holder acted
+  const std::vector<fault_record> faults = {{4, fault_kind::clock_slow, 0, 3 * s, "c0.3:x0.5:frozen2641ms"}};
+  const auto r = check(log, faults, {}, settings());
+  EXPECT_TRUE(safe(r));
+  EXPECT_TRUE(r.races.empty());
+  ASSERT_EQ(r.clock_overlaps.size(), 1u);
+  EXPECT_EQ(r.clock_overlaps.front().cause, race_cause::clock_fault);
+  EXPECT_EQ(r.clock_overlaps.front().recent_fault, 0);
+  EXPECT_NE(describe(r, faults, settings()).find("clock overlaps:    1"), std::string::npos);
+}
+
+TEST(ChaosCheck, StaleLinesOfAnotherIdentityOrOutsideTheClockFaultStayViolations) {
+  std::vector<action> log;
+  acting(log, "c0.3", 10, 0, 1 * s);
+  acting(log, "c1.0", 20, 900 * ms, 2 * s);
+  for (const auto& f : {fault_record{4, fault_kind::clock_jump, 0, 3 * s, "c2.1:jump:back3000ms"},
+                        fault_record{4, fault_kind::clock_fast, 950 * ms, 3 * s, "c0.3:x2:frozen3000ms"},
+                        fault_record{4, fault_kind::clock_slow, 0, 800 * ms, "c0.3:x0.5:frozen2000ms"}}) {
+    const auto r = check(log, {f}, {}, settings());
+    EXPECT_FALSE(safe(r)) << format_fault(f);
+    EXPECT_TRUE(r.clock_overlaps.empty()) << format_fault(f);
+  }
+}
+
+// ---- the fenced resource's verdict
+
+resource_write wrote(long long t, bool accepted, std::int64_t token, const std::string& who) {
+  return {t, accepted, token, who};
+}
+
+TEST(ChaosResourceCheck, InOrderAcceptsAndStaleRejectsAreFenced) {
+  const std::vector<resource_write> w = {
+      wrote(1 * ms, true, 10, "c0.0"),  wrote(2 * ms, true, 10, "c0.0"),   // one holder writing again
+      wrote(3 * ms, true, 20, "c1.0"),  wrote(4 * ms, false, 10, "c0.0"),  // the old one, refused
+      wrote(5 * ms, false, 10, "c0.0"), wrote(6 * ms, true, 35, "c2.0")};
+  const auto r = check_resource(w);
+  EXPECT_TRUE(fenced(r));
+  EXPECT_EQ(r.writes, 6u);
+  EXPECT_EQ(r.accepted, 4u);
+  EXPECT_EQ(r.rejected, 2u);
+  EXPECT_EQ(r.tokens_accepted, 3u);
+  EXPECT_EQ(r.stale_rejects, 2u);
+  EXPECT_EQ(r.stale_writers, 1u);
+  EXPECT_EQ(r.wrong_rejects, 0u);
+}
+
+TEST(ChaosResourceCheck, AnAcceptBelowTheHighestTokenIsOutOfOrder) {
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 10, "c0.0"), wrote(2 * ms, true, 20, "c1.0"),
+                                         wrote(3 * ms, true, 10, "c0.0"),  // the stale holder got through
+                                         wrote(4 * ms, true, 20, "c1.0")};
+  const auto r = check_resource(w);
+  EXPECT_FALSE(fenced(r));
+  EXPECT_EQ(r.out_of_order, 1u);
+  ASSERT_EQ(r.out_of_order_writes.size(), 1u);
+  EXPECT_EQ(r.out_of_order_writes.front().ns, 3 * ms);
+  EXPECT_EQ(r.out_of_order_writes.front().identity, "c0.0");
+  EXPECT_NE(describe(r).find("OUT OF ORDER: 3000000 accept 10 c0.0"), std::string::npos);
+}
+
+TEST(ChaosResourceCheck, TheHighestTokenFromAnotherIdentityIsOutOfOrder) {
+  // Two holders with one token: the lock handed one tenure to two processes.
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 20, "c1.0"), wrote(2 * ms, true, 20, "c2.0")};
+  EXPECT_EQ(check_resource(w).out_of_order, 1u);
+}
+
+TEST(ChaosResourceCheck, ARefusedWriteTheRuleAllowsIsCountedApart) {
+  const std::vector<resource_write> w = {wrote(1 * ms, true, 10, "c0.0"), wrote(2 * ms, false, 20, "c1.0")};
+  const auto r = check_resource(w);
+  EXPECT_TRUE(fenced(r));
+  EXPECT_EQ(r.wrong_rejects, 1u);
+  EXPECT_EQ(r.stale_rejects, 0u);
+}
+
+TEST(ChaosResourceCheck, ResourceLinesRoundTrip) {
+  const auto w = wrote(123456789, false, 42, "c3.7");
+  const auto back = parse_resource_write(format_resource_write(w));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->ns, w.ns);
+  EXPECT_FALSE(back->accepted);
+  EXPECT_EQ(back->token, 42);
+  EXPECT_EQ(back->identity, "c3.7");
+  EXPECT_FALSE(parse_resource_write("123 maybe 42 c3.7"));
+  EXPECT_FALSE(parse_resource_write("123 accept 42"));
 }
 
 }  // namespace
