@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 
@@ -189,6 +190,16 @@ void write_prometheus(std::ostream& os, const std::vector<lock_stats>& locks, co
       if (labels[j].first == labels[i].first)
         throw std::invalid_argument("clusterlock::write_prometheus: label '" + labels[i].first + "' given twice");
   }
+  // Two of one name would write series with the same labels, which Prometheus refuses ("metric not unique").
+  const auto refuse_twice = [](const auto& items, auto name_of, const char* what) {
+    std::set<std::string> names;
+    for (const auto& item : items)
+      if (!names.insert(name_of(item)).second)
+        throw std::invalid_argument(std::string("clusterlock::write_prometheus: two ") + what + " named '" +
+                                    name_of(item) + "' in one scrape: their series would collide");
+  };
+  refuse_twice(locks, [](const lock_stats& l) { return l.name; }, "locks");
+  refuse_twice(sessions, [](const session_stats& s) { return s.watch_prefix; }, "sessions");
   family_writer w(os, labels);
   std::vector<lock_view> lv;
   for (const auto& l : locks) lv.push_back({&l});

@@ -23,7 +23,8 @@ using prometheus_labels = std::vector<std::pair<std::string, std::string>>;
 void write_prometheus(std::ostream& os, const lock_stats& lock, const prometheus_labels& labels = {});
 
 /// Many locks and sessions in one scrape (each metric family once, a series per lock or session): e.g. the locks
-/// of one shared session, with that session's stats() once. Throws std::invalid_argument as above.
+/// of one shared session, with that session's stats() once. Throws std::invalid_argument as above, and when two
+/// locks share a name or two sessions a watch prefix (their series would collide: write them to separate scrapes).
 void write_prometheus(std::ostream& os, const std::vector<lock_stats>& locks, const std::vector<session_stats>& sessions,
                       const prometheus_labels& labels = {});
 

@@ -251,5 +251,17 @@ TEST(prometheus, label_names_must_be_valid_and_not_ours) {
   EXPECT_NO_THROW(write_prometheus(out, l, {{"_ok9", "v"}}));
 }
 
+TEST(prometheus, two_locks_or_sessions_of_one_name_are_refused_not_written_as_colliding_series) {
+  // Their series would carry the same labels: an exposition Prometheus refuses ("metric not unique", promtool 2.53).
+  const auto a = sample_stats("same");
+  const auto b = sample_stats("same");
+  const auto c = sample_stats("other");
+  std::ostringstream out;
+  EXPECT_THROW(write_prometheus(out, {a, b}, {a.session}), std::invalid_argument);
+  EXPECT_THROW(write_prometheus(out, {a, c}, {a.session, b.session}), std::invalid_argument);
+  EXPECT_EQ(out.str(), "");  // nothing half written
+  EXPECT_NO_THROW(write_prometheus(out, {a, c}, {a.session, c.session}));
+}
+
 }  // namespace
 }  // namespace clusterlock
