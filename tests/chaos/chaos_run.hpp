@@ -2,10 +2,12 @@
 //   chaos_runner.cpp   the run's loop over the plan, its files, run_chaos()
 //   contenders.cpp     the contender processes: start, reap and replace, SIGTERM the holder, what etcd says holds
 //   fault_actions.cpp  the faults on processes, members and keys (kill, stop, restart, compact, clock faults)
+//   partition_faults.cpp  the partitions, through the relays of network.hpp
 // Internal to the harness (chaos_runner.hpp is its interface). Single-threaded and blocking.
 #pragma once
 
 #include "chaos/chaos_runner.hpp"
+#include "chaos/network.hpp"
 #include "chaos/resource_server.hpp"
 
 #include "etcd/codec.hpp"
@@ -92,8 +94,15 @@ class chaos_run {
   bool hand_lock_to(const contender& liar, long long wait);
   void clock_fault(const plan_step& step);
 
+  // ---- partitions (partition_faults.cpp)
+  void partition_fault(const plan_step& step);
+  // Blackholes links for a fault; returns the detail word for faults.txt, "" when the fault is skipped.
+  std::string cut_links(const plan_step& step, long long holder_wait);
+  void flap_link(const plan_step& step, int slot, int member, long long until);
+
   run_settings settings_;
   fault_plan plan_;
+  network network_;  // before cluster_: the cluster's peer URLs are relays of it
   test::etcd_cluster cluster_;
   resource_server resource_;
   std::string faketime_;  // libfaketime's path, "" when not installed

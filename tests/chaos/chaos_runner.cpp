@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 chaos_run::chaos_run(const run_settings& settings)
     : settings_(settings),
       plan_(settings.plan),
-      cluster_(test::etcd_options{.members = 3}),
+      cluster_(test::etcd_options{
+          .members = 3,
+          .advertised_peer_url = [this](int member, unsigned short port) { return network_.peer_url(member, port); }}),
       resource_(path("resource.log")),
       faketime_(find_libfaketime()) {
   for (auto k : settings_.plan.kinds)
@@ -30,6 +32,9 @@ chaos_run::chaos_run(const run_settings& settings)
   drivers_.open(path("drivers.txt"));
   plan_out_.open(path("plan.txt"));
   slots_.resize(static_cast<std::size_t>(settings_.contenders));
+  std::vector<unsigned short> client_ports;
+  for (int i = 0; i < cluster_.size(); ++i) client_ports.push_back(cluster_.client_port(i));
+  network_.add_clients(settings_.contenders, client_ports);
 }
 
 chaos_run::~chaos_run() {

@@ -16,15 +16,9 @@
 
 namespace clusterlock::chaos::detail {
 
-std::string chaos_run::endpoints_for(int slot) const {
-  // Rotated per slot: the contenders start on different members, so their watches and probes spread out.
-  std::string csv;
-  for (int i = 0; i < cluster_.size(); ++i) {
-    if (!csv.empty()) csv += ',';
-    csv += cluster_.client_url((slot + i) % cluster_.size());
-  }
-  return csv;
-}
+// Each slot reaches the members through its own relays (network.hpp), rotated per slot: the contenders start on
+// different members, so their watches and probes spread out.
+std::string chaos_run::endpoints_for(int slot) const { return network_.endpoints(slot); }
 
 void chaos_run::start_contender(contender& c, int slot) {
   c.slot = slot;

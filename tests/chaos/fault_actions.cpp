@@ -169,6 +169,12 @@ void chaos_run::execute(const plan_step& step) {
     case fault_kind::clock_fast:
     case fault_kind::clock_jump:
       return clock_fault(step);
+    case fault_kind::isolate_holder:
+    case fault_kind::isolate_member:
+    case fault_kind::isolate_leader:
+    case fault_kind::split:
+    case fault_kind::flap:
+      return partition_fault(step);
   }
 }
 
