@@ -216,14 +216,19 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
     for (; it != actions.end() && it->ns < next_fault; ++it) {
       if (it->identity == holder) {
         if (it->ns < f.heal_ns) x.holder_quiet_ns = it->ns - f.inject_ns;
-      } else if (x.takeover_ns < 0) {
+      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns)) {
+        // For information (the holder may rightly go on): only a takeover during the fault says something; after
+        // the heal it is usually the next graceful hand-off.
         x.takeover_ns = it->ns - f.inject_ns;
       }
     }
     // No takeover before the next fault is a failure only when the bound ran out before it came.
     const bool takeover_late = x.takeover_ns < 0 ? std::min(next_fault, s.run_end_ns) - f.inject_ns > s.liveness_bound_ns
                                                  : x.takeover_ns > s.liveness_bound_ns;
-    x.failed = x.asserted && (x.holder_quiet_ns > s.race_bound_ns || takeover_late);
+    // A split's lone member still reaches its peers on the connections it opens itself (network.hpp), so the cut-off
+    // holder's keepalives may still be renewed through it for a while: the takeover is measured, not asserted.
+    x.failed = x.asserted && (x.holder_quiet_ns > s.race_bound_ns ||
+                              (f.kind == fault_kind::isolate_holder && takeover_late));
     if (x.failed) ++r.liveness_failures;
     r.isolations.push_back(x);
   }
@@ -378,13 +383,15 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       if (!x.asserted) continue;
       ++asserted;
       quiet = std::max(quiet, x.holder_quiet_ns);
-      takeover = std::max(takeover, x.takeover_ns);
+      if (faults[static_cast<std::size_t>(x.fault)].kind == fault_kind::isolate_holder)
+        takeover = std::max(takeover, x.takeover_ns);
       failed += x.failed;
     }
     out << "holder cut off:    " << asserted << " times (isolate_holder, split holder-alone); it acted up to "
         << milliseconds(quiet) << " after (bound " << milliseconds(s.race_bound_ns)
-        << ": probe_interval + request_timeout), a new holder acted within " << milliseconds(takeover) << " (bound "
-        << seconds(s.liveness_bound_ns) << "); " << failed << " failures\n";
+        << ": probe_interval + request_timeout); after isolate_holder a new holder acted within "
+        << milliseconds(takeover) << " (bound " << seconds(s.liveness_bound_ns) << "; after a split: measured only, "
+        << "see docs/chaos.md); " << failed << " failures\n";
     for (const auto& x : r.isolations) {
       const auto& f = faults[static_cast<std::size_t>(x.fault)];
       out << "  #" << f.id << " " << to_string(f.kind) << " " << f.detail << ": holder's last action +"

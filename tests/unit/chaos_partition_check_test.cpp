@@ -50,27 +50,46 @@ TEST(ChaosPartitionCheck, AnIsolatedHolderActingPastTheProbeBoundFails) {
   EXPECT_EQ(r.liveness_failures, 1u);
 }
 
-TEST(ChaosPartitionCheck, NoNewHolderOnTheMajoritySideWithinTheBoundFails) {
+TEST(ChaosPartitionCheck, NoNewHolderWithinTheBoundAfterIsolatingTheHolderFails) {
   std::vector<action> log;
   act(log, "c0.0", 10, 0, 11 * s);
   act(log, "c1.0", 20, 14500 * ms, 30 * s);  // 4.5 s after the isolation (bound 4 s)
-  const auto r = check(log, {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}}, {}, bounds());
+  const auto r = check(log, {{1, fault_kind::isolate_holder, 10 * s, 15 * s, "c0.0"}}, {}, bounds());
   ASSERT_EQ(r.isolations.size(), 1u);
-  EXPECT_TRUE(r.isolations[0].asserted);
   EXPECT_EQ(r.isolations[0].takeover_ns, 4500 * ms);
   EXPECT_TRUE(r.isolations[0].failed);
 }
 
+TEST(ChaosPartitionCheck, AfterASplitTheTakeoverIsMeasuredAndTheHolderMustStillStop) {
+  std::vector<action> log;
+  act(log, "c0.0", 10, 0, 11 * s);
+  act(log, "c1.0", 20, 14500 * ms, 30 * s);  // its keepalives went on through the lone member: not asserted
+  const auto late = check(log, {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}}, {}, bounds());
+  ASSERT_EQ(late.isolations.size(), 1u);
+  EXPECT_TRUE(late.isolations[0].asserted);
+  EXPECT_EQ(late.isolations[0].takeover_ns, 4500 * ms);
+  EXPECT_FALSE(late.isolations[0].failed);
+
+  std::vector<action> stale;
+  act(stale, "c0.0", 10, 0, 12500 * ms);  // acting 2.5 s into the split: its probe should have said UNKNOWN
+  act(stale, "c1.0", 20, 14 * s, 30 * s);
+  const auto r = check(stale, {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}}, {}, bounds());
+  EXPECT_TRUE(r.isolations[0].failed);
+  EXPECT_EQ(r.liveness_failures, 1u);
+}
+
 TEST(ChaosPartitionCheck, AHolderThatFailsOverFromItsIsolatedMemberIsOnlyReported) {
   std::vector<action> log;
-  act(log, "c0.0", 10, 0, 30 * s);  // keeps acting through other members: right
+  act(log, "c0.0", 10, 0, 14 * s);  // keeps acting through other members (right), until a hand-off after the heal
+  act(log, "c1.0", 20, 14 * s + 10 * ms, 30 * s);
   const auto r = check(log, {{1, fault_kind::isolate_member, 10 * s, 13 * s, "c0.0:m1"},
-                             {2, fault_kind::split, 20 * s, 23 * s, "c0.0:m1+c2c3:holder-majority"}},
+                             {2, fault_kind::split, 20 * s, 23 * s, "c1.0:m1+c2c3:holder-majority"}},
                        {}, bounds());
   ASSERT_EQ(r.isolations.size(), 2u);
   EXPECT_FALSE(r.isolations[0].asserted);
   EXPECT_FALSE(r.isolations[1].asserted);
-  EXPECT_EQ(r.isolations[0].takeover_ns, -1);
+  EXPECT_EQ(r.isolations[0].holder_quiet_ns, 2995 * ms);  // its last action before the heal
+  EXPECT_EQ(r.isolations[0].takeover_ns, -1);           // the hand-off after the heal says nothing about the fault
   EXPECT_EQ(r.liveness_failures, 0u);
 }
 
