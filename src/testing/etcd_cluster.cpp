@@ -169,10 +169,15 @@ std::vector<std::string> etcd_cluster::command_line(int member) const {
   const member_state& m = at(member);
   const std::string client = client_url(member);
   const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const auto advertised = [this](int i) {
+    const member_state& o = at(i);
+    return options_.advertised_peer_url ? options_.advertised_peer_url(i, o.peer_port)
+                                        : "http://127.0.0.1:" + std::to_string(o.peer_port);
+  };
   std::string initial_cluster;
-  for (const auto& other : members_) {
+  for (int i = 0; i < size(); ++i) {
     if (!initial_cluster.empty()) initial_cluster += ',';
-    initial_cluster += other.name + "=http://127.0.0.1:" + std::to_string(other.peer_port);
+    initial_cluster += at(i).name + "=" + advertised(i);
   }
   std::vector<std::string> argv = {
       options_.etcd_binary,
@@ -181,7 +186,7 @@ std::vector<std::string> etcd_cluster::command_line(int member) const {
       "--listen-client-urls=" + client,
       "--advertise-client-urls=" + client,
       "--listen-peer-urls=" + peer,
-      "--initial-advertise-peer-urls=" + peer,
+      "--initial-advertise-peer-urls=" + advertised(member),
       "--initial-cluster=" + initial_cluster,
       "--initial-cluster-state=new",
       "--initial-cluster-token=" + cluster_token_,

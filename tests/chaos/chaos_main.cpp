@@ -1,9 +1,9 @@
 // clusterlock_chaos: the lock under faults. Starts a 3-member etcd cluster and several contender processes for one
 // lock, injects seeded random faults (holder killed or frozen past its TTL, etcd members killed, the leader or a
 // majority frozen, the holder's key deleted or its lease revoked by hand, history compacted) and forces graceful
-// hand-offs, and gives some contenders a lying clock (libfaketime), then checks every contender's action log: fencing
-// tokens must never go backwards in time (safety) and after each fault heals some holder must act again within
-// TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
+// hand-offs, and gives some contenders a lying clock (libfaketime) or cuts links through its relays (partitions),
+// then checks every contender's action log: fencing tokens must never go backwards in time (safety) and after each
+// fault heals some holder must act again within TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
 // draws the timeline. See docs/chaos.md.
 //
 // Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
@@ -48,7 +48,7 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --churn-ms N            mean time between graceful SIGTERMs of the holder in the quiet times; 0: none (default 1500)
   --faults LIST           comma-separated fault kinds (default: all): kill_holder,stop_holder,restart_member,
                           stop_leader,stop_majority,delete_key,revoke_lease,compact,clock_slow,clock_fast,
-                          clock_jump
+                          clock_jump,isolate_holder,isolate_member,isolate_leader,split,flap
   --liveness-slack-ms N   liveness bound is TTL + this (default 2000)
   --liveness-advisory     report liveness failures without failing the run
   --count-races           count races as safety violations: the old holder acting after a new one because its key

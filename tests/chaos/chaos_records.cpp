@@ -40,6 +40,11 @@ std::string_view to_string(fault_kind k) {
     case fault_kind::clock_slow: return "clock_slow";
     case fault_kind::clock_fast: return "clock_fast";
     case fault_kind::clock_jump: return "clock_jump";
+    case fault_kind::isolate_holder: return "isolate_holder";
+    case fault_kind::isolate_member: return "isolate_member";
+    case fault_kind::isolate_leader: return "isolate_leader";
+    case fault_kind::split: return "split";
+    case fault_kind::flap: return "flap";
   }
   return "?";
 }

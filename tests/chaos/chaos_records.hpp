@@ -39,17 +39,30 @@ enum class fault_kind {
   clock_slow,      // its CLOCK_MONOTONIC and CLOCK_REALTIME run at half speed (FAKETIME "+0 x0.5")
   clock_fast,      // ... at twice the speed ("+0 x2")
   clock_jump,      // ... jump back by more than the TTL while it holds (FAKETIME_TIMESTAMP_FILE rewritten)
+  // Partitions (network.hpp: every link goes through a relay of the harness); each heals when every relay passes.
+  isolate_holder,  // blackhole the holder's links to every member
+  isolate_member,  // blackhole every contender's link to the member the holder uses, and that member's peer relay
+  isolate_leader,  // blackhole the raft leader's peer relay: a minority leader (its clients still reach it)
+  split,           // 2/1: one member alone with some contenders (the holder's side drawn), the rest with the others
+  flap,            // the holder's link to the member it uses: blackholed and passing in turns
 };
 
 inline constexpr fault_kind all_fault_kinds[] = {
     fault_kind::kill_holder,   fault_kind::stop_holder, fault_kind::restart_member, fault_kind::stop_leader,
     fault_kind::stop_majority, fault_kind::delete_key,  fault_kind::revoke_lease,   fault_kind::compact,
-    fault_kind::clock_slow,    fault_kind::clock_fast,  fault_kind::clock_jump,
+    fault_kind::clock_slow,    fault_kind::clock_fast,  fault_kind::clock_jump,     fault_kind::isolate_holder,
+    fault_kind::isolate_member, fault_kind::isolate_leader, fault_kind::split,       fault_kind::flap,
 };
 
 /// A clock fault: the contender it hits runs with a lying clock.
 inline bool is_clock_fault(fault_kind k) {
   return k == fault_kind::clock_slow || k == fault_kind::clock_fast || k == fault_kind::clock_jump;
+}
+
+/// A partition: links blackholed through the harness's relays.
+inline bool is_partition(fault_kind k) {
+  return k == fault_kind::isolate_holder || k == fault_kind::isolate_member || k == fault_kind::isolate_leader ||
+         k == fault_kind::split || k == fault_kind::flap;
 }
 
 std::string_view to_string(fault_kind k);

@@ -59,6 +59,23 @@ plan_step fault_plan::next() {
     case fault_kind::clock_jump:
       s.hold_s = settings_.ttl_s + 0.5 + 1.5 * spread;  // its clock jumps back this far: more than its TTL
       break;
+    case fault_kind::isolate_holder:
+      // Long enough to see the holder go UNKNOWN and a new holder act on the majority side (TTL + a little) before
+      // the heal.
+      s.hold_s = settings_.ttl_s + 1.0 + 2.0 * spread;
+      break;
+    case fault_kind::isolate_member:
+    case fault_kind::isolate_leader:
+      s.hold_s = 1.0 + 3.0 * spread;
+      break;
+    case fault_kind::split:
+      s.hold_s = settings_.ttl_s + 3.0 * spread;
+      s.member = a;
+      s.holder_alone = midway;
+      break;
+    case fault_kind::flap:
+      s.hold_s = 2.0 + 3.0 * spread;
+      break;
     default:
       break;
   }
@@ -67,9 +84,9 @@ plan_step fault_plan::next() {
 
 std::string format_step(const plan_step& s) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%d gap %.3f churn %zu %s hold %.3f member %d %d compact_midway %d", s.id, s.gap_s,
-                s.churn_s.size(), std::string(to_string(s.kind)).c_str(), s.hold_s, s.member, s.other_member,
-                s.compact_midway ? 1 : 0);
+  std::snprintf(buf, sizeof buf, "%d gap %.3f churn %zu %s hold %.3f member %d %d compact_midway %d holder_alone %d", s.id,
+                s.gap_s, s.churn_s.size(), std::string(to_string(s.kind)).c_str(), s.hold_s, s.member, s.other_member,
+                s.compact_midway ? 1 : 0, s.holder_alone ? 1 : 0);
   return buf;
 }
 

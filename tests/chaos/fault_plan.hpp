@@ -29,9 +29,11 @@ struct plan_step {
   fault_kind kind = fault_kind::kill_holder;
   double hold_s = 0;               // how long the fault stays in force; 0: instant. clock_slow, clock_fast: how long
                                    // the liar is frozen once it holds; clock_jump: how far back its clock jumps
-  int member = -1;                 // restart_member: that member; stop_majority: the first of the two
+  int member = -1;                 // restart_member: that member; stop_majority: the first of the two; split: the
+                                   // member alone
   int other_member = -1;           // stop_majority: the second
   bool compact_midway = false;     // restart_member, stop_leader: compact the history while it is in force
+  bool holder_alone = false;       // split: the holder's slot is on the side of the lone member (`member`)
 };
 
 class fault_plan {

@@ -198,6 +198,42 @@ void check_liveness(const std::vector<action>& actions, const std::vector<fault_
   }
 }
 
+void check_isolations(const std::vector<action>& actions, const std::vector<fault_record>& faults,
+                      const check_settings& s, check_report& r) {
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    const fault_record& f = faults[i];
+    if (!is_partition(f.kind) || f.kind == fault_kind::isolate_leader) continue;
+    const std::string holder = f.detail.substr(0, f.detail.find(':'));
+    long long next_fault = std::numeric_limits<long long>::max();
+    for (const auto& g : faults)
+      if (g.inject_ns > f.inject_ns) next_fault = std::min(next_fault, g.inject_ns);
+    isolation_result x;
+    x.fault = static_cast<int>(i);
+    x.asserted = f.kind == fault_kind::isolate_holder ||
+                 (f.kind == fault_kind::split && f.detail.find(":holder-alone") != std::string::npos);
+    auto it = std::lower_bound(actions.begin(), actions.end(), f.inject_ns,
+                               [](const action& a, long long t) { return a.ns < t; });
+    for (; it != actions.end() && it->ns < next_fault; ++it) {
+      if (it->identity == holder) {
+        if (it->ns < f.heal_ns) x.holder_quiet_ns = it->ns - f.inject_ns;
+      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns)) {
+        // For information (the holder may rightly go on): only a takeover during the fault says something; after
+        // the heal it is usually the next graceful hand-off.
+        x.takeover_ns = it->ns - f.inject_ns;
+      }
+    }
+    // No takeover before the next fault is a failure only when the bound ran out before it came.
+    const bool takeover_late = x.takeover_ns < 0 ? std::min(next_fault, s.run_end_ns) - f.inject_ns > s.liveness_bound_ns
+                                                 : x.takeover_ns > s.liveness_bound_ns;
+    // A split's lone member still reaches its peers on the connections it opens itself (network.hpp), so the cut-off
+    // holder's keepalives may still be renewed through it for a while: the takeover is measured, not asserted.
+    x.failed = x.asserted && (x.holder_quiet_ns > s.race_bound_ns ||
+                              (f.kind == fault_kind::isolate_holder && takeover_late));
+    if (x.failed) ++r.liveness_failures;
+    r.isolations.push_back(x);
+  }
+}
+
 void check_drivers(const std::vector<action>& actions, const std::vector<fault_record>& faults,
                    const std::vector<driver_record>& drivers, check_report& r) {
   long long total = 0;
@@ -239,6 +275,12 @@ check_report check(std::vector<action> actions, const std::vector<fault_record>&
   classify_races(actions, faults, settings, r);
   count_close_pairs(actions, settings.log_interval_ns, r);
   check_liveness(actions, faults, settings, r);
+  for (const auto& l : r.liveness) {
+    if (l.status != liveness_status::ok && l.status != liveness_status::failed) continue;
+    auto& worst = r.worst_gap_by_kind[faults[static_cast<std::size_t>(l.fault)].kind];
+    worst = std::max(worst, l.gap_ns);
+  }
+  check_isolations(actions, faults, settings, r);
   check_drivers(actions, faults, drivers, r);
   return r;
 }
@@ -324,6 +366,39 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
     const auto& f = faults[static_cast<std::size_t>(l.fault)];
     out << "  LIVENESS FAILURE after #" << f.id << " " << to_string(f.kind) << " " << f.detail << ": nobody acted from "
         << at(l.from_ns) << " for " << seconds(l.gap_ns) << "\n";
+  }
+  if (!r.worst_gap_by_kind.empty()) {
+    out << "worst gap by kind:";
+    const char* comma = " ";
+    for (const auto& [kind, gap] : r.worst_gap_by_kind) {
+      out << comma << to_string(kind) << " " << seconds(gap);
+      comma = ", ";
+    }
+    out << " (after the heal)\n";
+  }
+  if (!r.isolations.empty()) {
+    long long quiet = 0, takeover = 0;
+    std::size_t failed = 0, asserted = 0;
+    for (const auto& x : r.isolations) {
+      if (!x.asserted) continue;
+      ++asserted;
+      quiet = std::max(quiet, x.holder_quiet_ns);
+      if (faults[static_cast<std::size_t>(x.fault)].kind == fault_kind::isolate_holder)
+        takeover = std::max(takeover, x.takeover_ns);
+      failed += x.failed;
+    }
+    out << "holder cut off:    " << asserted << " times (isolate_holder, split holder-alone); it acted up to "
+        << milliseconds(quiet) << " after (bound " << milliseconds(s.race_bound_ns)
+        << ": probe_interval + request_timeout); after isolate_holder a new holder acted within "
+        << milliseconds(takeover) << " (bound " << seconds(s.liveness_bound_ns) << "; after a split: measured only, "
+        << "see docs/chaos.md); " << failed << " failures\n";
+    for (const auto& x : r.isolations) {
+      const auto& f = faults[static_cast<std::size_t>(x.fault)];
+      out << "  #" << f.id << " " << to_string(f.kind) << " " << f.detail << ": holder's last action +"
+          << milliseconds(x.holder_quiet_ns) << ", new holder "
+          << (x.takeover_ns < 0 ? std::string("none") : "+" + milliseconds(x.takeover_ns))
+          << (x.asserted ? "" : " (information)") << (x.failed ? "  LIVENESS FAILURE" : "") << "\n";
+    }
   }
   out << "longest idle:      " << seconds(r.longest_idle_ns) << " from " << at(r.longest_idle_from_ns)
       << " (no action at all, faults included)\n";

@@ -24,7 +24,8 @@
 // holder that acts once after the heal and then loses the lock to the fault's aftermath counts). The window ends
 // early at the next fault's injection, which takes over from there; when nobody acted before it came, the fault is
 // "interrupted" and measured by the next one. A fault that heals while another is still in force is measured
-// from the later heal.
+// from the later heal. While a partition isolates the holder (isolate_holder), it must stop acting within
+// probe_interval + request_timeout, and another holder must act within the bound (isolation_result).
 #pragma once
 
 #include "chaos/chaos_records.hpp"
@@ -81,6 +82,21 @@ struct liveness_result {
   int interrupted_by = -1;   // index into the faults
 };
 
+/// A partition that cut the holder off from a quorum (isolate_holder; split with the holder on the lone member's
+/// side, "holder-alone" in its detail): the holder must stop acting within probe_interval + request_timeout
+/// (UNKNOWN, or its lease deadline), and after isolate_holder another holder must act within the liveness bound,
+/// both counted from the injection. After a split the takeover is measured only: the lone member still reaches
+/// its peers on the connections it opens (network.hpp), and the holder's keepalives may go on through it a while. isolate_member and flap are measured the same way for information only: the
+/// holder may fail over to another member and rightly keep acting.
+struct isolation_result {
+  int fault = -1;                // index into the faults
+  bool asserted = false;         // the bounds apply (isolate_holder, split with the holder alone)
+  long long holder_quiet_ns = 0;  // its last action after the injection (before the heal), from the injection; 0: none
+  long long takeover_ns = -1;     // the first action of another identity after the injection, from it; -1: none
+                                  // before the next fault (not asserted: none before the heal)
+  bool failed = false;            // either bound broken: counted as a liveness failure
+};
+
 struct check_report {
   std::size_t actions = 0;
   std::size_t identities = 0;
@@ -100,6 +116,9 @@ struct check_report {
   int worst_liveness_fault = -1;
   long long longest_idle_ns = 0;          // the longest stretch with no action at all, whatever the cause
   long long longest_idle_from_ns = 0;
+
+  std::map<fault_kind, long long> worst_gap_by_kind;  // the worst liveness gap after each kind's heals (ok, failed)
+  std::vector<isolation_result> isolations;          // one per partition that hit the holder (not isolate_leader)
 
   std::size_t faults = 0;
   std::map<fault_kind, std::size_t> faults_by_kind;

@@ -33,6 +33,11 @@ const char* fault_color(fault_kind k) {
     case fault_kind::restart_member:
     case fault_kind::stop_leader:
     case fault_kind::stop_majority: return "#1f3fbf";
+    case fault_kind::isolate_holder:
+    case fault_kind::isolate_member:
+    case fault_kind::isolate_leader:
+    case fault_kind::split:
+    case fault_kind::flap: return "#9b30d9";
     default: return "#2a9d2a";
   }
 }
@@ -165,7 +170,9 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::stop_leader)
       << "' title 'etcd member faults (restart, stop leader, stop majority)', \\\n";
     g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::compact)
-      << "' title 'operator faults (del key, revoke lease, compact)'\n";
+      << "' title 'operator faults (del key, revoke lease, compact)', \\\n";
+    g << "  NaN with lines lw 6 lc rgb '" << fault_color(fault_kind::split)
+      << "' title 'partitions (isolate holder, member, leader; split; flap)'\n";
   }
   const auto r = test::run_command({"/usr/bin/gnuplot", script_file}, test::clean_environment(),
                                    std::chrono::seconds(120));

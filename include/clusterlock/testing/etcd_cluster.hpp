@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,13 @@ struct etcd_options {
   std::chrono::milliseconds ready_timeout{20000};  ///< per start (constructor, restart)
   std::string etcd_binary = "/usr/bin/etcd";
   std::string etcdctl_binary = "/usr/bin/etcdctl";
+  /// Rarely needed: the peer URL a member is known by to its peers (its --initial-advertise-peer-urls and its entry
+  /// in every member's --initial-cluster), given its index and the peer port it listens on; e.g. the url() of a
+  /// fault_relay in front of that port, so that a test can cut members apart. Called while each member's command
+  /// line is built (for every member, at every start and restart); it must return the same URL for the same
+  /// arguments. Empty: the member's own "http://127.0.0.1:<peer port>". The kit's own readiness checks still use
+  /// the real peer port.
+  std::function<std::string(int member, unsigned short peer_port)> advertised_peer_url{};
   /// Rarely needed: ports for the first start attempt (a client and a peer port per member); empty: free ones.
   std::vector<unsigned short> first_attempt_ports{};
 };
