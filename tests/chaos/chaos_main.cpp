@@ -40,6 +40,7 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --contenders N          contender processes, at least 5 (default 5)
   --out DIR               output directory (default ./chaos-out); emptied first
   --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
+  --timeline-window A:B   draw only seconds A to B of the run (a long run's whole timeline is too dense to read)
   --log-interval-ms N     how often a holder logs an action (default 5)
   --probe-interval-ms N   contenders' probe interval (default 1000)
   --request-timeout-ms N  contenders' request timeout (default 1000)
@@ -94,7 +95,7 @@ flags parse(int argc, char** argv) {
     f.values[a] = argv[++i];
   }
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
-                                "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms",
+                                "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
                                 "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
                                 "contender", "quiet"};
   for (const auto& [k, v] : f.values) {
@@ -118,8 +119,36 @@ std::vector<fault_kind> kinds_from(const std::string& list) {
   return kinds;
 }
 
+// How to judge and draw a run.
+struct judge_settings {
+  std::string timeline;  // the PNG, or "none"
+  double window_from_s = 0, window_to_s = 0;
+  bool liveness_advisory = false;
+  bool count_races = false;
+};
+
+// "A:B" (seconds) of --timeline-window.
+void parse_window(const std::string& text, judge_settings& j) {
+  const auto colon = text.find(':');
+  std::size_t used_a = 0, used_b = 0;
+  if (colon != std::string::npos) {
+    const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+    try {
+      j.window_from_s = std::stod(a, &used_a);
+      j.window_to_s = std::stod(b, &used_b);
+    } catch (const std::exception&) {
+      used_a = 0;
+    }
+    if (used_a == a.size() && used_b == b.size() && used_a && j.window_from_s >= 0 && j.window_from_s < j.window_to_s)
+      return;
+  }
+  throw std::invalid_argument("--timeline-window: want FROM:TO in seconds, FROM < TO, e.g. 600:900; got '" + text + "'");
+}
+
 // Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
-int judge(const std::string& dir, const std::string& timeline, bool liveness_advisory, bool count_races) {
+int judge(const std::string& dir, const judge_settings& j) {
+  const std::string& timeline = j.timeline;
+  const bool liveness_advisory = j.liveness_advisory, count_races = j.count_races;
   const loaded_run run = load_run(dir);
   check_settings s;
   s.log_interval_ns = info_number(run.info, "log_interval_ms", 5) * 1'000'000;
@@ -178,6 +207,8 @@ int judge(const std::string& dir, const std::string& timeline, bool liveness_adv
     in.report = report;
     in.start_ns = s.run_start_ns;
     in.end_ns = s.run_end_ns;
+    in.window_from_s = j.window_from_s;
+    in.window_to_s = j.window_to_s;
     std::ostringstream title;
     title << "clusterlock chaos: seed " << (run.info.count("seed") ? run.info.at("seed") : "?") << ", "
           << report.handoffs << " hand-offs, " << report.faults << " faults, " << report.violations.size()
@@ -198,11 +229,14 @@ int judge(const std::string& dir, const std::string& timeline, bool liveness_adv
 int main(int argc, char** argv) {
   try {
     const flags f = parse(argc, argv);
-    const bool advisory = f.has("liveness-advisory");
-    const bool strict = f.has("count-races");
+    judge_settings j;
+    j.liveness_advisory = f.has("liveness-advisory");
+    j.count_races = f.has("count-races");
+    if (f.has("timeline-window")) parse_window(f.text("timeline-window", ""), j);
     if (f.has("check-only")) {
       const std::string dir = f.text("check-only", "");
-      return judge(dir, f.text("timeline", (fs::path(dir) / "timeline.png").string()), advisory, strict);
+      j.timeline = f.text("timeline", (fs::path(dir) / "timeline.png").string());
+      return judge(dir, j);
     }
     run_settings r;
     r.duration_s = static_cast<double>(f.number("duration-s", 110));
@@ -235,8 +269,8 @@ int main(int argc, char** argv) {
     std::cerr << "chaos: seed " << r.plan.seed << ", " << r.duration_s << " s, output in " << r.out_dir << std::endl;
     const run_result result = run_chaos(r);
     (void)result;
-    const int code =
-        judge(r.out_dir, timeline == "none" ? timeline : fs::absolute(timeline).string(), advisory, strict);
+    j.timeline = timeline == "none" ? timeline : fs::absolute(timeline).string();
+    const int code = judge(r.out_dir, j);
     std::cout << "wall time: "
               << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began).count()
               << " s\n";

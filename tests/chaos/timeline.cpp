@@ -55,7 +55,10 @@ std::string quoted(const std::string& s) {
 
 bool render_timeline(const timeline_input& in, const std::string& png, const std::string& work_dir, std::string* error) {
   fs::create_directories(work_dir);
-  const double span = std::max(1.0, static_cast<double>(in.end_ns - in.start_ns) / 1e9);
+  const bool windowed = in.window_from_s < in.window_to_s;
+  const double x_from = windowed ? in.window_from_s : 0.0;
+  const double x_to = windowed ? in.window_to_s : std::max(1.0, static_cast<double>(in.end_ns - in.start_ns) / 1e9);
+  const double span = x_to - x_from;
   auto x = [&](long long ns) { return static_cast<double>(ns - in.start_ns) / 1e9; };
 
   // Rows: the slot of c<slot>.<gen>; other identities after the slots, in order of appearance.
@@ -132,7 +135,7 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     g << "set output " << quoted(png) << "\n";
     g << "set title " << quoted(in.title) << " offset 0,6\n";
     g << "set xlabel 'seconds since the start of the run'\n";
-    g << "set xrange [0:" << span << "]\n";
+    g << "set xrange [" << x_from << ":" << x_to << "]\n";
     g << "set yrange [-1.2:" << rows - 0.4 << "]\n";
     g << "set ytics (";
     for (int r = 0; r < rows; ++r) {
@@ -148,11 +151,13 @@ bool render_timeline(const timeline_input& in, const std::string& png, const std
     int object = 1;
     for (const auto& f : in.faults) {
       const double from = x(f.inject_ns), to = x(f.heal_ns);
+      if (to < x_from || from > x_to) continue;  // outside the window: its label would be drawn in the margin
       const char* color = fault_color(f.kind);
       if (to - from > 0.01) {
-        g << "set object " << object++ << " rect from " << from << ", graph 0 to " << to
-          << ", graph 1 fc rgb '" << color << "' fs transparent solid 0.10 noborder behind\n";
+        g << "set object " << object++ << " rect from " << std::max(from, x_from) << ", graph 0 to "
+          << std::min(to, x_to) << ", graph 1 fc rgb '" << color << "' fs transparent solid 0.10 noborder behind\n";
       }
+      if (from < x_from) continue;  // began before the window: its span shows, its line and label would not fit
       g << "set arrow from " << from << ", graph 0 to " << from << ", graph 1 nohead lc rgb '" << color
         << "' lw 1 dt 2\n";
       g << "set label " << quoted("#" + std::to_string(f.id) + " " + std::string(to_string(f.kind))) << " at " << from

@@ -20,6 +20,10 @@ struct timeline_input {
   long long start_ns = 0;
   long long end_ns = 0;
   std::string title;
+  /// Draw only [from, to], in seconds since start_ns (a long run's whole timeline is too dense to read); from >= to
+  /// draws all of it.
+  double window_from_s = 0;
+  double window_to_s = 0;
 };
 
 /// Writes the data files and the gnuplot script into `work_dir` and runs gnuplot to make `png`. False with
