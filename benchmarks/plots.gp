@@ -26,8 +26,8 @@ if (exists_file(f)) {
     set title "waiter queued " . q . " ms before the release"
     plot f every ::1 using 2:(pick(1, "clusterlock " . q, $3)) with steps lw 2 title "clusterlock run", \
          f every ::1 using 2:(pick(1, "etcdctl " . q, $3)) with steps lw 2 title "etcdctl lock", \
-         f every ::1 using 2:(pick(1, "clusterlock -> etcdctl " . q, $3)) with steps lw 1 dt 2 title "our holder -> etcdctl's waiter", \
-         f every ::1 using 2:(pick(1, "etcdctl -> clusterlock " . q, $3)) with steps lw 1 dt 2 title "etcdctl's holder -> our waiter"
+         f every ::1 using 2:(pick(1, "clusterlock -> etcdctl " . q, $3)) with steps lw 1 dt 2 title (q eq "250" ? "our holder -> etcdctl's waiter" : ""), \
+         f every ::1 using 2:(pick(1, "etcdctl -> clusterlock " . q, $3)) with steps lw 1 dt 2 title (q eq "250" ? "etcdctl's holder -> our waiter" : "")
   }
   unset multiplot
 }
@@ -48,8 +48,8 @@ if (exists_file(f)) {
   set key bottom right
   set arrow 1 from 2, graph 0 to 2, graph 1 nohead dt 2 lc rgb "gray40"
   set arrow 2 from 10, graph 0 to 10, graph 1 nohead dt 2 lc rgb "gray40"
-  set label 1 "median target 2 ms" at 2, graph 0.1 offset 0.5,0 tc rgb "gray40"
-  set label 2 "p99 target 10 ms" at 10, graph 0.2 offset 0.5,0 tc rgb "gray40"
+  set label 1 "median target 2 ms" at 2, graph 0.97 offset 0.5,0 tc rgb "gray40"
+  set label 2 "p99 target 10 ms" at 10, graph 0.9 offset 0.5,0 tc rgb "gray40"
   do for [q in "20 250"] {
     set title "waiter queued " . q . " ms before the release"
     plot f every ::1 using 2:(pick(1, "in-process " . q, $3)) with steps lw 2 title "ours, in one process", \
