@@ -3,9 +3,14 @@
 // In one process: two lock_managers (each its own session, as two services would have) on one io_context run by a
 // thread of the driver; the start is stamped on the holder's strand just before async_shutdown, the end in the
 // waiter's on_acquired callback. Across processes: two clusterlock_bench_peer processes; the holder prints its
-// stamp just before async_shutdown, the waiter in on_acquired (CLOCK_MONOTONIC is one clock for both).
-// After each hand-off the old holder contends again with a new lock_manager (new session, new lease), and the next
-// hand-off starts once it is queued. The two variants alternate in blocks, so both see the same machine.
+// stamp just before async_shutdown, the waiter in on_acquired (CLOCK_MONOTONIC is one clock for both). etcd's Go
+// recipe (go_recipe handoff): two concurrency.Mutex, each on its own client and session, in one process; the start
+// is stamped just before the holder's Unlock, the end when the waiter's Lock returns.
+//
+// Each hand-off starts with a fresh waiter: the one that is not holding contends (a new session and lease, as a
+// restarted service would) and, once it is queued, the holder releases after the regime's delay: 20 ms (a waiter
+// that has just queued: etcd's recipe then waits for etcd's 100 ms watch sync) or 250 ms (long queued). The
+// variants and regimes alternate hand-off by hand-off, so all see the same machine.
 #include <clusterlock/clusterlock.hpp>
 
 #include <boost/asio/dispatch.hpp>
@@ -13,8 +18,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <map>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -28,8 +35,16 @@ namespace {
 
 namespace asio = boost::asio;
 
+// One implementation's pair of contenders. handoff(): the idle one contends; once it is queued and `queued_for`
+// has passed, the holder releases; returns milliseconds from the release's start to the waiter holding.
+class handoff_pair {
+ public:
+  virtual ~handoff_pair() = default;
+  virtual double handoff(std::chrono::milliseconds queued_for) = 0;
+};
+
 // Two contenders in this process, on an io_context of their own thread.
-class in_process_pair {
+class in_process_pair : public handoff_pair {
  public:
   explicit in_process_pair(const std::string& endpoint) : work_(io_.get_executor()) {
     opts_.endpoints = {endpoint};
@@ -37,11 +52,9 @@ class in_process_pair {
     thread_ = std::thread([this] { io_.run(); });
     contend(0);
     wait([&] { return c_[0].acquired > 0; }, "the first holder");
-    contend(1);
-    wait([&] { return c_[1].queued; }, "the first waiter");
   }
 
-  ~in_process_pair() {
+  ~in_process_pair() override {
     for (auto& c : c_) c.lock.reset();  // shut down in the background
     work_.reset();
     // The managers' shutdowns (release + revoke) finish on the io thread; bound the wait.
@@ -51,9 +64,11 @@ class in_process_pair {
     thread_.join();
   }
 
-  // One hand-off from the holder to the other; returns milliseconds.
-  double handoff() {
+  double handoff(std::chrono::milliseconds queued_for) override {
     const int waiter = 1 - holder_;
+    contend(waiter);  // a fresh waiter, with a new manager
+    wait([&] { return c_[waiter].queued; }, "the waiter");
+    std::this_thread::sleep_for(queued_for);
     std::int64_t start = 0;
     int acquired_before = 0;
     bool released = false;
@@ -72,8 +87,6 @@ class in_process_pair {
       std::lock_guard lock(mutex_);
       ms = static_cast<double>(c_[waiter].acquired_ns - start) / 1e6;
     }
-    contend(holder_);  // the old holder queues again, with a new manager
-    wait([&] { return c_[holder_].queued; }, "the new waiter");
     holder_ = waiter;
     return ms;
   }
@@ -138,70 +151,138 @@ class in_process_pair {
 };
 
 // Two clusterlock_bench_peer processes.
-class cross_process_pair {
+class cross_process_pair : public handoff_pair {
  public:
   explicit cross_process_pair(context& ctx) {
     const std::vector<std::string> argv = {ctx.peer_bin, "lock", ctx.endpoint, "bench-handoff-xproc", "10"};
     peers_[0] = std::make_unique<child>(argv);
     peers_[0]->expect("ACQUIRED", 30s);
-    peers_[1] = std::make_unique<child>(argv);
+    peers_[1] = std::make_unique<child>(argv);  // contends at once: the first hand-off's waiter
     peers_[1]->expect("QUEUED", 30s);
+    release(1);  // untimed: from here on the idle one contends at the start of each hand-off
   }
-  ~cross_process_pair() {
+  ~cross_process_pair() override {
     for (auto& p : peers_) {
       p->send("quit");
       p->wait(5s);
     }
   }
 
-  double handoff() {
-    auto& holder = *peers_[holder_];
+  double handoff(std::chrono::milliseconds queued_for) override {
     auto& waiter = *peers_[1 - holder_];
+    waiter.send("contend");
+    waiter.expect("QUEUED", 30s);
+    std::this_thread::sleep_for(queued_for);
+    return release(1 - holder_);
+  }
+
+ private:
+  double release(int waiter_index) {
+    auto& holder = *peers_[holder_];
+    auto& waiter = *peers_[waiter_index];
     holder.send("release");
     const auto start = stamp_of(holder.expect("RELEASE ", 10s));
     const auto end = stamp_of(waiter.expect("ACQUIRED", 10s));
     holder.expect("RELEASED", 10s);
-    holder.expect("QUEUED", 30s);  // contending again behind the new holder
-    holder_ = 1 - holder_;
+    holder_ = waiter_index;
+    return static_cast<double>(end - start) / 1e6;
+  }
+
+  std::array<std::unique_ptr<child>, 2> peers_;
+  int holder_ = 0;
+};
+
+// etcd's Go recipe: one go_recipe process with two mutexes, driven as the peers are.
+class go_pair : public handoff_pair {
+ public:
+  explicit go_pair(context& ctx) : go_({ctx.go_bin, "handoff", ctx.endpoint, "bench-handoff-go"}) {
+    go_.expect("ACQUIRED", 30s);
+  }
+  ~go_pair() override {
+    go_.send("quit");
+    go_.wait(5s);
+  }
+
+  double handoff(std::chrono::milliseconds queued_for) override {
+    go_.send("contend");
+    go_.expect("QUEUED", 30s);
+    std::this_thread::sleep_for(queued_for);
+    go_.send("release");
+    const auto start = stamp_of(go_.expect("RELEASE ", 10s));
+    const auto end = stamp_of(go_.expect("ACQUIRED", 10s));
     return static_cast<double>(end - start) / 1e6;
   }
 
  private:
-  std::array<std::unique_ptr<child>, 2> peers_;
-  int holder_ = 0;
+  child go_;
 };
 
 }  // namespace
 
 void library_handoff(context& ctx) {
-  const int handoffs = ctx.quick ? 40 : 200;
-  const int block = 20;
-  in_process_pair local(ctx.endpoint);
-  cross_process_pair remote(ctx);
-  local.handoff();  // warm-up, untimed
-  remote.handoff();
-  std::vector<double> in_process, cross_process;
+  struct regime {
+    std::chrono::milliseconds queued_for;
+    int handoffs;
+  };
+  // The long regime costs its delay per hand-off: fewer of them.
+  const std::vector<regime> regimes = {{20ms, ctx.quick ? 16 : 150}, {250ms, ctx.quick ? 6 : 60}};
+  const bool have_go = !ctx.go_bin.empty();
+  if (!have_go) log("library hand-off: no Go recipe (--go): measuring ours only");
+
+  struct variant {
+    std::string mode;  // CSV: "in-process", "cross-process", "go-recipe"
+    std::unique_ptr<handoff_pair> pair;
+  };
+  std::vector<variant> variants;
+  variants.push_back({"in-process", std::make_unique<in_process_pair>(ctx.endpoint)});
+  variants.push_back({"cross-process", std::make_unique<cross_process_pair>(ctx)});
+  if (have_go) variants.push_back({"go-recipe", std::make_unique<go_pair>(ctx)});
+  for (auto& v : variants) v.pair->handoff(20ms);  // warm-up, untimed
+
+  // samples[regime][mode]
+  std::map<int, std::map<std::string, std::vector<double>>> samples;
   std::vector<std::vector<std::string>> csv;
-  while (static_cast<int>(in_process.size()) < handoffs) {
-    for (int i = 0; i < block; ++i) {
-      in_process.push_back(local.handoff());
-      csv.push_back({std::to_string(in_process.size()), "in-process", fixed(in_process.back(), 3)});
-    }
-    for (int i = 0; i < block; ++i) {
-      cross_process.push_back(remote.handoff());
-      csv.push_back({std::to_string(cross_process.size()), "cross-process", fixed(cross_process.back(), 3)});
+  int most = 0;
+  for (const auto& r : regimes) most = std::max(most, r.handoffs);
+  for (int i = 0; i < most; ++i) {
+    for (const auto& r : regimes) {
+      if (i >= r.handoffs) continue;
+      for (std::size_t k = 0; k < variants.size(); ++k) {
+        auto& v = variants[(k + static_cast<std::size_t>(i)) % variants.size()];  // alternate who goes first
+        const double ms = v.pair->handoff(r.queued_for);
+        const auto q = static_cast<int>(r.queued_for.count());
+        samples[q][v.mode].push_back(ms);
+        csv.push_back({std::to_string(i), std::to_string(q), v.mode, fixed(ms, 3)});
+      }
     }
   }
-  write_csv(ctx.out("library_handoff.csv"), {"handoff", "mode", "handoff_ms"}, csv);
-  write_cdf_csv(ctx.out("library_handoff_cdf.csv"), {{"in-process", in_process}, {"cross-process", cross_process}});
+  write_csv(ctx.out("library_handoff.csv"), {"handoff", "queued_ms", "mode", "handoff_ms"}, csv);
+  std::vector<std::pair<std::string, std::vector<double>>> cdf;
+  for (const auto& r : regimes)
+    for (const auto& v : variants) {
+      const auto q = static_cast<int>(r.queued_for.count());
+      cdf.push_back({v.mode + " " + std::to_string(q), samples[q][v.mode]});
+    }
+  write_cdf_csv(ctx.out("library_handoff_cdf.csv"), cdf);
 
-  const std::string bench = "2 library hand-off (ms)";
-  const std::string n = std::to_string(handoffs) + " hand-offs";
-  for (const auto& [mode, samples] : {std::pair{"in one process", &in_process}, std::pair{"across processes", &cross_process}}) {
-    const auto s = summarize(*samples);
-    ctx.add({bench, std::string("median, ") + mode, s.median, std::nullopt, "", "<= 2 ms", s.median <= 2.0, n});
-    ctx.add({bench, std::string("p99, ") + mode, s.p99, std::nullopt, "", "<= 10 ms", s.p99 <= 10.0,
-             "max " + fixed(s.max, 2) + " ms"});
+  for (const auto& r : regimes) {
+    const auto q = static_cast<int>(r.queued_for.count());
+    const std::string bench = "2 library hand-off, waiter queued " + std::to_string(q) + " ms (ms)";
+    const std::string n = std::to_string(r.handoffs) + " hand-offs each, interleaved";
+    const auto local = summarize(samples[q]["in-process"]);
+    const auto remote = summarize(samples[q]["cross-process"]);
+    std::optional<summary> go;
+    if (have_go) go = summarize(samples[q]["go-recipe"]);
+    auto anchor = [&](double summary::*field) { return go ? std::optional<double>((*go).*field) : std::nullopt; };
+    const std::string go_name = have_go ? "Go recipe, one process" : "";
+    ctx.add({bench, "median, in one process", local.median, anchor(&summary::median), go_name, "<= 2 ms",
+             local.median <= 2.0, n});
+    ctx.add({bench, "p90, in one process", local.p90, anchor(&summary::p90), go_name, "", std::nullopt, ""});
+    ctx.add({bench, "p99, in one process", local.p99, anchor(&summary::p99), go_name, "<= 10 ms", local.p99 <= 10.0,
+             "max " + fixed(local.max, 2) + " ms" + (go ? ", Go's " + fixed(go->max, 2) + " ms" : "")});
+    ctx.add({bench, "median, across processes", remote.median, std::nullopt, "", "<= 2 ms", remote.median <= 2.0, ""});
+    ctx.add({bench, "p99, across processes", remote.p99, std::nullopt, "", "<= 10 ms", remote.p99 <= 10.0,
+             "max " + fixed(remote.max, 2) + " ms"});
   }
 }
 

@@ -5,8 +5,9 @@
 //   clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS
 //     One lock_manager (its own session). Prints "ACQUIRED NS TOKEN" when it takes the lock and "QUEUED NS" when
 //     its key waits behind another holder. Reads commands, one a line:
-//       release  prints "RELEASE NS", calls async_shutdown, prints "RELEASED NS" when done, then contends again
-//                with a new lock_manager (a new session and lease), as a restarted service would
+//       release  prints "RELEASE NS", calls async_shutdown, prints "RELEASED NS" when done, and stays idle
+//       contend  (once idle) contends again with a new lock_manager (a new session and lease), as a restarted
+//                service would
 //       quit     shuts down and exits
 //
 //   clusterlock_bench_peer scale ENDPOINT COUNT IDLE_SECONDS COUNTED_PORT
@@ -100,17 +101,18 @@ class lock_peer {
       std::istream in(&buffer_);
       std::string command;
       std::getline(in, command);
-      if (command == "release") {
+      if (command == "release" && lock_) {
         say("RELEASE %lld", static_cast<long long>(now_ns()));
         lock_->async_shutdown([this](boost::system::error_code) {
           say("RELEASED %lld", static_cast<long long>(now_ns()));
           lock_.reset();
-          contend();
           read_command();
         });
         return;
       }
+      if (command == "contend" && !lock_) contend();
       if (command == "quit") {
+        if (!lock_) std::_Exit(0);
         lock_->async_shutdown([](boost::system::error_code) { std::_Exit(0); });
         return;
       }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the benchmarks (Release), runs every measurement against a throwaway etcd it starts itself (one member,
-# fsync on), and draws the plots. About 6 minutes on a 2-core machine, build included. See docs/benchmarks.md.
+# fsync on), and draws the plots. About 8 minutes on a 2-core machine, build included. See docs/benchmarks.md.
 #
 #   scripts/bench.sh                 everything; writes docs/benchmarks/*.csv, *.png, results.md and rewrites the
 #                                    results section of docs/benchmarks.md

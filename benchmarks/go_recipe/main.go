@@ -14,9 +14,19 @@
 //	go_recipe locks ENDPOINT PREFIX COUNT CONCURRENCY
 //	  COUNT mutexes PREFIX00001... on one session, at most CONCURRENCY Lock calls in flight; prints
 //	  "LOCKS N MS" (the time until every one is held) and exits without unlocking (the driver deletes the keys).
+//	go_recipe handoff ENDPOINT NAME
+//	  Two mutexes on NAME, each on its own client and session (as two services would have; ours are two
+//	  lock_managers, each on its own session). The first takes the lock and prints "ACQUIRED NS". Reads commands,
+//	  one a line:
+//	    contend  the idle one contends on a new session and prints "QUEUED NS" once its key stands
+//	    release  stamps the time just before the holder's Unlock and prints it as "RELEASE NS"; the waiter prints
+//	             "ACQUIRED NS" with the time its Lock returned; the old holder closes its session (revoking its
+//	             lease) and stays idle
+//	    quit     exits
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -123,6 +133,77 @@ func locks(c *clientv3.Client, prefix string, count, concurrency_ int) {
 	say("LOCKS %d %.1f", count, float64(time.Since(begin).Microseconds())/1000)
 }
 
+// One side of the hand-off: a mutex on its own session, Lock called in the background.
+type contender struct {
+	s        *concurrency.Session
+	m        *concurrency.Mutex
+	acquired chan int64 // the time Lock returned
+}
+
+func contend(c *clientv3.Client, name string) *contender {
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+	if err != nil {
+		fail(err)
+	}
+	k := &contender{s, concurrency.NewMutex(s, name), make(chan int64, 1)}
+	go func() {
+		if err := k.m.Lock(context.Background()); err != nil {
+			fail(err)
+		}
+		k.acquired <- nowNs()
+	}()
+	return k
+}
+
+// Until both keys stand under NAME/: the holder's and the waiter's.
+func waitQueued(c *clientv3.Client, name string) {
+	for {
+		r, err := c.Get(context.Background(), name+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			fail(err)
+		}
+		if r.Count >= 2 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func handoff(endpoint, name string) {
+	clients := [2]*clientv3.Client{connect(endpoint), connect(endpoint)}
+	holder := 0
+	var k [2]*contender
+	k[0] = contend(clients[0], name)
+	say("ACQUIRED %d", <-k[0].acquired)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		idle := 1 - holder
+		switch in.Text() {
+		case "contend":
+			if k[idle] == nil {
+				k[idle] = contend(clients[idle], name)
+				waitQueued(clients[idle], name)
+				say("QUEUED %d", nowNs())
+			}
+		case "release":
+			if k[idle] == nil {
+				fail(fmt.Errorf("release with nobody queued"))
+			}
+			start := nowNs()
+			if err := k[holder].m.Unlock(context.Background()); err != nil {
+				fail(err)
+			}
+			say("RELEASE %d", start)
+			say("ACQUIRED %d", <-k[idle].acquired)
+			k[holder].s.Close()
+			k[holder] = nil
+			holder = idle
+		case "quit":
+			return
+		}
+	}
+}
+
 func number(s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
@@ -144,8 +225,10 @@ func main() {
 		cycles(connect(a[1]), a[2], float64(number(a[3])))
 	case len(a) == 5 && a[0] == "locks":
 		locks(connect(a[1]), a[2], number(a[3]), number(a[4]))
+	case len(a) == 3 && a[0] == "handoff":
+		handoff(a[1], a[2])
 	default:
-		fmt.Fprintln(os.Stderr, "usage: go_recipe waiters ENDPOINT NAME COUNT HOLD_MS | cycles ENDPOINT NAME SECONDS | locks ENDPOINT PREFIX COUNT CONCURRENCY")
+		fmt.Fprintln(os.Stderr, "usage: go_recipe waiters ENDPOINT NAME COUNT HOLD_MS | cycles ENDPOINT NAME SECONDS | locks ENDPOINT PREFIX COUNT CONCURRENCY | handoff ENDPOINT NAME")
 		os.Exit(2)
 	}
 }
