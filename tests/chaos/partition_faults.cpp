@@ -71,8 +71,12 @@ std::string chaos_run::cut_links(const plan_step& step, long long holder_wait) {
           if ((m == step.member) != alone) network_.set_client(slot, m, mode::blackhole);
       }
       isolate_peer(step.member);
+      // Whether the lone member led (asked after the cut, not to delay it; it still claims to lead until raft's
+      // check-quorum makes it step down): then the majority elects a leader first, whose lessor gives every lease
+      // a full TTL again (plus an election timeout), which delays the takeover (docs/chaos.md).
+      const bool lone_leader = cluster_.leader() == step.member;
       return holder.identity + ":m" + std::to_string(step.member) + "+" + alone_slots +
-             (step.holder_alone ? ":holder-alone" : ":holder-majority");
+             (step.holder_alone ? ":holder-alone" : ":holder-majority") + (lone_leader ? ":lone-leader" : "");
     }
     case fault_kind::flap: {
       const long long until = now_ns() + seconds_to_ns(step.hold_s);

@@ -94,6 +94,19 @@ TEST(ChaosPartitionCheck, AfterASplitOnlyTheMajoritySidesActionIsATakeover) {
   EXPECT_TRUE(r.isolations[0].failed);
 }
 
+TEST(ChaosPartitionCheck, AfterASplitWhoseLoneMemberLedTheTakeoverIsMeasuredOnly) {
+  std::vector<action> log;
+  act(log, "c0.0", 10, 0, 11 * s);
+  act(log, "c2.0", 20, 15 * s, 30 * s);  // 5 s: the majority elected a leader first, which renewed every lease
+  const auto r =
+      check(log, {{1, fault_kind::split, 10 * s, 16 * s, "c0.0:m2+c0c1:holder-alone:lone-leader"}}, {}, bounds());
+  ASSERT_EQ(r.isolations.size(), 1u);
+  EXPECT_TRUE(r.isolations[0].asserted);
+  EXPECT_FALSE(r.isolations[0].takeover_asserted);
+  EXPECT_EQ(r.isolations[0].takeover_ns, 5 * s);
+  EXPECT_FALSE(r.isolations[0].failed);
+}
+
 TEST(ChaosPartitionCheck, AfterASplitTheCutOffHolderMustStillStop) {
   std::vector<action> stale;
   act(stale, "c0.0", 10, 0, 12500 * ms);  // acting 2.5 s into the split: its probe should have said UNKNOWN
