@@ -1,5 +1,7 @@
 #include <clusterlock/testing/fault_relay.hpp>
 
+#include "testing/proc_sockets.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -36,6 +38,7 @@ const char* to_string(fault_relay::mode m) {
     case relay_mode::cut: return "cut";
     case relay_mode::client_to_server_only: return "client_to_server_only";
     case relay_mode::server_to_client_only: return "server_to_client_only";
+    case relay_mode::blackhole_from: return "blackhole_from";
   }
   return "?";
 }
@@ -48,10 +51,12 @@ constexpr std::size_t relay_read_size = 16 * 1024;
 // flow control, and memory stays bounded however fast it sends.
 constexpr std::size_t relay_queue_limit = 1024 * 1024;
 
-// Whether `m` drops the bytes going to the server (to_server) or to the client.
+// Whether `m` drops the bytes going to the server (to_server) or to the client, on a connection not cut off by
+// its source (blackhole_from: those are dropped both ways, relay_connection::source_cut).
 bool relay_drops(relay_mode m, bool to_server) {
   switch (m) {
-    case relay_mode::pass: return false;
+    case relay_mode::pass:
+    case relay_mode::blackhole_from: return false;
     case relay_mode::client_to_server_only: return !to_server;
     case relay_mode::server_to_client_only: return to_server;
     case relay_mode::blackhole:
@@ -87,8 +92,10 @@ struct fault_relay::impl {
   unsigned short port = 0;
   relay_mode current = relay_mode::pass;
   std::chrono::milliseconds latency{0};
+  std::vector<int> cut_sources;  // blackhole_from's processes, while in that mode
   std::atomic<relay_mode> shown_mode{relay_mode::pass};  // copies of current and latency for other threads
   std::atomic<long long> shown_latency_ms{0};
+  std::vector<int> shown_sources;  // written and read on the relay's thread only (on_relay_thread)
   counters count;
   std::vector<std::weak_ptr<relay_connection>> connections;
   std::thread thread;
@@ -98,7 +105,9 @@ struct fault_relay::impl {
   asio::awaitable<void> read_side(std::shared_ptr<relay_connection> c, bool to_server);
   asio::awaitable<void> write_side(std::shared_ptr<relay_connection> c, bool to_server);
   void side_ended(relay_connection& c, bool client_side);
-  void set(relay_mode m, std::chrono::milliseconds added);
+  void set(relay_mode m, std::chrono::milliseconds added, std::vector<int> sources = {});
+  bool drops(const relay_connection& c, bool to_server) const;
+  void look_up_sources(const std::vector<std::shared_ptr<relay_connection>>& open);
 
   // Runs f on the relay's thread and returns what it returns (bounded: that thread runs only short handlers).
   template <class F>
@@ -124,6 +133,7 @@ struct relay_connection {
   relay_direction up;    // client -> server
   relay_direction down;  // server -> client
   bool client_gone = false;  // that side closed while what it said was dropped: the other side was not told
+  bool source_cut = false;   // opened by a process blackhole_from() cut off: dropped both ways
   bool server_gone = false;
   bool closed = false;
 
@@ -168,6 +178,7 @@ asio::awaitable<void> fault_relay::impl::accept_loop() {
       c->close(true);
       continue;
     }
+    if (current == relay_mode::blackhole_from) look_up_sources({c});  // before a byte passes
     std::erase_if(connections, [](const auto& w) { return w.expired(); });
     connections.push_back(c);
     asio::co_spawn(io, serve(c), asio::detached);
@@ -200,7 +211,7 @@ asio::awaitable<void> fault_relay::impl::read_side(std::shared_ptr<relay_connect
       side_ended(*c, to_server);
       co_return;
     }
-    if (relay_drops(current, to_server)) {
+    if (drops(*c, to_server)) {
       count.bytes_dropped += n;
       continue;
     }
@@ -218,7 +229,7 @@ asio::awaitable<void> fault_relay::impl::read_side(std::shared_ptr<relay_connect
 // before; if not (that direction is dropped now), the side is only marked gone and the other stays open.
 void fault_relay::impl::side_ended(relay_connection& c, bool client_side) {
   const bool toward_server = client_side;
-  if (relay_drops(current, toward_server)) {
+  if (drops(c, toward_server)) {
     c.gone(client_side) = true;
     error_code ignored;
     c.from(toward_server).close(ignored);
@@ -244,14 +255,14 @@ asio::awaitable<void> fault_relay::impl::write_side(std::shared_ptr<relay_connec
     dir.queued -= chunk.bytes.size();
     dir.room.cancel();
     if (chunk.end) {
-      if (relay_drops(current, to_server)) {
+      if (drops(*c, to_server)) {
         side_ended(*c, to_server);  // dropped now: marked gone, as if it had closed now
       } else {
         c->close(false);
       }
       co_return;
     }
-    if (relay_drops(current, to_server) || c->gone(!to_server)) {
+    if (drops(*c, to_server) || c->gone(!to_server)) {
       count.bytes_dropped += chunk.bytes.size();
       continue;
     }
@@ -266,19 +277,42 @@ asio::awaitable<void> fault_relay::impl::write_side(std::shared_ptr<relay_connec
   }
 }
 
-void fault_relay::impl::set(relay_mode m, std::chrono::milliseconds added) {
+bool fault_relay::impl::drops(const relay_connection& c, bool to_server) const {
+  return c.source_cut || relay_drops(current, to_server);
+}
+
+// Marks each of `open` cut off or not by who opened it (one scan of /proc for all of them).
+void fault_relay::impl::look_up_sources(const std::vector<std::shared_ptr<relay_connection>>& open) {
+  const detail::source_lookup lookup(cut_sources);
+  const tcp::endpoint listening = acceptor.local_endpoint();
+  for (const auto& c : open) {
+    error_code ec;
+    const auto peer = c->client.remote_endpoint(ec);
+    const auto source = ec ? detail::connection_source::unknown : lookup.find(peer, listening);
+    c->source_cut = source == detail::connection_source::listed;
+    if (source == detail::connection_source::listed) ++count.sources_blackholed;
+    if (source == detail::connection_source::unknown) ++count.unknown_sources;
+  }
+}
+
+void fault_relay::impl::set(relay_mode m, std::chrono::milliseconds added, std::vector<int> sources) {
   current = m;
   latency = added;
+  cut_sources = std::move(sources);
   shown_mode = m;
   shown_latency_ms = added.count();
+  shown_sources = cut_sources;
   std::erase_if(connections, [](const auto& w) { return w.expired(); });
-  for (const auto& w : connections) {
-    auto c = w.lock();
-    if (!c || c->closed) continue;
+  std::vector<std::shared_ptr<relay_connection>> open;
+  for (const auto& w : connections)
+    if (auto c = w.lock(); c && !c->closed) open.push_back(std::move(c));
+  for (const auto& c : open) c->source_cut = false;
+  if (m == relay_mode::blackhole_from) look_up_sources(open);
+  for (const auto& c : open) {
     if (m == relay_mode::cut) {
       ++count.resets;
       c->close(true);
-    } else if ((c->client_gone && !relay_drops(m, true)) || (c->server_gone && !relay_drops(m, false))) {
+    } else if ((c->client_gone && !drops(*c, true)) || (c->server_gone && !drops(*c, false))) {
       c->close(false);  // a side that left unseen is seen now
     }
   }
@@ -340,6 +374,16 @@ void fault_relay::one_way(relay_mode m) {
   if (m != relay_mode::client_to_server_only && m != relay_mode::server_to_client_only)
     throw std::invalid_argument(std::string("fault_relay::one_way: not a one-way mode: ") + to_string(m));
   impl_->on_relay_thread([this, m] { impl_->set(m, std::chrono::milliseconds(0)); });
+}
+
+void fault_relay::blackhole_from(std::vector<int> pids) {
+  if (pids.empty()) return pass();
+  impl_->on_relay_thread([this, pids = std::move(pids)]() mutable {
+    impl_->set(relay_mode::blackhole_from, std::chrono::milliseconds(0), std::move(pids));
+  });
+}
+std::vector<int> fault_relay::blackholed_sources() const {
+  return impl_->on_relay_thread([this] { return impl_->shown_sources; });
 }
 
 fault_relay::mode fault_relay::current_mode() const { return impl_->shown_mode.load(); }

@@ -198,6 +198,20 @@ void check_liveness(const std::vector<action>& actions, const std::vector<fault_
   }
 }
 
+// Whether `identity` ("c3.1": slot 3) was on a split's lone side: its detail lists those slots ("...+c0c1:...").
+bool on_lone_side(const std::string& identity, const fault_record& f) {
+  if (f.kind != fault_kind::split) return false;
+  const auto plus = f.detail.find('+');
+  if (plus == std::string::npos) return false;
+  const std::string slots = f.detail.substr(plus + 1, f.detail.find(':', plus) - plus - 1);  // "c0c1"
+  const std::string slot = identity.substr(0, identity.find('.'));                        // "c3"
+  for (auto at = slots.find(slot); at != std::string::npos; at = slots.find(slot, at + 1)) {
+    const auto end = at + slot.size();
+    if (end == slots.size() || slots[end] == 'c') return true;  // "c1" is not "c12"
+  }
+  return false;
+}
+
 void check_isolations(const std::vector<action>& actions, const std::vector<fault_record>& faults,
                       const check_settings& s, check_report& r) {
   for (std::size_t i = 0; i < faults.size(); ++i) {
@@ -216,19 +230,21 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
     for (; it != actions.end() && it->ns < next_fault; ++it) {
       if (it->identity == holder) {
         if (it->ns < f.heal_ns) x.holder_quiet_ns = it->ns - f.inject_ns;
-      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns)) {
+      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns) && !on_lone_side(it->identity, f)) {
         // For information (the holder may rightly go on): only a takeover during the fault says something; after
-        // the heal it is usually the next graceful hand-off.
+        // the heal it is usually the next graceful hand-off. After a split, the new holder is on the majority side.
         x.takeover_ns = it->ns - f.inject_ns;
       }
     }
     // No takeover before the next fault is a failure only when the bound ran out before it came.
     const bool takeover_late = x.takeover_ns < 0 ? std::min(next_fault, s.run_end_ns) - f.inject_ns > s.liveness_bound_ns
                                                  : x.takeover_ns > s.liveness_bound_ns;
-    // A split's lone member still reaches its peers on the connections it opens itself (network.hpp), so the cut-off
-    // holder's keepalives may still be renewed through it for a while: the takeover is measured, not asserted.
-    x.failed = x.asserted && (x.holder_quiet_ns > s.race_bound_ns ||
-                              (f.kind == fault_kind::isolate_holder && takeover_late));
+    // The lone member is cut off from its peers both ways (network.hpp), so the cut-off holder's keepalives stop
+    // reaching the leader and its key expires within the TTL: the majority's takeover is asserted as after
+    // isolate_holder. Unless the lone member led: the majority elects a leader first, whose lessor gives every
+    // lease a full TTL again (plus an election timeout) when it takes over, so the takeover is measured only.
+    x.takeover_asserted = x.asserted && f.detail.find(":lone-leader") == std::string::npos;
+    x.failed = x.asserted && (x.holder_quiet_ns > s.race_bound_ns || (x.takeover_asserted && takeover_late));
     if (x.failed) ++r.liveness_failures;
     r.isolations.push_back(x);
   }
@@ -383,21 +399,21 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       if (!x.asserted) continue;
       ++asserted;
       quiet = std::max(quiet, x.holder_quiet_ns);
-      if (faults[static_cast<std::size_t>(x.fault)].kind == fault_kind::isolate_holder)
-        takeover = std::max(takeover, x.takeover_ns);
+      if (x.takeover_asserted) takeover = std::max(takeover, x.takeover_ns);
       failed += x.failed;
     }
     out << "holder cut off:    " << asserted << " times (isolate_holder, split holder-alone); it acted up to "
         << milliseconds(quiet) << " after (bound " << milliseconds(s.race_bound_ns)
-        << ": probe_interval + request_timeout); after isolate_holder a new holder acted within "
-        << milliseconds(takeover) << " (bound " << seconds(s.liveness_bound_ns) << "; after a split: measured only, "
-        << "see docs/chaos.md); " << failed << " failures\n";
+        << ": probe_interval + request_timeout), a new holder (after a split: on the majority side) acted within "
+        << milliseconds(takeover) << " (bound " << seconds(s.liveness_bound_ns)
+        << "; a split whose lone member led: measured only); " << failed << " failures\n";
     for (const auto& x : r.isolations) {
       const auto& f = faults[static_cast<std::size_t>(x.fault)];
       out << "  #" << f.id << " " << to_string(f.kind) << " " << f.detail << ": holder's last action +"
           << milliseconds(x.holder_quiet_ns) << ", new holder "
           << (x.takeover_ns < 0 ? std::string("none") : "+" + milliseconds(x.takeover_ns))
-          << (x.asserted ? "" : " (information)") << (x.failed ? "  LIVENESS FAILURE" : "") << "\n";
+          << (x.asserted ? (x.takeover_asserted ? "" : " (new holder: information, the lone member led)")
+                         : " (information)") << (x.failed ? "  LIVENESS FAILURE" : "") << "\n";
     }
   }
   out << "longest idle:      " << seconds(r.longest_idle_ns) << " from " << at(r.longest_idle_from_ns)

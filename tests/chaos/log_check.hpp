@@ -84,16 +84,20 @@ struct liveness_result {
 
 /// A partition that cut the holder off from a quorum (isolate_holder; split with the holder on the lone member's
 /// side, "holder-alone" in its detail): the holder must stop acting within probe_interval + request_timeout
-/// (UNKNOWN, or its lease deadline), and after isolate_holder another holder must act within the liveness bound,
-/// both counted from the injection. After a split the takeover is measured only: the lone member still reaches
-/// its peers on the connections it opens (network.hpp), and the holder's keepalives may go on through it a while. isolate_member and flap are measured the same way for information only: the
-/// holder may fail over to another member and rightly keep acting.
+/// (UNKNOWN, or its lease deadline), and another holder must act within the liveness bound (after a split: one of
+/// the majority side's, not of the slots in its detail), both counted from the injection. After a split whose lone
+/// member led (":lone-leader" in its detail) the takeover is measured only: the majority's new leader gives every
+/// lease a full TTL again when it takes over (etcd's lessor), which can take it past the bound. isolate_member and flap
+/// are measured the same way for information only: the holder may fail over to another member and rightly keep
+/// acting.
 struct isolation_result {
   int fault = -1;                // index into the faults
   bool asserted = false;         // the bounds apply (isolate_holder, split with the holder alone)
   long long holder_quiet_ns = 0;  // its last action after the injection (before the heal), from the injection; 0: none
-  long long takeover_ns = -1;     // the first action of another identity after the injection, from it; -1: none
+  long long takeover_ns = -1;     // the first action of another identity (after a split: of the majority side)
+                                  // after the injection, from it; -1: none
                                   // before the next fault (not asserted: none before the heal)
+  bool takeover_asserted = false;  // the takeover bound applies (asserted, and not a split whose lone member led)
   bool failed = false;            // either bound broken: counted as a liveness failure
 };
 

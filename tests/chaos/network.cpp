@@ -63,17 +63,21 @@ void network::set_client(int slot, int member, fault_relay::mode m) {
   }
 }
 
-void network::set_peer(int member, fault_relay::mode m) {
+testing::fault_relay& network::peer(int member) const {
   auto it = peers_.find(member);
-  if (it == peers_.end() || !it->second.second) throw std::out_of_range("network: no peer relay for member " +
-                                                                        std::to_string(member));
-  fault_relay& r = *it->second.second;
-  switch (m) {
-    case fault_relay::mode::pass: return r.pass();
-    case fault_relay::mode::blackhole: return r.blackhole();
-    case fault_relay::mode::cut: return r.cut();
-    default: return r.one_way(m);
-  }
+  if (it == peers_.end() || !it->second.second)
+    throw std::out_of_range("network: no peer relay for member " + std::to_string(member));
+  return *it->second.second;
+}
+
+void network::isolate_peer(int member, const std::vector<int>& member_pids) {
+  std::vector<int> others;
+  for (int m = 0; m < members_; ++m)
+    if (m != member) others.push_back(member_pids.at(static_cast<std::size_t>(m)));
+  const int lone = member_pids.at(static_cast<std::size_t>(member));
+  peer(member).blackhole_from(others);  // what the others open to it
+  for (int m = 0; m < members_; ++m)
+    if (m != member) peer(m).blackhole_from({lone});  // what it opens to them
 }
 
 void network::heal() {
@@ -92,7 +96,12 @@ std::string network::describe() const {
     }
   for (const auto& [member, entry] : peers_)
     if (entry.second && entry.second->current_mode() != fault_relay::mode::pass)
+    {
       out += " p" + std::to_string(member) + ":" + to_string(entry.second->current_mode());
+      const auto sources = entry.second->blackholed_sources();
+      for (std::size_t i = 0; i < sources.size(); ++i)
+        out += (i == 0 ? "(" : ",") + std::to_string(sources[i]) + (i + 1 == sources.size() ? ")" : "");
+    }
   return out.empty() ? "all pass" : out.substr(1);
 }
 

@@ -7,11 +7,12 @@
 //                                  etcd_options::advertised_peer_url), so every peer's connections to j go through it
 //
 // A member's peer relay carries what its peers send it on the connections they open (raft streams they read from
-// j, pipelines and forwarded requests to j), and j's answers on them. What j itself opens to a peer goes through
-// that peer's relay. So blackholing j's relay alone cuts j's raft messages to its peers (sent on streams they
-// opened) and theirs to j on pipelines, but j still hears the streams it opened itself and may still forward a
-// lease keepalive to the leader: an asymmetric partition, which is what "isolate from its peers" does here (the
-// relays cannot tell which member connects: they all come from 127.0.0.1). docs/chaos.md says what that means.
+// j, pipelines and forwarded requests to j), and j's answers on them; what j itself opens to a peer goes through
+// that peer's relay. Every connection comes from 127.0.0.1, so a relay tells the members apart by process
+// (fault_relay::blackhole_from looks the opener up in /proc): isolate_peer(j) makes j's relay blackhole what the
+// other members open to j, and their relays what j opens to them. That cuts j off both ways (its raft messages,
+// its stream readers, and the lease keepalives it would forward to the leader), and leaves the others' links to
+// one another passing. docs/chaos.md says what that means.
 #pragma once
 
 #include <clusterlock/testing/fault_relay.hpp>
@@ -40,14 +41,17 @@ class network {
   int member_used_by(int slot) const;
 
   void set_client(int slot, int member, testing::fault_relay::mode m);
-  void set_peer(int member, testing::fault_relay::mode m);
+  /// Cuts `member` off from every other member, both ways (the header's comment); member_pids[i] is member i's
+  /// process now (etcd_cluster::pid: a restarted member has a new one, so call this at the injection).
+  void isolate_peer(int member, const std::vector<int>& member_pids);
   /// Every relay passes again.
   void heal();
-  /// Short text of what is not passing, for harness.log: "c1>m0:blackhole p2:blackhole".
+  /// Short text of what is not passing, for harness.log: "c1>m0:blackhole p2:blackhole_from(4242,4343)".
   std::string describe() const;
 
  private:
   testing::fault_relay& client(int slot, int member) const;
+  testing::fault_relay& peer(int member) const;
 
   int slots_ = 0;
   int members_ = 0;

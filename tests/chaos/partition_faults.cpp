@@ -1,6 +1,7 @@
 // The partitions of a chaos run (network.hpp): links blackholed through the harness's relays (accepted, never
 // answered, never reset: a client notices only by its own timeouts), healed when every relay passes again. The
-// heal is the end of the fault: liveness is measured from it.
+// heal is the end of the fault: liveness is measured from it. A member is cut off from its peers both ways
+// (network::isolate_peer, by the members' processes).
 #include "chaos/chaos_run.hpp"
 
 #include <algorithm>
@@ -27,6 +28,11 @@ void chaos_run::partition_fault(const plan_step& step) {
 std::string chaos_run::cut_links(const plan_step& step, long long holder_wait) {
   using mode = fault_relay::mode;
   const int members = network_.members();
+  const auto isolate_peer = [&](int member) {
+    std::vector<int> pids;
+    for (int m = 0; m < members; ++m) pids.push_back(static_cast<int>(cluster_.pid(m)));
+    network_.isolate_peer(member, pids);
+  };
   if (step.kind == fault_kind::isolate_leader) {
     int leader = cluster_.leader();
     for (long long deadline = now_ns() + 3 * s; leader < 0 && now_ns() < deadline; leader = cluster_.leader())
@@ -35,7 +41,7 @@ std::string chaos_run::cut_links(const plan_step& step, long long holder_wait) {
       skip(step, "no leader");
       return "";
     }
-    network_.set_peer(leader, mode::blackhole);
+    isolate_peer(leader);
     return "m" + std::to_string(leader);
   }
   const auto h = live_holder(holder_wait);
@@ -51,7 +57,7 @@ std::string chaos_run::cut_links(const plan_step& step, long long holder_wait) {
       return holder.identity;
     case fault_kind::isolate_member:
       for (int slot = 0; slot < network_.slots(); ++slot) network_.set_client(slot, used, mode::blackhole);
-      network_.set_peer(used, mode::blackhole);
+      isolate_peer(used);
       return holder.identity + ":m" + std::to_string(used);
     case fault_kind::split: {
       // Two slots with the lone member: the holder's and the next when holder_alone, else the two after it.
@@ -64,9 +70,13 @@ std::string chaos_run::cut_links(const plan_step& step, long long holder_wait) {
         for (int m = 0; m < members; ++m)
           if ((m == step.member) != alone) network_.set_client(slot, m, mode::blackhole);
       }
-      network_.set_peer(step.member, mode::blackhole);
+      isolate_peer(step.member);
+      // Whether the lone member led (asked after the cut, not to delay it; it still claims to lead until raft's
+      // check-quorum makes it step down): then the majority elects a leader first, whose lessor gives every lease
+      // a full TTL again (plus an election timeout), which delays the takeover (docs/chaos.md).
+      const bool lone_leader = cluster_.leader() == step.member;
       return holder.identity + ":m" + std::to_string(step.member) + "+" + alone_slots +
-             (step.holder_alone ? ":holder-alone" : ":holder-majority");
+             (step.holder_alone ? ":holder-alone" : ":holder-majority") + (lone_leader ? ":lone-leader" : "");
     }
     case fault_kind::flap: {
       const long long until = now_ns() + seconds_to_ns(step.hold_s);

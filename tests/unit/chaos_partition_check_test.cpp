@@ -60,19 +60,57 @@ TEST(ChaosPartitionCheck, NoNewHolderWithinTheBoundAfterIsolatingTheHolderFails)
   EXPECT_TRUE(r.isolations[0].failed);
 }
 
-TEST(ChaosPartitionCheck, AfterASplitTheTakeoverIsMeasuredAndTheHolderMustStillStop) {
+TEST(ChaosPartitionCheck, AfterASplitWithTheHolderAloneTheMajorityMustTakeOverInTime) {
+  const std::vector<fault_record> split = {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}};
+  std::vector<action> in_time;
+  act(in_time, "c0.0", 10, 0, 11 * s);
+  act(in_time, "c2.0", 20, 13500 * ms, 30 * s);  // 3.5 s into the split (bound 4 s)
+  const auto ok = check(in_time, split, {}, bounds());
+  ASSERT_EQ(ok.isolations.size(), 1u);
+  EXPECT_TRUE(ok.isolations[0].asserted);
+  EXPECT_EQ(ok.isolations[0].takeover_ns, 3500 * ms);
+  EXPECT_FALSE(ok.isolations[0].failed);
+  EXPECT_EQ(ok.liveness_failures, 0u);
+
+  std::vector<action> late;
+  act(late, "c0.0", 10, 0, 11 * s);
+  act(late, "c2.0", 20, 14500 * ms, 30 * s);  // 4.5 s: its keepalives must not have reached the leader that long
+  const auto r = check(late, split, {}, bounds());
+  ASSERT_EQ(r.isolations.size(), 1u);
+  EXPECT_EQ(r.isolations[0].takeover_ns, 4500 * ms);
+  EXPECT_TRUE(r.isolations[0].failed);
+  EXPECT_EQ(r.liveness_failures, 1u);
+}
+
+TEST(ChaosPartitionCheck, AfterASplitOnlyTheMajoritySidesActionIsATakeover) {
+  const std::vector<fault_record> split = {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}};
   std::vector<action> log;
   act(log, "c0.0", 10, 0, 11 * s);
-  act(log, "c1.0", 20, 14500 * ms, 30 * s);  // its keepalives went on through the lone member: not asserted
-  const auto late = check(log, {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}}, {}, bounds());
-  ASSERT_EQ(late.isolations.size(), 1u);
-  EXPECT_TRUE(late.isolations[0].asserted);
-  EXPECT_EQ(late.isolations[0].takeover_ns, 4500 * ms);
-  EXPECT_FALSE(late.isolations[0].failed);
+  act(log, "c1.0", 20, 12 * s, 12 * s);          // the lone side's other slot: not the majority's takeover
+  act(log, "c12.0", 30, 16 * s, 30 * s);         // slot 12 is not slot 1; after the 4 s bound
+  const auto r = check(log, split, {}, bounds());
+  ASSERT_EQ(r.isolations.size(), 1u);
+  EXPECT_EQ(r.isolations[0].takeover_ns, 6 * s);
+  EXPECT_TRUE(r.isolations[0].failed);
+}
 
+TEST(ChaosPartitionCheck, AfterASplitWhoseLoneMemberLedTheTakeoverIsMeasuredOnly) {
+  std::vector<action> log;
+  act(log, "c0.0", 10, 0, 11 * s);
+  act(log, "c2.0", 20, 15 * s, 30 * s);  // 5 s: the majority elected a leader first, which renewed every lease
+  const auto r =
+      check(log, {{1, fault_kind::split, 10 * s, 16 * s, "c0.0:m2+c0c1:holder-alone:lone-leader"}}, {}, bounds());
+  ASSERT_EQ(r.isolations.size(), 1u);
+  EXPECT_TRUE(r.isolations[0].asserted);
+  EXPECT_FALSE(r.isolations[0].takeover_asserted);
+  EXPECT_EQ(r.isolations[0].takeover_ns, 5 * s);
+  EXPECT_FALSE(r.isolations[0].failed);
+}
+
+TEST(ChaosPartitionCheck, AfterASplitTheCutOffHolderMustStillStop) {
   std::vector<action> stale;
   act(stale, "c0.0", 10, 0, 12500 * ms);  // acting 2.5 s into the split: its probe should have said UNKNOWN
-  act(stale, "c1.0", 20, 14 * s, 30 * s);
+  act(stale, "c2.0", 20, 13 * s, 30 * s);
   const auto r = check(stale, {{1, fault_kind::split, 10 * s, 15 * s, "c0.0:m2+c0c1:holder-alone"}}, {}, bounds());
   EXPECT_TRUE(r.isolations[0].failed);
   EXPECT_EQ(r.liveness_failures, 1u);

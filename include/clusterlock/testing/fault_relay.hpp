@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace clusterlock::testing {
 
@@ -24,6 +25,8 @@ class fault_relay {
     cut,                    ///< open connections were reset (RST); new ones are accepted and reset at once
     client_to_server_only,  ///< client -> server passes; server -> client is blackholed
     server_to_client_only,  ///< server -> client passes; client -> server is blackholed
+    blackhole_from,         ///< connections opened by the processes given to blackhole_from() are blackholed both
+                            ///< ways; all others pass
   };
 
   /// A snapshot of the counters, since construction.
@@ -34,6 +37,9 @@ class fault_relay {
     std::uint64_t bytes_to_client = 0;   ///< bytes written to clients, all connections
     std::uint64_t bytes_dropped = 0;     ///< bytes read and dropped (blackhole, one way), both directions
     std::uint64_t resets = 0;            ///< connections reset by cut() (open ones, and new ones while cut)
+    std::uint64_t sources_blackholed = 0;  ///< lookups under blackhole_from() that found a listed process (per
+                                           ///< connection and call: an open one is looked up again at each call)
+    std::uint64_t unknown_sources = 0;     ///< lookups under blackhole_from() that could not tell: those pass
   };
 
   /// Listens on 127.0.0.1:listen_port (0: a free port the kernel picks) and relays every accepted connection to
@@ -71,6 +77,19 @@ class fault_relay {
   /// server_to_client_only; anything else throws std::invalid_argument.
   void one_way(mode m);
 
+  /// A partition between processes on one host: blackholes, both ways and as blackhole() does, the connections
+  /// opened by any of `pids` (open ones and new ones), and passes all others, with no added delay. Linux only: the
+  /// relay looks up who opened each connection in /proc (the connecting socket is the row of /proc/net/tcp{,6}
+  /// from the accepted socket's remote endpoint to the listening one; its owner, the listed process with an fd
+  /// "socket:[inode]"). Open connections are looked up at the call, new ones when accepted, before any byte passes.
+  /// A connection whose opener cannot be told (its row is gone, or a listed process cannot be read: it exited, or
+  /// is not ours) passes, and counts in stats().unknown_sources. An empty list is pass(). pass() and the other
+  /// modes end it. A process that hands a connected socket to a child is not followed; processes on other hosts
+  /// are not seen at all (the relay listens on 127.0.0.1).
+  void blackhole_from(std::vector<int> pids);
+  /// The processes blackhole_from() cut off, while that mode is in force; empty otherwise.
+  std::vector<int> blackholed_sources() const;
+
   /// The mode in force.
   mode current_mode() const;
   /// The added latency in force (0 except after delay()).
@@ -88,7 +107,7 @@ class fault_relay {
   std::unique_ptr<impl> impl_;
 };
 
-/// "pass", "blackhole", "cut", "client_to_server_only", "server_to_client_only".
+/// "pass", "blackhole", "cut", "client_to_server_only", "server_to_client_only", "blackhole_from".
 const char* to_string(fault_relay::mode m);
 
 }  // namespace clusterlock::testing
