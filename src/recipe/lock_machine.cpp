@@ -26,8 +26,9 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   my_revision_ = found;
   my_lease_ = found != 0 ? by_revision_.at({found, my_key}).lease : 0;
   if (found != 0) my_identity_ = own_identity(by_revision_.at({found, my_key}).identity);  // what etcd has
-  conflict_.reset();
-  if (found != 0 && slots_ != 0) find_conflict();
+  // Sticky for the key (lose() clears it): an older key that disagreed and agrees again (an operator's puts) must not
+  // give back a permit we said was gone, and the driver deletes this key anyway.
+  if (found != 0 && slots_ != 0 && !conflict_) find_conflict();
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
   if (found != 0 && (status_ == status::uncertain || status_ == status::unproven) && oldest() && lease_proven_) {
     // A linearizable read found our key: we held the lock and still do, with the same token.

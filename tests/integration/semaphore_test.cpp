@@ -116,6 +116,30 @@ TEST_F(semaphore_it, five_contenders_two_permits_fifo_and_never_more_than_two) {
   for (auto* c : s) EXPECT_EQ(events_of(*c).count(lock_event::holder_changed), 0u);
 }
 
+// Semaphores on shared sessions (one lease, watch and probe for a semaphore and a lock each): the same admission.
+TEST_F(semaphore_it, permits_on_shared_sessions) {
+  const auto base = lock_name();
+  const auto name = base + "/sem";
+  std::vector<semaphore*> s;
+  for (int i = 0; i < 3; ++i) {
+    auto& on = make_session(base + "/");
+    semaphores_.push_back(std::make_unique<semaphore>(on, make_options(name, "s" + std::to_string(i)), 2));
+    sem_recorders_.push_back(recorder::attach(semaphores_.back()->subscribe()));
+    s.push_back(semaphores_.back().get());
+    if (i == 0) add_manager(on, make_options(base + "/lock", "lock")).start();  // a lock beside it on the session
+  }
+  for (auto* c : s) start_in_line(*c);
+  ASSERT_TRUE(run_until([&] { return s[0]->have_permit() && s[1]->have_permit(); }, 5s)) << who_holds();
+  EXPECT_FALSE(s[2]->have_permit());
+  ASSERT_TRUE(run_until([&] { return managers_.front()->have_lock(); }, 5s));
+  bool released = false;
+  s[1]->async_release([&](error_code) { released = true; });
+  ASSERT_TRUE(run_until([&] { return released && s[2]->have_permit(); }, 5s)) << who_holds();
+  EXPECT_TRUE(s[0]->have_permit());
+  EXPECT_FALSE(s[1]->have_permit());
+  EXPECT_TRUE(managers_.front()->have_lock());
+}
+
 // A holder whose lease is revoked loses its permit (REMOVED), and the first waiter gets it.
 TEST_F(semaphore_it, a_holders_lease_loss_frees_its_permit_for_the_next_waiter) {
   const auto name = lock_name();

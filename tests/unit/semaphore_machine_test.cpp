@@ -170,6 +170,22 @@ TEST(semaphore_machine, an_older_key_rewritten_with_another_n_while_we_hold_take
   EXPECT_EQ(permit_kinds(m), kinds_t{lock_event::removed});
 }
 
+// Found by the fuzzer: an older key rewritten with another N, then back with ours. The permit was given back with
+// the same token after its REMOVED (a fresh ACQUIRED must raise the token); a conflict now lasts as long as our key.
+TEST(semaphore_machine, a_conflict_lasts_as_long_as_our_key) {
+  lock_machine m("me", 2);
+  m.on_snapshot(6, {sem("s/a", 3), sem("s/me", 6, 2, "me")}, "s/me");
+  m.take_events();
+  m.on_snapshot(9, {sem("s/a", 3, 0), sem("s/me", 6, 2, "me")}, "s/me");  // a re-read: a's value lost its N
+  EXPECT_EQ(permit_kinds(m), kinds_t{lock_event::removed});
+  m.on_snapshot(10, {sem("s/a", 3), sem("s/me", 6, 2, "me")}, "s/me");  // and has it back
+  EXPECT_EQ(permit_kinds(m), kinds_t{});
+  EXPECT_NE(m.current(), status::held);
+  m.on_put(sem("s/a", 3), 11);
+  EXPECT_NE(m.current(), status::held);
+  EXPECT_TRUE(m.conflict());
+}
+
 TEST(semaphore_machine, a_waiters_probe_reads_the_first_keys_ahead) {
   lock_machine m("me", 5);
   m.on_snapshot(9, {sem("s/a", 3, 5), sem("s/b", 4, 5), sem("s/c", 5, 5), sem("s/d", 6, 5), sem("s/e", 7, 5),
