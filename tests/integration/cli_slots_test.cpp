@@ -52,6 +52,18 @@ TEST_F(Cli, RunSlotsRefusesAnotherNAndTriesOnceWithTimeoutZero) {
   auto b = cli_start({"run", endpoints(), "--identity=b", "--slots=2", name_, "--", sh, "-c", wait_for_go}, "b");
   ASSERT_TRUE(queue_reaches(2)) << b->report();
 
+  // status shows the permit holders (and identities without `slots=2;`).
+  const auto table = cli_run({"status", endpoints(), name_});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("semaphore \"" + name_ + "\" (2 slots): 2 of 2 permits held, 0 waiting"));
+  EXPECT_THAT(table.out, HasSubstr("permit    a "));
+  EXPECT_THAT(table.out, HasSubstr("permit    b "));
+  const auto as_json = json::parse(cli_run({"status", "--json", endpoints(), name_}).out).as_object();
+  EXPECT_EQ(as_json.at("slots").to_number<int>(), 2);
+  ASSERT_EQ(as_json.at("holders").as_array().size(), 2u);
+  EXPECT_EQ(as_json.at("holders").as_array()[0].at("identity").as_string(), "a");
+  EXPECT_TRUE(as_json.at("waiters").as_array().empty());
+
   const auto tried = cli_run({"run", endpoints(), "--timeout=0", "--slots=2", name_, "--", sh, "-c", "exit 0"});
   EXPECT_EQ(tried.exit_code, 124) << tried.err;
   EXPECT_THAT(tried.err, HasSubstr("every permit of \"" + name_ + "\" is taken (held by a, fencing token "));
