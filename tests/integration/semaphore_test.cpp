@@ -159,6 +159,33 @@ TEST_F(semaphore_it, a_holders_lease_loss_frees_its_permit_for_the_next_waiter) 
   EXPECT_LE(holders_now(), 2) << who_holds();  // a contends again, behind c
 }
 
+// The lock's pessimism for a permit: etcd frozen, the holder says UNKNOWN and have_permit() is false within probe
+// interval + request timeout; etcd back, the probe proves the same permit again (ACQUIRED, same token, no REMOVED).
+TEST_F(semaphore_it, frozen_etcd_makes_a_permit_unknown_then_the_same_permit_again) {
+  auto& c = own_cluster();
+  const auto name = lock_name();
+  auto& a = add_semaphore(make_options(name, "a", 10s), 2);  // a long TTL: the probe, not the lease, decides
+  auto& b = add_semaphore(make_options(name, "b", 10s), 2);
+  start_in_line(a);
+  start_in_line(b);
+  ASSERT_TRUE(run_until([&] { return a.have_permit() && b.have_permit(); }, 5s)) << who_holds();
+  const auto token = a.fencing_token();
+  run_for(1500ms);  // a steady state: keepalives and probes going
+  const auto t_stop = now_ns();
+  c.stop(0);
+  ASSERT_TRUE(run_until([&] { return events_of(a).count(lock_event::unknown) > 0 && !a.have_permit(); }, 6s))
+      << events_of(a).dump();
+  measure("etcd SIGSTOP -> UNKNOWN of a permit", ms_between(t_stop, events_of(a).first(lock_event::unknown)->ns));
+  EXPECT_LT(ms_between(t_stop, events_of(a).first(lock_event::unknown)->ns), 3000.0);
+  EXPECT_EQ(events_of(a).first(lock_event::unknown)->event.fencing_token, token);
+  const auto t_cont = now_ns();
+  c.cont(0);
+  ASSERT_TRUE(run_until([&] { return events_of(a).count(lock_event::acquired, t_cont) > 0 && a.have_permit(); }, 10s))
+      << events_of(a).dump();
+  EXPECT_EQ(a.fencing_token(), token);
+  EXPECT_EQ(events_of(a).count(lock_event::removed), 0u) << events_of(a).dump();
+}
+
 // With every permit taken, a try answers false quickly and leaves no key behind.
 TEST_F(semaphore_it, try_acquire_with_every_permit_taken_fails_fast_and_leaves_no_key) {
   const auto name = lock_name();
