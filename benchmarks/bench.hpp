@@ -59,6 +59,7 @@ void acquire_cycles(context& ctx);    // 4. uncontended acquire+release cycles v
 void idle_cost(context& ctx);         // 5. requests, CPU, RSS of an idle holder (and of etcdctl lock)
 void scale(context& ctx);             // 6. 1..10,000 locks on one session
 void many_waiters(context& ctx);      // 7. N waiters on one lock, hand-offs 50 ms apart, vs etcd's Go recipe
+void semaphore_admission(context& ctx);  // 8. a permit freed -> the next waiter's ACQUIRED, beside the lock's hand-off
 
 /// The machine, the tools and the build, as (what, value) pairs: for machine.csv and the report.
 std::vector<std::pair<std::string, std::string>> machine_info(context& ctx);

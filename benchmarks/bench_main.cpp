@@ -9,7 +9,7 @@
 //   --doc FILE   also replace the part of FILE between "<!-- results:begin -->" and "<!-- results:end -->" with
 //                the results (docs/benchmarks.md)
 //   --only LIST  run only these measurements (1 command hand-off, 2 library hand-off, 3 crash fail-over,
-//                4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters)
+//                4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters, 8 semaphore admission)
 //   --quick      fewer trials and shorter windows: to try the driver, not to publish
 //   --cli, --peer, --stamp: the clusterlock command, clusterlock_bench_peer, clusterlock_bench_stamp (defaults:
 //                where the build put them)
@@ -52,7 +52,7 @@ const measurement measurements[] = {
     {1, "command hand-off", command_handoff},   {2, "library hand-off", library_handoff},
     {3, "crash fail-over", crash_failover},     {4, "acquire+release cycles", acquire_cycles},
     {5, "idle holder", idle_cost},              {6, "scale", scale},
-    {7, "many waiters", many_waiters},
+    {7, "many waiters", many_waiters},          {8, "semaphore admission", semaphore_admission},
 };
 
 std::string cell(const std::optional<double>& v, int decimals) { return v ? fixed(*v, decimals) : "—"; }

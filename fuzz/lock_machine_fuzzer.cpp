@@ -12,7 +12,8 @@
 // that are the truth at their revision (delivered late at will), lease loss only once etcd lost the lease,
 // compaction (the watch restarts from now and the driver reads the queue again), unreachability at any time, reads
 // that fail after etcd applied them, and release.
-// Bit 1 of the mode: contend (else observe).
+// Bit 1 of the mode: contend (else observe). Bit 2: a semaphore of N = 1 + bits 3-4 slots (1 to 4): keys carry
+// `slots=N;` values, other contenders' sometimes another N or none (a plain lock's), and the invariants count.
 //
 // Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
 //
@@ -33,9 +34,16 @@
 //      state at that revision (what a probe or the lease says changes our status, not the view);
 //  (8) world mode: status held => our key is on the lease the driver keeps (not one it already knows is gone);
 //  (9) the queue's changes (take_queue_changes), applied in order to a copy, give the queue.
+// Semaphore (world mode, bit 2), in place of (2), (5) and (6):
+//  (2s) status held => our key is in the view with our token, fewer than N other keys of the view are as old as
+//       ours or older, and none of those has another N than ours (or none);
+//  (5s) no HOLDER_CHANGED at all;
+//  (6s) status held => in etcd at the machine's revision(), our key stood with our token, fewer than N other keys
+//       were as old or older, and all of those agreed on N ("we say held only when fewer than N older keys").
 // Liveness is not checked here (the integration tests do): delays are unbounded in this model.
 
 #include "recipe/lock_machine.hpp"
+#include "recipe/slots_value.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -53,6 +61,8 @@
 using clusterlock::lock_event;
 using clusterlock::recipe::lock_machine;
 using clusterlock::recipe::queue_entry;
+using clusterlock::recipe::decode_slots;
+using clusterlock::recipe::encode_slots;
 using status = lock_machine::status;
 
 namespace {
@@ -123,6 +133,7 @@ struct checker {
           state = hold::out;
           break;
         case lock_event::holder_changed:
+          require(m.slots() == 0, "HOLDER_CHANGED from a semaphore");  // (5s)
           // The same token twice: only another key of the same create revision (one txn made both) can be that.
           require(!announced || *announced != e.fencing_token || e.fencing_token != 0, "HOLDER_CHANGED without a change");
           if (strict_tokens && e.fencing_token != 0) {
@@ -163,8 +174,23 @@ struct checker {
     const auto h = m.holder();
     require(h.has_value() == !q.empty(), "holder() disagrees with queue()");
     if (h) require(h->key == q.front().key && h->create_revision == q.front().create_revision, "holder() is not first");
+    // (2s)
+    if (m.current() == status::held && m.slots() != 0) {
+      std::size_t ahead = 0;
+      bool mine = false;
+      for (const auto& e : q) {
+        if (e.key == m.my_key() && e.create_revision == m.my_token()) {
+          mine = true;
+        } else if (e.create_revision <= m.my_token()) {
+          ++ahead;
+          require(decode_slots(e.identity).slots == m.slots(), "held beside an older key with another N " + describe(q));
+        }
+      }
+      require(mine, "held, but our key is not in the view " + describe(q));
+      require(ahead < m.slots(), "held with " + std::to_string(ahead) + " keys as old or older " + describe(q));
+    }
     // (2)
-    if (m.current() == status::held) {
+    if (m.current() == status::held && m.slots() == 0) {
       require(m.my_token() != 0, "held without a token");
       require(h && h->key == m.my_key() && h->create_revision == m.my_token(),
               "held, but our key is not the oldest in the view " + describe(q) + " mine " + m.my_key() + "@" +
@@ -255,9 +281,18 @@ std::vector<queue_entry> as_queue(const keyspace& keys) {
   return q;  // as the txn's range returns it: sorted by create revision
 }
 
-void run_world(FuzzedDataProvider& in, bool contend) {
+void run_world(FuzzedDataProvider& in, bool contend, std::size_t slots) {
   etcd_model db;
-  lock_machine m("me");
+  lock_machine m("me", slots);
+  // What a contender writes: a lock's bare identity, or a semaphore's `slots=N;` value. Others sometimes disagree.
+  auto value_of = [&](std::string who) {
+    if (slots == 0) return who;
+    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+      case 0: return who;                                // a plain lock (etcdctl lock on the name)
+      case 1: return encode_slots(slots + 1, who);       // another N
+      default: return encode_slots(slots, who);
+    }
+  };
   checker check;
   check.strict_tokens = true;
 
@@ -320,8 +355,9 @@ void run_world(FuzzedDataProvider& in, bool contend) {
         const std::int64_t owner = in.ConsumeIntegralInRange<int>(0, 3);  // 0: no lease
         if (owner != 0 && db.dead_leases.count(owner)) break;
         TRACE("etcd: put " + key + " lease " + std::to_string(owner));
+        std::string value = value_of("other" + std::to_string(owner));
         etcd_model::txn t(db);
-        t.put(key, "other" + std::to_string(owner), owner);
+        t.put(key, std::move(value), owner);
         break;
       }
       case 1: {  // someone deletes a key (ours too)
@@ -337,9 +373,10 @@ void run_world(FuzzedDataProvider& in, bool contend) {
         const int a = in.ConsumeIntegralInRange<int>(0, 5), b = in.ConsumeIntegralInRange<int>(0, 5);
         if (a == b) break;
         TRACE(std::string("etcd: txn put ") + other_names[a] + " and " + other_names[b]);
+        std::string va = value_of("pair"), vb = value_of("pair");
         etcd_model::txn t(db);
-        t.put(other_names[a], "pair", 0);
-        t.put(other_names[b], "pair", 0);
+        t.put(other_names[a], std::move(va), 0);
+        t.put(other_names[b], std::move(vb), 0);
         break;
       }
       case 3: {  // one txn deletes two keys
@@ -402,7 +439,7 @@ void run_world(FuzzedDataProvider& in, bool contend) {
           key = lock_key(lease);
           our_names.insert(key);
           etcd_model::txn t(db);
-          if (!db.keys.count(key)) t.put(key, "me", lease);
+          if (!db.keys.count(key)) t.put(key, slots == 0 ? std::string("me") : encode_slots(slots, "me"), lease);
         }
         TRACE("driver: read at revision " + std::to_string(db.revision) + " " + describe(as_queue(db.keys)) +
                         " my key " + key);
@@ -500,8 +537,24 @@ void run_world(FuzzedDataProvider& in, bool contend) {
 
     // (8) A hold is on the lease the driver keeps alive (not one it knows is gone).
     if (m.current() == status::held) require(lease != 0 && m.my_key() == lock_key(lease), "held on a lost lease");
+    // (6s) A permit is true at the revision it was claimed of.
+    if (m.current() == status::held && slots != 0) {
+      const keyspace& then = db.at(m.revision());
+      auto it = then.find(m.my_key());
+      require(it != then.end() && it->second.create == m.my_token(),
+              "held, but our key did not stand at revision " + std::to_string(m.revision()));
+      std::size_t older = 0;
+      for (const auto& [k, v] : then) {
+        if (k == m.my_key() || v.create > m.my_token()) continue;
+        ++older;
+        require(decode_slots(v.value).slots == slots,
+                "held, but " + k + " (as old or older) had another N at revision " + std::to_string(m.revision()));
+      }
+      require(older < slots, "held, but " + std::to_string(older) + " keys were as old or older at revision " +
+                                 std::to_string(m.revision()));
+    }
     // (6) A claim is true at the revision it was made of.
-    if (m.current() == status::held) {
+    if (m.current() == status::held && slots == 0) {
       const keyspace& then = db.at(m.revision());
       auto it = then.find(m.my_key());
       require(it != then.end() && it->second.create == m.my_token(),
@@ -527,9 +580,9 @@ void run_world(FuzzedDataProvider& in, bool contend) {
 
 // ---- Free mode ---------------------------------------------------------------------------------------------
 
-void run_free(FuzzedDataProvider& in) {
+void run_free(FuzzedDataProvider& in, std::size_t slots) {
   const char* const names[] = {"l/a", "l/b", "l/c", "l/me", "l/me2", ""};
-  lock_machine m("me");
+  lock_machine m("me", slots);
   checker check;
   auto pick_name = [&] { return std::string(names[in.ConsumeIntegralInRange<int>(0, 5)]); };
   auto pick_rev = [&] { return in.ConsumeIntegralInRange<std::int64_t>(0, 40); };
@@ -537,6 +590,7 @@ void run_free(FuzzedDataProvider& in) {
     queue_entry e;
     e.key = pick_name();
     e.identity = in.ConsumeBool() ? "me" : "other";
+    if (slots != 0) e.identity = encode_slots(in.ConsumeIntegralInRange<std::size_t>(slots - 1, slots + 1), e.identity);
     e.create_revision = pick_rev();
     e.lease = in.ConsumeIntegralInRange<int>(0, 3);
     return e;
@@ -601,9 +655,9 @@ void run(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
   const auto mode = in.ConsumeIntegral<std::uint8_t>();
   if (mode & 1) {
-    run_free(in);
+    run_free(in, (mode & 4) ? 1 + ((mode >> 3) & 3) : 0);
   } else {
-    run_world(in, (mode & 2) == 0);
+    run_world(in, (mode & 2) == 0, (mode & 4) ? 1 + ((mode >> 3) & 3) : 0);
   }
 }
 

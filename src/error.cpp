@@ -43,6 +43,8 @@ class category final : public boost::system::error_category {
       case errc::lock_lost: return "lock lost";
       case errc::not_started: return "lock manager not running";
       case errc::events_dropped: return "events dropped: the subscriber fell behind its backlog";
+      case errc::slots_mismatch:
+        return "an older contender of this semaphore has another number of slots (or is a plain lock)";
     }
     return "unknown clusterlock error";
   }
@@ -77,6 +79,7 @@ std::string detail::error_label(const boost::system::error_code& ec) {
       case errc::lock_lost: return "lock_lost";
       case errc::not_started: return "not_started";
       case errc::events_dropped: return "events_dropped";
+      case errc::slots_mismatch: return "slots_mismatch";
     }
   }
   if (ec == boost::asio::error::operation_aborted) return "operation_aborted";

@@ -1,5 +1,5 @@
 #pragma once
-// clusterlock: one cluster-wide lock (leader election) backed by etcd's v3 gateway.
+// clusterlock: one cluster-wide lock (leader election), and a counting semaphore, backed by etcd's v3 gateway.
 
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
@@ -7,6 +7,7 @@
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/options.hpp>
 #include <clusterlock/prometheus.hpp>
+#include <clusterlock/semaphore.hpp>
 #include <clusterlock/session.hpp>
 #include <clusterlock/stats.hpp>
 #include <clusterlock/structured_log.hpp>

@@ -44,6 +44,7 @@ enum class errc {
   lock_lost,           ///< the lock was lost while an operation needed it
   not_started,         ///< the manager was not started, or already shut down
   events_dropped,      ///< a subscriber fell behind by more than its backlog; the oldest events were dropped
+  slots_mismatch,      ///< a semaphore's older key was made with another number of slots (or by a plain lock)
 };
 
 const boost::system::error_category& error_category() noexcept;

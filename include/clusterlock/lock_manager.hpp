@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -77,6 +78,7 @@ class event_subscription {
 
  private:
   friend class lock_manager;
+  friend class semaphore;
   explicit event_subscription(std::shared_ptr<detail::event_queue> q) : queue_(std::move(q)) {}
   std::shared_ptr<detail::event_queue> queue_;
 };
@@ -270,6 +272,11 @@ class lock_manager {
   etcd::client& etcd_client() const noexcept;
 
  private:
+  friend class semaphore;
+  // A semaphore of `slots` permits (semaphore.hpp); slots 0: a lock.
+  lock_manager(executor_type ex, options opts, std::size_t slots);
+  lock_manager(session& s, options opts, std::size_t slots);
+
   std::shared_ptr<detail::manager_state> state_;
   event_subscription default_subscription_;
 };

@@ -31,7 +31,7 @@ constexpr option_spec common_specs[] = {
     {"log-format", 0, true},
 };
 constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, true}};
-constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}};
+constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}, {"slots", 0, true}};
 constexpr option_spec status_specs[] = {{"json", 0, false}};
 constexpr option_spec watch_specs[] = {{"json", 0, false}, {"contend", 0, false}, {"count", 0, true}};
 constexpr option_spec elect_specs[] = {{"listen", 'l', false}, {"json", 0, false}, {"timeout", 0, true},
@@ -165,6 +165,12 @@ class parser {
       fenced_ = true;
     } else if (n == "contend") {
       out_.watch.contend = true;
+    } else if (n == "slots") {
+      std::size_t slots = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), slots);
+      if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
+        fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
+      out_.run.slots = slots;
     } else if (n == "count") {
       std::uint64_t count = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);

@@ -5,6 +5,7 @@
 #include <clusterlock/structured_log.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +35,7 @@ struct run_arguments {
   std::chrono::milliseconds grace{5000};
   std::optional<std::chrono::milliseconds> timeout;  ///< none: wait for the lock as long as it takes
   std::vector<std::string> command;                  ///< COMMAND [ARGS...], never empty
+  std::size_t slots = 0;  ///< --slots N: a permit of a semaphore of N (at most N commands at once); 0: the lock
 };
 
 struct status_arguments {

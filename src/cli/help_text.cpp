@@ -67,6 +67,8 @@ Options:
   --timeout DURATION       give up waiting for the lock after DURATION (default: wait forever);
                            0: try once, do not wait if another holds it
   --grace DURATION         time between SIGTERM and SIGKILL (default 5s); 0: SIGKILL at once
+  --slots N                a permit of the semaphore NAME instead of the lock: at most N commands
+                           at once across the fleet; every contender must give the same N
 )";
 
 constexpr const char* run_help_tail = R"(
@@ -77,7 +79,8 @@ Exit status: COMMAND's own (128+N if signal N ended it), or
   125  clusterlock itself failed
   126  COMMAND cannot be executed       127  COMMAND not found
   128+N  signal N stopped clusterlock while it waited for the lock
-  1    etcd refused us (authentication, TLS, permissions)     2  bad usage
+  1    etcd refused us (authentication, TLS, permissions), or --slots differs from an older contender's
+  2    bad usage
 )";
 
 constexpr const char* status_help = R"(Usage: clusterlock status [OPTIONS] NAME

@@ -6,6 +6,7 @@
 
 #include "cli/child_process.hpp"
 #include "cli/commands.hpp"
+#include "cli/contender.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/lock_options.hpp"
 #include "cli/output.hpp"
@@ -49,7 +50,8 @@ class run_supervisor {
         log_(args.common),
         opts_(with_diagnostics(std::move(opts))),
         plan_(std::move(plan)),
-        lock_(io.get_executor(), opts_),
+        lock_(io, opts_, args.run.slots),
+        events_(lock_.subscribe()),
         signals_(io),
         timeout_timer_(io),
         grace_timer_(io) {
@@ -67,7 +69,9 @@ class run_supervisor {
       lock_.async_try_acquire([this](error_code ec, bool acquired) {
         if (ec) return on_acquire_failed(ec);
         if (!acquired)
-          give_up(subject() + (plan_.election ? " has a leader" : " is taken"), "; not waiting (--timeout 0)");
+          give_up(lock_.slots() != 0 ? "every permit of \"" + opts_.name + "\" is taken"
+                                     : subject() + (plan_.election ? " has a leader" : " is taken"),
+                  "; not waiting (--timeout 0)");
       });
     } else {
       if (args_.run.timeout) {
@@ -88,8 +92,13 @@ class run_supervisor {
  private:
   enum class phase { waiting, running, finishing };  // running: COMMAND runs, or (without COMMAND) we lead
 
-  // "the lock "NAME"", "the election "NAME"": what we wait for; held(): what we hold, and may lose.
-  std::string subject() const { return (plan_.election ? "the election \"" : "the lock \"") + opts_.name + "\""; }
+  // "the lock "NAME"", "the election "NAME"", "a permit of "NAME" (N slots)": what we wait for; held(): what we
+  // hold, and may lose.
+  std::string subject() const {
+    if (lock_.slots() != 0)
+      return "a permit of \"" + opts_.name + "\" (" + std::to_string(lock_.slots()) + " slots)";
+    return (plan_.election ? "the election \"" : "the lock \"") + opts_.name + "\"";
+  }
   std::string held() const { return plan_.election ? "the leadership of \"" + opts_.name + "\"" : subject(); }
   const std::string& command_name() const { return plan_.command->argv.front(); }
 
@@ -103,7 +112,7 @@ class run_supervisor {
 
   asio::awaitable<void> handle_events() {
     for (;;) {
-      auto [ec, event] = co_await lock_.async_wait_event(asio::as_tuple(asio::use_awaitable));
+      auto [ec, event] = co_await events_.async_wait_event(asio::as_tuple(asio::use_awaitable));
       if (ec == errc::events_dropped) continue;  // we keep up; and every event that matters is also a state
       if (ec) co_return;
       on_event(event);
@@ -120,6 +129,13 @@ class run_supervisor {
   void on_diagnostic(const diagnostic& d) {
     if (phase_ == phase::finishing) return;
     trouble_.note(d);
+    if (d.error == errc::slots_mismatch && phase_ == phase::waiting) {
+      // Says which key disagrees, and how: the acquire's error alone cannot.
+      log_.report_structured(d);
+      log_.error(d.message);
+      finish(exit_code::etcd_failed);
+      return;
+    }
     if (!etcd_failed(d)) return log_.report(d, d.message);
     if (is_refusal(d.error) && phase_ == phase::waiting) {
       log_.report_structured(d);
@@ -133,7 +149,7 @@ class run_supervisor {
 
   void on_acquire_failed(error_code ec) {
     if (!ec || ec == asio::error::operation_aborted || phase_ != phase::waiting) return;
-    log_.error(trouble_.describe(ec, opts_));
+    log_.error(ec == errc::slots_mismatch ? opts_.name + ": " + ec.message() : trouble_.describe(ec, opts_));
     finish(exit_code::etcd_failed);
   }
 
@@ -144,7 +160,7 @@ class run_supervisor {
     if (phase_ == phase::waiting) leaseless_.on_event(e, log_);
     if (phase_ == phase::waiting && e.kind == lock_event::acquired) {
       // The event may be older than the truth: start COMMAND only on a hold that is proven now.
-      if (lock_.have_lock()) on_held(e);
+      if (lock_.holds()) on_held(e);
       return;
     }
     if (phase_ == phase::running && lost_code_ == 0 &&
@@ -272,11 +288,15 @@ class run_supervisor {
   // --timeout: `what` happened before we held the lock; say who holds it, or why etcd did not answer.
   void give_up(const std::string& what, const std::string& then = {}) {
     if (phase_ != phase::waiting) return;
-    std::string why;
-    if (auto holder = lock_.holder(); holder && holder->key != lock_.key()) {
-      why = " (held by " + identity_text(holder->identity) +
-            ", fencing token " + std::to_string(holder->fencing_token) + ")";
-      if (holder->lease == 0 && !leaseless_.told(holder->key)) why += "; " + leaseless_note(holder->key);
+    std::string why, notes;
+    for (const auto& holder : lock_.holders()) {
+      if (holder.key == lock_.key()) continue;
+      why += (why.empty() ? " (held by " : ", ") + identity_text(holder.identity) + ", fencing token " +
+             std::to_string(holder.fencing_token);
+      if (holder.lease == 0 && !leaseless_.told(holder.key)) notes += "; " + leaseless_note(holder.key);
+    }
+    if (!why.empty()) {
+      why += ")" + notes;
     } else if (last_etcd_error_) {
       why = " (" + trouble_.describe(last_etcd_error_, opts_) + ")";
     }
@@ -299,7 +319,8 @@ class run_supervisor {
   logger log_;
   options opts_;
   hold_plan plan_;
-  lock_manager lock_;
+  contender lock_;
+  event_subscription events_;
   asio::signal_set signals_;  // before the child exists: its SIGCHLD must not be lost
   asio::steady_timer timeout_timer_;
   asio::steady_timer grace_timer_;

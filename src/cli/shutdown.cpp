@@ -8,7 +8,10 @@
 
 namespace clusterlock::cli {
 
-void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const options& opts, const logger& log) {
+namespace {
+
+template <class Lock>
+void shut_down_then_stop_any(Lock& lock, boost::asio::io_context& io, const options& opts, const logger& log) {
   const auto bound = 2 * opts.request_timeout + std::chrono::milliseconds(500);
   auto backstop = std::make_shared<boost::asio::steady_timer>(io, bound);
   // An enqueue in flight may yet make a key we never learn: say so rather than "no key".
@@ -30,6 +33,16 @@ void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const 
     backstop->cancel();
     io.stop();
   });
+}
+
+}  // namespace
+
+void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const options& opts, const logger& log) {
+  shut_down_then_stop_any(lock, io, opts, log);
+}
+
+void shut_down_then_stop(contender& lock, boost::asio::io_context& io, const options& opts, const logger& log) {
+  shut_down_then_stop_any(lock, io, opts, log);
 }
 
 }  // namespace clusterlock::cli

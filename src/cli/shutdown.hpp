@@ -4,6 +4,7 @@
 
 #include <clusterlock/lock_manager.hpp>
 
+#include "cli/contender.hpp"
 #include "cli/output.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -14,5 +15,7 @@ namespace clusterlock::cli {
 /// shutdown's own bound (its release and its revoke, one request timeout each, and 0.5 s) `io` stops anyway, and a
 /// contender says that its key, which etcd did not confirm deleted, stands until its lease's TTL runs out.
 void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const options& opts, const logger& log);
+/// The same for run's lock or semaphore.
+void shut_down_then_stop(contender& lock, boost::asio::io_context& io, const options& opts, const logger& log);
 
 }  // namespace clusterlock::cli

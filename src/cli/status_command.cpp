@@ -6,6 +6,7 @@
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
 #include "cli/stats_json.hpp"
+#include "recipe/slots_value.hpp"
 
 #include <clusterlock/lock_manager.hpp>
 
@@ -28,13 +29,36 @@ json::object entry_json(const lock_entry& e) {
   return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
 }
 
-std::string as_json(const std::string& name, const std::vector<lock_entry>& queue, const lock_stats& stats) {
-  json::array waiters;
-  for (std::size_t i = 1; i < queue.size(); ++i) waiters.push_back(entry_json(queue[i]));
+// A semaphore's line (run --slots): the oldest key's value says `slots=N;`. 0: a lock's.
+std::size_t slots_of(const std::vector<lock_entry>& queue) {
+  return queue.empty() ? 0 : recipe::decode_slots(queue.front().identity).slots;
+}
+
+// How many of the first keys hold permits: up to N, as long as they agree on N (a contender that disagrees leaves).
+std::size_t permits_held(const std::vector<lock_entry>& queue, std::size_t slots) {
+  std::size_t n = 0;
+  while (n < queue.size() && n < slots && recipe::decode_slots(queue[n].identity).slots == slots) ++n;
+  return n;
+}
+
+std::string as_json(const std::string& name, std::vector<lock_entry> queue, const lock_stats& stats) {
+  const std::size_t slots = slots_of(queue);
   json::object out;
   out["name"] = name;
-  out["holder"] = queue.empty() ? json::value(nullptr) : json::value(entry_json(queue.front()));
-  out["waiters"] = std::move(waiters);
+  if (slots != 0) {  // a semaphore: its permit holders, the rest waiting; identities without `slots=N;`
+    const std::size_t held = permits_held(queue, slots);
+    for (auto& e : queue) e.identity = std::string(recipe::decode_slots(e.identity).identity);
+    json::array holders, waiters;
+    for (std::size_t i = 0; i < queue.size(); ++i) (i < held ? holders : waiters).push_back(entry_json(queue[i]));
+    out["slots"] = slots;
+    out["holders"] = std::move(holders);
+    out["waiters"] = std::move(waiters);
+  } else {
+    json::array waiters;
+    for (std::size_t i = 1; i < queue.size(); ++i) waiters.push_back(entry_json(queue[i]));
+    out["holder"] = queue.empty() ? json::value(nullptr) : json::value(entry_json(queue.front()));
+    out["waiters"] = std::move(waiters);
+  }
   out["stats"] = stats_json(stats);
   return json::serialize(out) + "\n";
 }
@@ -42,12 +66,20 @@ std::string as_json(const std::string& name, const std::vector<lock_entry>& queu
 std::string as_table(const std::string& name, const std::vector<lock_entry>& queue) {
   if (queue.empty()) return "lock \"" + name + "\" is free: nobody holds it, nobody waits\n";
   const auto& holder = queue.front();
-  std::string out = "lock \"" + name + "\" is held by " + identity_text(holder.identity) + " (fencing token " +
-                    std::to_string(holder.fencing_token) + "), " + std::to_string(queue.size() - 1) + " waiting\n\n";
+  const std::size_t slots = slots_of(queue), held = permits_held(queue, slots);
+  std::string out =
+      slots != 0 ? "semaphore \"" + name + "\" (" + std::to_string(slots) + " slots): " + std::to_string(held) +
+                       " of " + std::to_string(slots) + " permits held, " + std::to_string(queue.size() - held) +
+                       " waiting\n\n"
+                 : "lock \"" + name + "\" is held by " + identity_text(holder.identity) + " (fencing token " +
+                       std::to_string(holder.fencing_token) + "), " + std::to_string(queue.size() - 1) + " waiting\n\n";
   std::vector<std::vector<std::string>> rows = {{"POSITION", "IDENTITY", "FENCING TOKEN", "LEASE", "KEY"}};
   for (std::size_t i = 0; i < queue.size(); ++i) {
     const auto& e = queue[i];
-    rows.push_back({i == 0 ? "holder" : std::to_string(i), identity_text(e.identity), std::to_string(e.fencing_token),
+    const std::string position = slots != 0 ? (i < held ? "permit" : std::to_string(i - held + 1))
+                                            : (i == 0 ? "holder" : std::to_string(i));
+    const std::string identity = slots != 0 ? std::string(recipe::decode_slots(e.identity).identity) : e.identity;
+    rows.push_back({position, identity_text(identity), std::to_string(e.fencing_token),
                     e.lease == 0 ? "none" : lease_hex(e.lease), e.key});
   }
   std::vector<std::size_t> width(rows.front().size(), 0);

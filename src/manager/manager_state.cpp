@@ -3,6 +3,8 @@
 
 #include "manager/manager_state.hpp"
 
+#include "recipe/slots_value.hpp"
+
 #include <boost/asio/post.hpp>
 
 namespace clusterlock::detail {
@@ -23,18 +25,21 @@ std::uint_fast32_t jitter_seed() {
   return base + 0x9e3779b9u * ++next;
 }
 
-lock_entry to_entry(const recipe::queue_entry& e) { return {e.key, e.identity, e.create_revision, e.lease}; }
+lock_entry to_entry(const recipe::queue_entry& e, std::size_t slots) {
+  std::string identity = slots == 0 ? e.identity : std::string(recipe::decode_slots(e.identity).identity);
+  return {e.key, std::move(identity), e.create_revision, e.lease};
+}
 
 }  // namespace
 
-manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool own)
+manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool own, std::size_t slots)
     : sess(std::move(s)),
       strand(sess->strand),
       opts(std::move(o)),
       prefix(opts.name + "/"),
       own_session(own),
       client(*sess->client),
-      machine(opts.identity),
+      machine(opts.identity, slots),
       value(opts.identity),
       rng(jitter_seed()) {}
 
@@ -48,7 +53,26 @@ bool manager_state::may_hold() const { return wants_key() && lease_proven(); }
 
 void manager_state::note_validity() { valid_until.store(sess->lease->valid_until().time_since_epoch().count()); }
 
+std::string manager_state::key_value() const {
+  return machine.slots() == 0 ? current_value() : recipe::encode_slots(machine.slots(), current_value());
+}
+
+error_code manager_state::check_slots() {
+  const auto& c = machine.conflict();
+  if (!c || fatal || stage != phase::active) return {};
+  const auto theirs = recipe::decode_slots(c->identity);
+  report(from::contention, level::error,
+         "key " + c->key + " (create revision " + std::to_string(c->create_revision) + ") " +
+             (theirs.slots == 0 ? std::string("is a plain lock's (its value has no slots=N;)")
+                                : "was made with " + std::to_string(theirs.slots) + " slots") +
+             ", ours with " + std::to_string(machine.slots()) +
+             ": every contender of one semaphore must give the same number of slots; leaving the line",
+         make_error_code(errc::slots_mismatch));
+  return make_error_code(errc::slots_mismatch);
+}
+
 void manager_state::publish() {
+  if (auto ec = check_slots()) fail_contention(ec);  // before the state is published: we never claim a permit
   const bool holding = machine.current() == recipe::lock_machine::status::held && stage == phase::active;
   held.store(false);  // token first, then held: a reader never sees held with a stale token
   token.store(holding ? machine.my_token() : 0);
@@ -59,7 +83,7 @@ void manager_state::publish() {
     for (auto& c : machine.take_queue_changes()) {
       if (c.kind == change::cleared) view.clear();
       else if (c.kind == change::erased) view.erase({c.entry.create_revision, c.entry.key});
-      else view.insert_or_assign({c.entry.create_revision, c.entry.key}, to_entry(c.entry));
+      else view.insert_or_assign({c.entry.create_revision, c.entry.key}, to_entry(c.entry, machine.slots()));
     }
     my_key = machine.my_key();
   }
@@ -182,7 +206,7 @@ bool manager_state::wants_probe() const { return machine.wants_probe(); }
 bool manager_state::probe_targets(std::vector<std::string>& out) const {
   if (!machine.has_key()) return false;
   out.push_back(machine.my_key());
-  if (auto h = machine.holder(); h && machine.current() == recipe::lock_machine::status::waiting) out.push_back(h->key);
+  for (auto& k : machine.keys_ahead()) out.push_back(std::move(k));
   return true;
 }
 

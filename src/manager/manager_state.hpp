@@ -49,7 +49,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     bool acquired = false;  // async_try_acquire's answer
   };
 
-  manager_state(std::shared_ptr<session_state> s, options o, bool own);
+  /// `slots`: 0 for a lock, N for a semaphore of N permits (see recipe::lock_machine).
+  manager_state(std::shared_ptr<session_state> s, options o, bool own, std::size_t slots = 0);
 
   const std::shared_ptr<session_state> sess;
   const boost::asio::any_io_executor strand;
@@ -131,6 +132,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     std::lock_guard lock(view_mutex);
     return my_key;
   }
+  std::string key_value() const;  // what our key's value is made of: the value, with `slots=N;` for a semaphore
+  error_code check_slots();       // a semaphore's older key disagrees with our N: reported once, slots_mismatch
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
   void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,
               error_code ec = {});

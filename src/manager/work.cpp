@@ -30,7 +30,7 @@ constexpr auto ignore_cancellation = [](asio::cancellation_type) { return asio::
 
 // Errors that another try cannot cure: contention stops and the operations waiting for it are told.
 bool is_fatal(const error_code& ec) {
-  return is_refusal(ec) || ec == errc::invalid_options || ec == errc::not_started;
+  return is_refusal(ec) || ec == errc::invalid_options || ec == errc::not_started || ec == errc::slots_mismatch;
 }
 
 }  // namespace
@@ -149,7 +149,7 @@ asio::awaitable<error_code> manager_state::read() {
       // Not cancelled: a txn cut off on its way may still create our key, and we could not know to delete it (on a
       // shared session the lease, and so the key, would outlive this lock).
       co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
-      snap = co_await recipe::enqueue(client, prefix, key, current_value(), *lease);
+      snap = co_await recipe::enqueue(client, prefix, key, key_value(), *lease);
       co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
       if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
       // The lease was found gone while the txn was on its way: our key went with it, whatever the reply says.
@@ -190,8 +190,9 @@ void manager_state::apply(const etcd::watch_event& e) {
 
 // After a read (or its failure): tell the waiting operations, or stop contending on an error retrying cannot cure.
 void manager_state::after_read(error_code ec) {
+  const bool mismatch = !ec && (ec = check_slots());  // reported by check_slots, with the key that disagrees
   if (ec && is_fatal(ec)) {
-    report(from::contention, level::error, "contention stopped: " + ec.message(), ec);
+    if (!mismatch) report(from::contention, level::error, "contention stopped: " + ec.message(), ec);
     fail_contention(ec);
   } else if (ec && ec != asio::error::operation_aborted) {
     report(from::read, level::warning, "reading the queue failed, will retry: " + ec.message(), ec);

@@ -1,8 +1,14 @@
 #include "recipe/lock_machine.hpp"
 
+#include "recipe/slots_value.hpp"
+
 #include <utility>
 
 namespace clusterlock::recipe {
+
+std::string lock_machine::own_identity(const std::string& value) const {
+  return slots_ == 0 ? value : std::string(decode_slots(value).identity);
+}
 
 void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key) {
   snapshot_revision_ = revision;
@@ -19,7 +25,10 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   my_key_ = my_key;
   my_revision_ = found;
   my_lease_ = found != 0 ? by_revision_.at({found, my_key}).lease : 0;
-  if (found != 0) my_identity_ = by_revision_.at({found, my_key}).identity;  // what etcd has, proclaims included
+  if (found != 0) my_identity_ = own_identity(by_revision_.at({found, my_key}).identity);  // what etcd has
+  // Sticky for the key (lose() clears it): an older key that disagreed and agrees again (an operator's puts) must not
+  // give back a permit we said was gone, and the driver deletes this key anyway.
+  if (found != 0 && slots_ != 0 && !conflict_) find_conflict();
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
   if (found != 0 && (status_ == status::uncertain || status_ == status::unproven) && oldest() && lease_proven_) {
     // A linearizable read found our key: we held the lock and still do, with the same token.
@@ -35,7 +44,11 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
     lose(lock_event::removed, revision);  // deleted and re-created behind our back: not the key we contended with
   }
   // A put of our own key that keeps its create revision changed its value (async_proclaim): events about us say it.
-  if (entry.key == my_key_ && entry.create_revision == my_revision_) my_identity_ = entry.identity;
+  if (entry.key == my_key_ && entry.create_revision == my_revision_) my_identity_ = own_identity(entry.identity);
+  // Only an operator's put can make a key as old as ours disagree now (later keys are behind us): never hold with it.
+  if (my_revision_ != 0 && entry.key != my_key_ && entry.create_revision <= my_revision_ && disagrees(entry) &&
+      !conflict_)
+    conflict_ = entry;
   insert(std::move(entry));
   settle(revision);
 }
@@ -104,6 +117,29 @@ std::vector<queue_entry> lock_machine::queue() const {
   return out;
 }
 
+std::vector<std::string> lock_machine::keys_ahead() const {
+  std::vector<std::string> out;
+  if (status_ != status::waiting) return out;
+  for (auto it = by_revision_.begin(); it != by_revision_.end() && out.size() < probe_ahead(); ++it) {
+    if (it->first.first >= my_revision_) break;
+    out.push_back(it->second.key);
+  }
+  return out;
+}
+
+bool lock_machine::disagrees(const queue_entry& e) const {
+  return slots_ != 0 && decode_slots(e.identity).slots != slots_;
+}
+
+void lock_machine::find_conflict() {
+  for (auto it = by_revision_.begin(); it != by_revision_.end() && it->first.first <= my_revision_; ++it) {
+    if (it->second.key != my_key_ && disagrees(it->second)) {
+      conflict_ = it->second;
+      return;
+    }
+  }
+}
+
 std::optional<queue_entry> lock_machine::holder() const {
   if (by_revision_.empty()) return std::nullopt;
   return by_revision_.begin()->second;
@@ -149,14 +185,22 @@ void lock_machine::lose(lock_event::kind_type why, std::int64_t revision) {
   status_ = status::idle;
   my_revision_ = 0;
   my_lease_ = 0;
+  conflict_.reset();
 }
 
 bool lock_machine::oldest() const {
-  // Ours, and no other key as old: etcd's recipe would let a key of the same create revision believe it holds too
-  // (only a txn that made both could do that; ours makes one key).
-  return my_revision_ != 0 && !by_revision_.empty() &&
-         by_revision_.begin()->first == std::make_pair(my_revision_, my_key_) &&
-         (by_revision_.size() == 1 || std::next(by_revision_.begin())->first.first > my_revision_);
+  // Ours, and fewer than N other keys as old or older (a lock: none). A key of the same create revision counts:
+  // etcd's recipe would let it believe it holds too (only a txn that made both could do that; ours makes one key).
+  // At most N + 1 entries are looked at, and one for a lock.
+  if (my_revision_ == 0 || conflict_) return false;
+  const std::size_t limit = slots_ == 0 ? 1 : slots_;
+  std::size_t ahead = 0;
+  bool mine = false;
+  for (auto it = by_revision_.begin(); it != by_revision_.end() && it->first.first <= my_revision_; ++it) {
+    if (it->first.first == my_revision_ && it->first.second == my_key_) mine = true;
+    else if (++ahead >= limit) return false;
+  }
+  return mine;
 }
 
 void lock_machine::settle(std::int64_t revision) {
@@ -170,7 +214,8 @@ void lock_machine::settle(std::int64_t revision) {
     if (status_ != status::unproven) emit_mine(lock_event::removed, revision);
     status_ = status::waiting;
   }
-  // The holder changed, or its value did (a proclaim): observers learn both.
+  // The holder changed, or its value did (a proclaim): observers learn both. A semaphore has no one holder.
+  if (slots_ != 0) return;
   holder_view holder;
   if (!by_revision_.empty()) {
     const auto& e = by_revision_.begin()->second;

@@ -6,8 +6,16 @@
 // Ownership follows etcd's recipe: the key under the prefix with the lowest create revision holds the lock.
 // The snapshot (the acquire txn's range at revision R) plus the watch from R + 1 give every change in order
 // with no gap, so we know we hold the lock the moment the last key ahead of ours is deleted.
+//
+// A semaphore (slots N > 0) generalizes the rule: our key holds a permit while fewer than N other keys are as old
+// as ours or older (a key of the same create revision counts as older: the pessimistic reading; for N = 1 it is
+// exactly the lock's rule). Its values carry N (slots_value.hpp); an older key with another N (or none: a plain
+// lock) is a conflict: we never hold, and the driver refuses with errc::slots_mismatch and deletes our key.
+// Slots 0 is the plain lock: values are not parsed, and holder changes are announced.
 
 #include <clusterlock/lock_event.hpp>
+
+#include <cstddef>
 
 #include <cstdint>
 #include <map>
@@ -38,8 +46,10 @@ class lock_machine {
     releasing,  // we are deleting our key (release, shutdown): never held again, whatever the watch says
   };
 
-  /// `my_identity` is what events carry as holder when it is us.
-  explicit lock_machine(std::string my_identity) : my_identity_(std::move(my_identity)) {}
+  /// `my_identity` is what events carry as holder when it is us. `slots`: 0 for a lock, N for a semaphore of N
+  /// permits (whose key values are `slots=N;<identity>`, see slots_value.hpp).
+  explicit lock_machine(std::string my_identity, std::size_t slots = 0)
+      : my_identity_(std::move(my_identity)), slots_(slots) {}
 
   /// Every key under the prefix at `revision` (from the acquire txn, or a re-read after compaction), and our key
   /// (empty when we have none: observers, or before contending).
@@ -76,14 +86,27 @@ class lock_machine {
   /// ahead of ours, gone or another by a linearizable read that the watch has not caught up with? Then the watch
   /// serves a stale member. The holder alone is enough, and all a probe of one waiter reads: while it stands, no key
   /// behind it can make our turn come; once it is gone, the next probe sees that.
+  /// A semaphore's waiter reads the first keys_ahead() keys ahead of it (the permit holders whose release admits the
+  /// first waiter): any of them gone by the probe and not by the watch means the same.
   template <class Lookup>
   bool view_behind(Lookup create_revision_of) const {
-    if (status_ != status::waiting || by_revision_.empty()) return false;
-    const auto& [position, e] = *by_revision_.begin();
-    if (position.first >= my_revision_) return false;
-    const std::int64_t found = create_revision_of(e.key);
-    return found != -1 && found != position.first;
+    if (status_ != status::waiting) return false;
+    std::size_t n = 0;
+    for (auto it = by_revision_.begin(); it != by_revision_.end() && n < probe_ahead(); ++it, ++n) {
+      if (it->first.first >= my_revision_) return false;
+      const std::int64_t found = create_revision_of(it->second.key);
+      if (found != -1 && found != it->first.first) return true;
+    }
+    return false;
   }
+  /// The keys a waiter's probe reads beside its own (view_behind): the holder for a lock, the first min(N, 3) keys
+  /// ahead of ours for a semaphore. Empty unless waiting.
+  std::vector<std::string> keys_ahead() const;
+  /// A semaphore's number of permits (0: a lock).
+  std::size_t slots() const noexcept { return slots_; }
+  /// An older key (or one as old) whose value has another number of slots than ours, or none (a plain lock): we
+  /// never hold while it stands, and the driver gives up (errc::slots_mismatch). Semaphores only.
+  const std::optional<queue_entry>& conflict() const noexcept { return conflict_; }
   std::int64_t my_token() const noexcept { return my_revision_; }
   std::int64_t my_lease() const noexcept { return my_lease_; }
   const std::string& my_key() const noexcept { return my_key_; }
@@ -111,7 +134,11 @@ class lock_machine {
   void insert(queue_entry e);
   void erase(const std::string& key);
   void erase_mine();  // our key, if the view still has the one we contended with
-  bool oldest() const;                 // our key is first in the queue, and alone at its create revision
+  bool oldest() const;                 // admitted: fewer than max(slots, 1) other keys are as old as ours, or older
+  std::size_t probe_ahead() const noexcept { return slots_ <= 1 ? 1 : (slots_ < 3 ? slots_ : 3); }
+  bool disagrees(const queue_entry& e) const;  // a semaphore's key with another N than ours (or a plain lock's)
+  std::string own_identity(const std::string& value) const;  // a semaphore's value without its `slots=N;`
+  void find_conflict();                       // scans the keys as old as ours, or older, for one that disagrees
   void settle(std::int64_t revision);  // recompute status and holder after a change; emit events
   void lose(lock_event::kind_type why, std::int64_t revision);
   void emit(lock_event::kind_type kind, std::int64_t token, std::string holder, std::int64_t revision);
@@ -119,6 +146,8 @@ class lock_machine {
   void take_turn(std::int64_t revision);  // our key is the oldest: held (ACQUIRED) or, unproven lease, unproven
 
   std::string my_identity_;
+  std::size_t slots_ = 0;
+  std::optional<queue_entry> conflict_;
   std::string my_key_;
   std::int64_t my_revision_ = 0;
   std::int64_t my_lease_ = 0;

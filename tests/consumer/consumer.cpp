@@ -37,6 +37,17 @@ int main() {
   } catch (const boost::system::system_error& e) {
     check(e.code() == clusterlock::errc::invalid_options, std::string("lock_manager threw ") + e.what());
   }
+  try {
+    clusterlock::semaphore permits(io, good, 0);
+    check(false, "semaphore accepted 0 slots");
+  } catch (const boost::system::system_error& e) {
+    check(e.code() == clusterlock::errc::invalid_options, std::string("semaphore threw ") + e.what());
+    check(std::string(e.what()).find("slots") != std::string::npos, std::string("the reason names slots: ") + e.what());
+  }
+  {
+    clusterlock::semaphore permits(io, good, 3);  // no I/O until start()
+    check(permits.slots() == 3 && !permits.have_permit(), "a semaphore of 3 slots, not started, holds no permit");
+  }
   {
     clusterlock::lock_manager lock(io.get_executor(), good);  // no I/O until start()
     check(!lock.have_lock() && lock.fencing_token() == 0, "a new manager holds nothing");

@@ -245,3 +245,22 @@ TEST(CliArguments, PutAndDelWriteOnlyFenced) {
 
 }  // namespace
 }  // namespace clusterlock::cli
+
+namespace clusterlock::cli {
+namespace {
+
+TEST(CliArguments, RunSlotsTakesAWholeNumberOfPermits) {
+  auto a = parse({"run", "--slots", "3", "jobs", "--", "true"});
+  EXPECT_EQ(a.run.slots, 3u);
+  EXPECT_EQ(a.name, "jobs");
+  EXPECT_EQ(parse({"run", "jobs", "--", "true"}).run.slots, 0u);  // the lock
+  EXPECT_EQ(parse({"run", "--slots=1000000", "jobs", "--", "true"}).run.slots, 1000000u);
+  for (const char* bad : {"0", "-1", "x", "2.5", "1000001", ""})
+    EXPECT_THAT(usage_message({"run", std::string("--slots=") + bad, "jobs", "--", "true"}),
+                HasSubstr("--slots: '" + std::string(bad) + "' is not a whole number from 1 to 1000000"));
+  EXPECT_THAT(usage_message({"status", "--slots", "2", "jobs"}), HasSubstr("unknown option '--slots'"));
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("--slots N"));
+}
+
+}  // namespace
+}  // namespace clusterlock::cli
