@@ -5,7 +5,8 @@
 #   scripts/bench.sh                 everything; writes docs/benchmarks/*.csv, *.png, results.md and rewrites the
 #                                    results section of docs/benchmarks.md
 #   scripts/bench.sh --only 2,4      some measurements (1 command hand-off, 2 library hand-off, 3 crash fail-over,
-#                                    4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters)
+#                                    4 acquire+release cycles, 5 idle holder, 6 scale, 7 many waiters,
+#                                    8 semaphore admission)
 #   scripts/bench.sh --quick         fewer trials and shorter windows, into build-bench/quick (docs untouched)
 #   OUT_DIR=/tmp/b scripts/bench.sh  results elsewhere (docs untouched)
 #   SKIP_SETUP=1, BUILD_DIR=..., JOBS=...
