@@ -94,14 +94,13 @@ std::string network::describe() const {
       const auto m = client(i, j).current_mode();
       if (m != fault_relay::mode::pass) out += " c" + std::to_string(i) + ">m" + std::to_string(j) + ":" + to_string(m);
     }
-  for (const auto& [member, entry] : peers_)
-    if (entry.second && entry.second->current_mode() != fault_relay::mode::pass)
-    {
-      out += " p" + std::to_string(member) + ":" + to_string(entry.second->current_mode());
-      const auto sources = entry.second->blackholed_sources();
-      for (std::size_t i = 0; i < sources.size(); ++i)
-        out += (i == 0 ? "(" : ",") + std::to_string(sources[i]) + (i + 1 == sources.size() ? ")" : "");
-    }
+  for (const auto& [member, entry] : peers_) {
+    if (!entry.second || entry.second->current_mode() == fault_relay::mode::pass) continue;
+    out += " p" + std::to_string(member) + ":" + to_string(entry.second->current_mode());
+    const auto sources = entry.second->blackholed_sources();
+    for (std::size_t i = 0; i < sources.size(); ++i)
+      out += (i == 0 ? "(" : ",") + std::to_string(sources[i]) + (i + 1 == sources.size() ? ")" : "");
+  }
   return out.empty() ? "all pass" : out.substr(1);
 }
 

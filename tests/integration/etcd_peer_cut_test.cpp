@@ -120,14 +120,7 @@ TEST(EtcdPeerCut, AMemberCutOffBothWaysCannotRenewALeaseThroughTheNewLeader) {
   for (auto& [member, relay] : relays) relay->pass();
   EXPECT_TRUE(eventually([&] { return keepalive_ttl(cluster.client_url(cut), id, 2000ms) > 0; }, 15s));
   std::string value;
-  EXPECT_TRUE(eventually(
-      [&] {
-        const auto r = cluster.try_etcdctl({"get", "during", "--print-value-only"}, {.members = {cut}});
-        value = r.out;
-        return r.exit_code == 0 && r.out == "1\n";
-      },
-      15s))
-      << value;
+  EXPECT_TRUE(cluster.serves_value(cut, "during", "1", 15s, &value)) << value;
 }
 
 }  // namespace

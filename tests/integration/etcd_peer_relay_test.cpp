@@ -52,14 +52,7 @@ TEST(EtcdPeerRelay, MembersReachEachOtherThroughTheAdvertisedUrlsAndABlackholedL
   // Healed, the old leader catches up and serves a linearizable read again.
   relays[old_leader]->pass();
   std::string value;
-  EXPECT_TRUE(eventually(
-      [&] {
-        const auto r = cluster.try_etcdctl({"get", "during", "--print-value-only"}, {.members = {old_leader}});
-        value = r.out;
-        return r.exit_code == 0 && r.out == "1\n";
-      },
-      15s))
-      << value;
+  EXPECT_TRUE(cluster.serves_value(old_leader, "during", "1", 15s, &value)) << value;
 }
 
 }  // namespace

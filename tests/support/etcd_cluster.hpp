@@ -5,6 +5,7 @@
 
 #include <clusterlock/testing/etcd_cluster.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,10 @@ class etcd_cluster : public clusterlock::testing::etcd_cluster {
   std::optional<http_response> http(int member, http_request_options request, std::string* error = nullptr) const;
   // The files a client of this cluster needs: CA, plus the client certificate when client_cert_auth.
   tls_client_files client_tls() const;
+  // Whether `member` serves `key` = `value` by a linearizable read within `timeout` (a healed member has caught up).
+  // `last` gets the last answer, for the failure message.
+  bool serves_value(int member, const std::string& key, const std::string& value, std::chrono::milliseconds timeout,
+                    std::string* last) const;
 
   std::string other_ca_file() const { return certificates().other_ca_file; }  // did NOT sign etcd's certificate
   std::string other_client_cert_file() const { return certificates().other_client_cert_file; }  // etcd refuses it
