@@ -58,7 +58,16 @@ struct client::impl {
   // Busy ones, lent out by acquire() until release(): close() must reach them too, to abort their exchanges.
   std::vector<transport::http_connection*> lent;
   std::size_t open_count = 0;
-  std::deque<asio::steady_timer*> waiters;  // coroutines waiting for a connection slot
+  // Coroutines waiting for a connection slot, first come first served. A freed slot is granted to the first of them
+  // (taken out of the line, counted in `granted`) and is not free to anyone else until it runs and takes it: a
+  // request asked later (a coroutine resumed at once by its reply, asking again) took it first, and the waiter went
+  // to the back of the line, starving a lease keepalive behind a burst until the lease expired.
+  struct slot_waiter {
+    asio::steady_timer timer;
+    bool granted = false;
+  };
+  std::deque<slot_waiter*> waiters;
+  std::size_t granted = 0;
 
   std::string token;  // auth token; empty: none yet
   std::mt19937_64 rng{std::random_device{}()};
@@ -113,35 +122,46 @@ struct client::impl {
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
-  bool has_free_slot() const { return open_count < cfg.max_connections || !idle.empty(); }
-
-  // Wakes the first waiter when a connection can be had. A waiter may be woken twice (release() and a waiter that
-  // passes the wake on): it then finds the slot taken and waits again, which costs nothing.
-  void wake_next_waiter() {
-    if (!waiters.empty() && has_free_slot()) waiters.front()->cancel();
+  std::size_t free_slots() const {
+    return (open_count < cfg.max_connections ? cfg.max_connections - open_count : 0) + idle.size();
   }
 
-  // A connection to the current endpoint, waiting for a slot when max_connections are busy.
+  // Grants the slots that are free and not yet granted to the first waiters.
+  void grant_waiters() {
+    while (!waiters.empty() && free_slots() > granted) {
+      auto* w = waiters.front();
+      waiters.pop_front();
+      w->granted = true;
+      ++granted;
+      w->timer.cancel();
+    }
+  }
+
+  // A connection to the current endpoint, waiting in line for a slot when max_connections are busy.
   // `gen`: the generation the caller started in; a close() while it waits here ends the wait.
   asio::awaitable<result<std::unique_ptr<transport::http_connection>>> acquire(std::uint64_t gen) {
-    // A waiter that leaves without a connection (cancelled, closed, or ended by an exception at a co_await) may have
-    // been the one release() woke: its wait had already completed with operation_aborted when release() cancelled
-    // its timer again, to no effect. Pass the wake on, or the next waiter waits although a connection is free.
-    bool got = false;
-    detail::scope_exit pass_on([&] {
-      if (!got) wake_next_waiter();
-    });
-    while (!has_free_slot()) {
-      asio::steady_timer wake(ex, asio::steady_timer::time_point::max());
-      waiters.push_back(&wake);
-      detail::scope_exit leave_line([&] { std::erase(waiters, &wake); });
-      auto [ec] = co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-      leave_line.run();
-      if (ec != asio::error::operation_aborted) continue;  // cannot happen: it waits forever
-      // Woken by release() or close(), or cancelled: the generation and the cancellation state tell which.
-      if (gen != generation) co_return error_code(asio::error::operation_aborted);
-      auto cs = co_await asio::this_coro::cancellation_state;
-      if (cs.cancelled() != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
+    if (!waiters.empty() || free_slots() <= granted) {
+      slot_waiter w{asio::steady_timer(ex, asio::steady_timer::time_point::max())};
+      waiters.push_back(&w);
+      // Leaving without the slot (closed, cancelled, or ended by an exception at a co_await): out of the line, and
+      // a slot granted to us goes to the next waiter.
+      detail::scope_exit leave_line([&] {
+        if (!w.granted) {
+          std::erase(waiters, &w);
+          return;
+        }
+        --granted;
+        grant_waiters();
+      });
+      while (!w.granted) {
+        // Ends with operation_aborted when granted, closed or cancelled: the flags tell which.
+        co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (gen != generation) co_return error_code(asio::error::operation_aborted);
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
+      }
+      leave_line.dismiss();
+      --granted;
     }
     const auto& ep = endpoints[current];
     std::unique_ptr<transport::http_connection> conn;
@@ -159,7 +179,6 @@ struct client::impl {
       conn = std::make_unique<transport::http_connection>(ex, ep, tls, topts);
     }
     lent.push_back(conn.get());
-    got = true;
     co_return conn;
   }
 
@@ -176,7 +195,7 @@ struct client::impl {
       --open_count;
     }
     trim_idle();
-    wake_next_waiter();
+    grant_waiters();
   }
 
   // Closes the connections beyond max_idle_connections that nobody took for idle_linger: the oldest idle ones,
@@ -338,7 +357,7 @@ struct client::impl {
     for (auto* conn : lent) conn->close();
     lent.clear();
     open_count = 0;
-    for (auto* w : waiters) w->cancel();
+    for (auto* w : waiters) w->timer.cancel();
   }
 };
 
