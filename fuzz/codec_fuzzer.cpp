@@ -62,7 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 0: check(codec::decode_range(body), body, false); break;
     case 1: check(codec::decode_put(body), body, false); break;
     case 2: check(codec::decode_delete_range(body), body, false); break;
-    case 3: check(codec::decode_txn(body), body, false); break;
+    case 3:
+      check(codec::decode_txn(body), body, false);
+      check(codec::decode_txn_batch(body), body, false);
+      break;
     case 4: check(codec::decode_lease_grant(body), body, false); break;
     case 5: check(codec::decode_lease_keepalive(body), body, true); break;
     case 6: check(codec::decode_lease_revoke(body), body, false); break;

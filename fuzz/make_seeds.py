@@ -15,6 +15,7 @@ def write(target, name, data):
 # ---- codec: the selector byte (the decoder, numbered as codec_fuzzer.cpp's switch) and a reply captured from
 # etcd 3.4.23 (the fixtures of tests/unit/codec_test.cpp).
 text = open(os.path.join(corpus, '..', '..', 'tests', 'unit', 'codec_test.cpp')).read()
+text += open(os.path.join(corpus, '..', '..', 'tests', 'unit', 'txn_batch_test.cpp')).read()
 fixtures = dict(re.findall(r'constexpr std::string_view (\w+)\s*=\s*(?://[^\n]*)?\s*R"\((.*?)\)";', text, re.S))
 
 
@@ -27,6 +28,7 @@ codec('put-prev-kv', 1, fixtures['captured_put_prev_kv'])
 codec('delete-prev-kvs', 2, fixtures['captured_delete_prev_kvs'])
 codec('txn-acquired', 3, fixtures['captured_txn_acquired'])
 codec('txn-delete', 3, fixtures['captured_txn_delete'])
+codec('txn-batch', 3, fixtures['captured_txn_batch'])
 codec('lease-grant', 4, fixtures['captured_lease_grant'])
 codec('keepalive', 5, '{"result":{"header":{"cluster_id":"11521007050457943832","member_id":"368659260856335979",'
       '"revision":"4","raft_term":"2"},"ID":"1234","TTL":"30"}}\n')

@@ -493,9 +493,9 @@ bool read_response_op(const json::value& v, response_op& out) {
   return read(*del, out.emplace<delete_range_response>(), header_is::optional);
 }
 
-bool read(const json::object& o, txn_response& out) {
+bool read(const json::object& o, txn_response& out, header_is header = header_is::required) {
   reader r(o);
-  read_header(r, out.header, header_is::required);
+  read_header(r, out.header, header);
   r.boolean("succeeded", out.succeeded);
   if (const auto* a = r.array("responses")) {
     out.responses.reserve(a->size());
@@ -749,6 +749,35 @@ result<txn_response> decode_txn(std::string_view body) {
   return decode_with<txn_response>(body, [](const json::object& root) -> result<txn_response> {
     txn_response out;
     if (!read(root, out)) return malformed();
+    return out;
+  });
+}
+
+std::string encode_txn_batch(const std::vector<std::string>& txn_bodies) {
+  std::string out = R"({"success":[)";
+  for (std::size_t i = 0; i < txn_bodies.size(); ++i) {
+    out += i == 0 ? R"({"request_txn":)" : R"(,{"request_txn":)";
+    out += txn_bodies[i];
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+result<std::vector<txn_response>> decode_txn_batch(std::string_view body) {
+  return decode_with<std::vector<txn_response>>(body, [](const json::object& root) -> result<std::vector<txn_response>> {
+    reader r(root);
+    response_header header;
+    read_header(r, header, header_is::required);
+    const json::array* a = r.array("responses");
+    if (!r.ok() || !a) return malformed();
+    std::vector<txn_response> out(a->size());
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const auto* op = (*a)[i].if_object();
+      const auto* nested = op && op->size() == 1 ? op->if_contains("response_txn") : nullptr;
+      if (!nested || !nested->is_object() || !read(nested->get_object(), out[i], header_is::optional)) return malformed();
+      out[i].header = header;
+    }
     return out;
   });
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace clusterlock::etcd::codec {
 
@@ -27,6 +28,8 @@ std::string encode(const range_request&);
 std::string encode(const put_request&);
 std::string encode(const delete_range_request&);
 std::string encode(const txn_request&);
+/// One txn whose success branch runs each of `txn_bodies` (encode(txn_request) results) as a nested txn (etcd 3.3+).
+std::string encode_txn_batch(const std::vector<std::string>& txn_bodies);
 
 // POST /v3/lease/grant (id 0: etcd picks one), /v3/lease/keepalive, /v3/lease/revoke, /v3/lease/timetolive.
 std::string encode_lease_grant(std::chrono::seconds ttl, std::int64_t id = 0);
@@ -44,6 +47,9 @@ result<range_response> decode_range(std::string_view body);
 result<put_response> decode_put(std::string_view body);
 result<delete_range_response> decode_delete_range(std::string_view body);
 result<txn_response> decode_txn(std::string_view body);
+/// The reply to encode_txn_batch: each nested txn's response, in order, with the outer txn's header (the nested ones
+/// carry none). The caller checks that there is one per txn it sent.
+result<std::vector<txn_response>> decode_txn_batch(std::string_view body);
 result<lease_grant_response> decode_lease_grant(std::string_view body);
 /// The gateway wraps it: {"result":{...}} (the unwrapped form is accepted too). A lease that is gone answers 200
 /// with TTL absent, i.e. ttl 0. A streamed {"error":{...}} maps like decode_error.

@@ -42,7 +42,7 @@ boost::asio::awaitable<result<snapshot>> enqueue(etcd::client& c, const std::str
   txn.success.push_back(etcd::put_request{my_key, identity, lease, false});
   txn.success.push_back(whole_queue(prefix));
   txn.failure.push_back(whole_queue(prefix));
-  auto r = co_await c.txn(std::move(txn), etcd::idempotency::safe);
+  auto r = co_await c.txn_batched(std::move(txn));  // a burst of acquisitions shares txns
   if (!r) co_return r.error();
   auto* range = r->responses.empty() ? nullptr : std::get_if<etcd::range_response>(&r->responses.back());
   if (!range) co_return make_error_code(errc::malformed_response);
@@ -68,7 +68,7 @@ boost::asio::awaitable<result<void>> release(etcd::client& c, const std::string&
   etcd::txn_request txn;
   txn.compares.push_back(etcd::compare::create_revision(my_key, etcd::compare_result::equal, create_revision));
   txn.success.push_back(etcd::delete_range_request{my_key, {}, false});
-  auto r = co_await c.txn(std::move(txn), etcd::idempotency::safe);
+  auto r = co_await c.txn_batched(std::move(txn));  // and a burst of releases
   if (!r) co_return r.error();
   co_return result<void>();
 }

@@ -113,8 +113,9 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
 
   /// At most max_contending contend coroutines run at once on a session; the others wait in line, without a
   /// coroutine. (At 10,000 locks, 10,000 acquisitions at once held 10,000 coroutine frames and requests waiting
-  /// for the client's two connections: they set the process's memory high-water mark.)
-  static constexpr int max_contending = 16;
+  /// for the client's connections: they set the process's memory high-water mark.) 128: enough that a burst's
+  /// enqueue txns fill batches of up to 64 (etcd::client::txn_batched) on 16 connections.
+  static constexpr int max_contending = 128;
   void request_contend(lock_listener* l);  // l->run_contend() now or when a coroutine ends
   void contend_ended();
   void leave_contend_line(lock_listener* l);

@@ -3,6 +3,9 @@
 
 #include "integration/etcd_client_fixture.hpp"
 
+#include <cstdio>
+#include <set>
+
 namespace clusterlock::test::client_tests {
 namespace {
 
@@ -388,4 +391,50 @@ TEST_F(EtcdClientTest, LeaseTimeToLiveWithKeys) {
 }
 
 }  // namespace
+}  // namespace clusterlock::test::client_tests
+
+namespace clusterlock::test::client_tests {
+
+// txn_batched against etcd: txns asked at once share requests, as nested txns, and each gets its own answer: its own
+// branch and its own reads, at the revision of the txn that carried it.
+TEST_F(EtcdClientTest, TxnBatchedRunsEachTxnAsItsOwnNestedTxn) {
+  constexpr int count = 40;
+  put(key("taken/07"), "earlier");  // its create-if-absent takes the failure branch
+  const auto before = client_->request_stats().requests;
+  std::vector<std::future<result<etcd::txn_response>>> futures;
+  for (int i = 0; i < count; ++i) {  // all asked before any is answered
+    char name[16];
+    std::snprintf(name, sizeof name, "taken/%02d", i);
+    etcd::txn_request t;
+    t.compares.push_back(etcd::compare::create_revision(key(name), etcd::compare_result::equal, 0));
+    t.success.push_back(etcd::put_request{key(name), "batched", 0, false});
+    t.success.push_back(etcd::range_request{.key = key(name)});
+    t.failure.push_back(etcd::range_request{.key = key(name)});
+    futures.push_back(asio::co_spawn(io_, client_->txn_batched(std::move(t)), asio::use_future));
+  }
+  std::vector<result<etcd::txn_response>> results;
+  for (auto& f : futures) results.push_back(wait_on(io_, std::move(f), 30s));
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(count));
+  std::set<std::int64_t> revisions;
+  for (int i = 0; i < count; ++i) {
+    const auto& r = results[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(r) << i << ": " << describe(r);
+    EXPECT_EQ(r->succeeded, i != 7) << i;
+    ASSERT_FALSE(r->responses.empty()) << i;
+    const auto& read = std::get<etcd::range_response>(r->responses.back());
+    ASSERT_EQ(read.kvs.size(), 1u) << i;
+    char name[16];
+    std::snprintf(name, sizeof name, "taken/%02d", i);
+    EXPECT_EQ(read.kvs[0].key, key(name));
+    EXPECT_EQ(read.kvs[0].value, i == 7 ? "earlier" : "batched");
+    if (i != 7) {
+      EXPECT_EQ(read.kvs[0].create_revision, r->header.revision) << i;
+    }
+    revisions.insert(r->header.revision);
+  }
+  const auto sent = client_->request_stats().requests - before;
+  EXPECT_LT(sent, static_cast<std::uint64_t>(count)) << "no txn shared a request";
+  EXPECT_EQ(revisions.size(), sent) << "one revision per request sent";
+}
+
 }  // namespace clusterlock::test::client_tests

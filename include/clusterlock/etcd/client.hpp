@@ -51,6 +51,14 @@ class client {
   boost::asio::awaitable<result<delete_range_response>> delete_range(delete_range_request req,
                                                                      idempotency = idempotency::unsafe);
   boost::asio::awaitable<result<txn_response>> txn(txn_request req, idempotency = idempotency::unsafe);
+  /// A txn that is safe to repeat, sent together with the other txn_batched calls asked while earlier ones are on
+  /// their way: they run as the nested txns of one etcd txn (etcd 3.3+), in the order asked, at one revision (keys
+  /// that two of them create share a create revision). Up to 4 batches are on their way at once; a call asked while
+  /// fewer are is sent at once (alone, if nothing else waits): no added wait.
+  /// Txns that write the same key never share a batch; one that deletes a range goes alone. When etcd refuses a
+  /// batch as a whole (a permission, a size), each of its txns is sent again alone. Cancellation: terminal; a txn
+  /// already sent may still be applied.
+  boost::asio::awaitable<result<txn_response>> txn_batched(txn_request req);
   boost::asio::awaitable<result<lease_grant_response>> lease_grant(std::chrono::seconds ttl, std::int64_t id = 0);
   boost::asio::awaitable<result<lease_keepalive_response>> lease_keepalive(std::int64_t id);
   boost::asio::awaitable<result<lease_revoke_response>> lease_revoke(std::int64_t id);
@@ -107,7 +115,7 @@ class client {
  private:
   friend class watch_stream;
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;  // shared with batched txns in flight (txn_batched)
 };
 
 /// One long-lived watch on its own HTTP connection. Messages are read incrementally as etcd's
