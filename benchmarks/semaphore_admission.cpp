@@ -50,7 +50,8 @@ struct contender {
   asio::any_io_executor executor() const { return with([](auto& l) { return l.get_executor(); }); }
   std::string key() const { return with([](auto& l) { return l.key(); }); }
   bool holds() const {
-    return sem ? sem->have_permit() : with([](auto& l) { return l.have_lock(); });
+    if (sem) return sem->have_permit();
+    return rw ? rw->have_lock() : lock->have_lock();
   }
   void start() { with([](auto& l) { l.start(); }); }
   template <class F>

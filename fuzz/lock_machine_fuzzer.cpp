@@ -14,7 +14,7 @@
 // that fail after etcd applied them, and release.
 // Bit 1 of the mode: contend (else observe). Bit 2: a semaphore of N = 1 + bits 3-4 slots (1 to 4): keys carry
 // `slots=N;` values, other contenders' sometimes another N or none (a plain lock's), and the invariants count.
-// Bit 5: a read-write lock, we a reader (bit 6) or a writer: keys carry `rw=read;` or `rw=write;` values, other
+// Bit 7 (bit 2 clear): a read-write lock, we a reader (bit 6) or a writer: keys carry `rw=read;` or `rw=write;` values, other
 // contenders' sometimes a plain lock's, etcdctl's empty one or a semaphore's (writers all).
 //
 // Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
@@ -44,7 +44,7 @@
 //  (5s) no HOLDER_CHANGED at all;
 //  (6s) status held => in etcd at the machine's revision(), our key stood with our token, fewer than N other keys
 //       were as old or older, and all of those agreed on N ("we say held only when fewer than N older keys").
-// Read-write lock (bit 5), in place of (2), (5) and (6), from the rule's statement (machine_checks.hpp):
+// Read-write lock (bit 7), in place of (2), (5) and (6), from the rule's statement (machine_checks.hpp):
 //  (2r) status held => our key is in the view with our token; a reader: no key of the view as old as ours or older
 //       is a writer's (any value but `rw=read;...`); a writer: no other key is as old or older;
 //  (5r) no HOLDER_CHANGED at all;
@@ -445,9 +445,10 @@ void run(const std::uint8_t* data, std::size_t size) {
   trace.clear();
   FuzzedDataProvider in(data, size);
   const auto mode = in.ConsumeIntegral<std::uint8_t>();
-  const admission rule = (mode & 32)  ? ((mode & 64) ? admission::reader() : admission::writer())
-                         : (mode & 4) ? admission::semaphore(1 + ((mode >> 3) & 3))
-                                      : admission::lock();
+  // Bit 7 for the read-write lock, and only without bit 2: every seed made before keeps its meaning.
+  const admission rule = (mode & 4)     ? admission::semaphore(1 + ((mode >> 3) & 3))
+                         : (mode & 128) ? ((mode & 64) ? admission::reader() : admission::writer())
+                                        : admission::lock();
   if (mode & 1) {
     run_free(in, rule);
   } else {
