@@ -222,8 +222,11 @@ void lock_machine::settle(std::int64_t revision) {
   } else if (!first && (status_ == status::held || status_ == status::uncertain || status_ == status::unproven)) {
     // A key older than ours appeared. etcd never does that unless its history was rewritten (a restore from a
     // backup); whoever it is, by the recipe's rule we no longer hold the lock. Say so, and wait our turn.
+    // A read-write lock's reader also loses its hold when an older reader's key is rewritten as a writer's (an
+    // operator's put). Announced holds must not come back with the same token (a fresh ACQUIRED raises it): such a
+    // key leaves the line, and the driver puts a new one at its end (found by the fuzzer).
     if (status_ != status::unproven) emit_mine(lock_event::removed, revision);
-    status_ = status::waiting;
+    status_ = rule_.rw() && status_ != status::unproven ? status::releasing : status::waiting;
   }
   // The holder changed, or its value did (a proclaim): observers learn both. A semaphore or a read-write lock has
   // no one holder.

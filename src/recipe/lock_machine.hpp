@@ -48,7 +48,8 @@ class lock_machine {
     uncertain,  // we held it, and cannot prove it now (probe failed, lease validity ran out)
     unproven,   // our key became the oldest while our lease's lifetime was not proven: no ACQUIRED until a probe
                 // (with the lease proven again) finds our key; nothing was announced, so nothing is lost quietly
-    releasing,  // we are deleting our key (release, shutdown): never held again, whatever the watch says
+    releasing,  // we are deleting our key (release, shutdown; or a read-write lock's hold taken away while its key
+                // stands): never held again, whatever the watch says
   };
 
   /// `my_identity` is what events carry as holder when it is us. `rule`: the lock's, a semaphore's of N permits

@@ -188,6 +188,30 @@ TEST_F(rw_lock_it, a_plain_lock_on_the_name_acts_as_a_writer) {
   EXPECT_FALSE(r2.have_lock());
 }
 
+// An operator rewrites an older reader's key as a writer's while we read: our hold is taken away (REMOVED), our key
+// leaves the line and a new one goes in at its end; once the older key is a reader's again we hold again, with a
+// higher token (never the same hold back after a REMOVED).
+TEST_F(rw_lock_it, an_older_reader_rewritten_as_a_writer_takes_our_hold_and_we_come_back_with_a_new_key) {
+  const auto name = lock_name();
+  auto& a = add_rw(make_options(name, "a"), rw_mode::read);
+  auto& b = add_rw(make_options(name, "b"), rw_mode::read);
+  start_in_line(a);
+  start_in_line(b);
+  ASSERT_TRUE(run_until([&] { return a.have_lock() && b.have_lock(); }, 5s)) << who_holds();
+  const auto first = b.fencing_token();
+  const auto a_key = a.key();
+  const auto lease = "--lease=" + a_key.substr(a_key.rfind('/') + 1);
+  cluster().etcdctl({"put", lease, a_key, "operator"});
+  ASSERT_TRUE(run_until([&] { return events_of(b).count(lock_event::removed) > 0; }, 5s)) << events_of(b).dump();
+  EXPECT_FALSE(b.have_lock());
+  run_for(300ms);  // b's new key is in line, behind a's, which is a writer's now
+  EXPECT_FALSE(b.have_lock());
+  cluster().etcdctl({"put", lease, a_key, "rw=read;a"});
+  ASSERT_TRUE(run_until([&] { return b.have_lock(); }, 5s)) << events_of(b).dump();
+  EXPECT_GT(b.fencing_token(), first);
+  EXPECT_EQ(events_of(b).count(lock_event::acquired), 2u) << events_of(b).dump();
+}
+
 // Tries: a reader's fails under a writer and leaves no key; succeeds beside readers; a writer's fails beside them.
 TEST_F(rw_lock_it, try_acquire_by_the_rule) {
   const auto name = lock_name();
