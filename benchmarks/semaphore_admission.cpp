@@ -1,8 +1,10 @@
-// 8. Semaphore admission: a permit holder calls async_release; how long until the first waiter reports ACQUIRED,
-// beside the lock's hand-off measured the same way, interleaved in blocks.
+// 8. Semaphore and read-write lock admission: a holder calls async_release; how long until the first waiter reports
+// ACQUIRED, beside the lock's hand-off measured the same way, interleaved in blocks.
 //
 // In one process, one io_context run by a thread of the driver, each contender on a session of its own. The
-// semaphore: N = 2, three contenders (two holders, one waiter); the lock: two contenders (holder, waiter). The start
+// semaphore: N = 2, three contenders (two holders, one waiter); the lock: two contenders (holder, waiter); the
+// read-write lock: a writer and a reader taking turns (the writer's release admits the reader, whose release admits
+// the writer, who contends again behind it: both admissions, alternately). The start
 // is stamped on the releasing contender's strand just before async_release, the end in the waiter's on_acquired.
 // The released contender then contends again (start(), a new key behind the others) and the next round starts once
 // its key is in line. async_release, not async_shutdown: the same lease and session stay (measurement 2 uses
@@ -33,41 +35,59 @@ namespace asio = boost::asio;
 struct contender {
   std::unique_ptr<lock_manager> lock;
   std::unique_ptr<semaphore> sem;
+  std::unique_ptr<rw_lock> rw;
   std::int64_t acquired_ns = 0;
   int acquired = 0;
   bool released = false;
 
-  asio::any_io_executor executor() const { return sem ? sem->get_executor() : lock->get_executor(); }
-  std::string key() const { return sem ? sem->key() : lock->key(); }
-  bool holds() const { return sem ? sem->have_permit() : lock->have_lock(); }
-  void start() { sem ? sem->start() : lock->start(); }
+  // Calls f with whichever of the three this contender is.
+  template <class F>
+  decltype(auto) with(F f) const {
+    if (sem) return f(*sem);
+    if (rw) return f(*rw);
+    return f(*lock);
+  }
+  asio::any_io_executor executor() const { return with([](auto& l) { return l.get_executor(); }); }
+  std::string key() const { return with([](auto& l) { return l.key(); }); }
+  bool holds() const {
+    if (sem) return sem->have_permit();
+    return rw ? rw->have_lock() : lock->have_lock();
+  }
+  void start() { with([](auto& l) { l.start(); }); }
   template <class F>
   void on_acquired(F f) {
-    if (sem) sem->on_acquired(std::move(f));
-    else lock->on_acquired(std::move(f));
+    with([&](auto& l) { l.on_acquired(std::move(f)); });
   }
   template <class H>
   void release(H h) {
-    if (sem) sem->async_release(std::move(h));
-    else lock->async_release(std::move(h));
+    with([&](auto& l) { l.async_release(std::move(h)); });
   }
+  void shutdown() { with([](auto& l) { l.shutdown(); }); }
 };
 
-// `slots` 0: the lock, two contenders; else a semaphore of `slots` permits and slots + 1 contenders. Holders are
-// released oldest first, so the contenders go round in line.
+// What a ring contends for: the lock (two contenders), a semaphore of `slots` permits (slots + 1 contenders), or a
+// read-write lock (a writer, then a reader).
+struct ring_kind {
+  std::size_t slots = 0;
+  bool rw = false;
+};
+
+// Holders are released oldest first, so the contenders go round in line.
 class ring {
  public:
-  ring(const std::string& endpoint, const std::string& name, std::size_t slots) : work_(io_.get_executor()) {
+  ring(const std::string& endpoint, const std::string& name, ring_kind kind) : work_(io_.get_executor()) {
     options o;
     o.endpoints = {endpoint};
     o.name = name;
     thread_ = std::thread([this] { io_.run(); });
-    const std::size_t n = slots == 0 ? 2 : slots + 1;
+    const std::size_t n = kind.slots == 0 ? 2 : kind.slots + 1;
     for (std::size_t i = 0; i < n; ++i) {
       auto c = std::make_unique<contender>();
       o.identity = name + "-" + std::to_string(i);
-      if (slots == 0) c->lock = std::make_unique<lock_manager>(io_.get_executor(), o);
-      else c->sem = std::make_unique<semaphore>(io_.get_executor(), o, slots);
+      const auto access = i == 0 ? rw_lock::mode::write : rw_lock::mode::read;
+      if (kind.rw) c->rw = std::make_unique<rw_lock>(io_.get_executor(), o, access);
+      else if (kind.slots == 0) c->lock = std::make_unique<lock_manager>(io_.get_executor(), o);
+      else c->sem = std::make_unique<semaphore>(io_.get_executor(), o, kind.slots);
       auto* raw = c.get();
       c->on_acquired([this, raw](const lock_event&) {
         const auto t = now_ns();
@@ -90,10 +110,7 @@ class ring {
 
   ~ring() {
     asio::dispatch(io_, [this] {
-      for (auto& c : all_) {
-        if (c->sem) c->sem->shutdown();
-        else c->lock->shutdown();
-      }
+      for (auto& c : all_) c->shutdown();
     });
     std::this_thread::sleep_for(300ms);  // the shutdowns' deletes and revokes, on the io thread
     asio::dispatch(io_, [this] { all_.clear(); });
@@ -102,6 +119,9 @@ class ring {
     io_.stop();
     thread_.join();
   }
+
+  // The read-write ring: whether the next admission is a reader's (the writer holds).
+  bool reader_waits() const { return line_.back()->rw && line_.back()->rw->access() == rw_lock::mode::read; }
 
   // One admission: the oldest holder releases, the waiter (last in line) gets its permit; returns milliseconds.
   double admit() {
@@ -165,11 +185,14 @@ class ring {
 void semaphore_admission(context& ctx) {
   const int rounds = ctx.quick ? 40 : 200;
   const int block = 20;
-  ring lock(ctx.endpoint, "bench-admission-lock", 0);
-  ring sem(ctx.endpoint, "bench-admission-sem", 2);
+  ring lock(ctx.endpoint, "bench-admission-lock", {});
+  ring sem(ctx.endpoint, "bench-admission-sem", {2, false});
+  ring rw(ctx.endpoint, "bench-admission-rw", {0, true});
   lock.admit();  // warm-up, untimed
   sem.admit();
-  std::vector<double> lock_ms, sem_ms;
+  rw.admit();
+  rw.admit();
+  std::vector<double> lock_ms, sem_ms, read_ms, write_ms;
   std::vector<std::vector<std::string>> csv;
   while (static_cast<int>(lock_ms.size()) < rounds) {
     for (int i = 0; i < block; ++i) {
@@ -180,14 +203,29 @@ void semaphore_admission(context& ctx) {
       sem_ms.push_back(sem.admit());
       csv.push_back({std::to_string(sem_ms.size()), "semaphore N=2", fixed(sem_ms.back(), 3)});
     }
+    for (int i = 0; i < 2 * block; ++i) {  // alternately a reader's and a writer's admission
+      const bool reader = rw.reader_waits();
+      auto& to = reader ? read_ms : write_ms;
+      to.push_back(rw.admit());
+      csv.push_back({std::to_string(to.size()), reader ? "rw reader after writer" : "rw writer after last reader",
+                     fixed(to.back(), 3)});
+    }
   }
   write_csv(ctx.out("semaphore_admission.csv"), {"round", "mode", "admission_ms"}, csv);
   const std::string bench = "8 semaphore admission (ms)";
-  const auto l = summarize(lock_ms), s = summarize(sem_ms);
+  const auto l = summarize(lock_ms), s = summarize(sem_ms), r = summarize(read_ms), w = summarize(write_ms);
   const std::string n = std::to_string(rounds) + " each, interleaved in blocks of " + std::to_string(block);
   ctx.add({bench, "median, permit freed -> next ACQUIRED", s.median, l.median, "lock hand-off", "", std::nullopt, n});
   ctx.add({bench, "p99, permit freed -> next ACQUIRED", s.p99, l.p99, "lock hand-off", "", std::nullopt,
            "max " + fixed(s.max, 2) + " ms (lock " + fixed(l.max, 2) + " ms)"});
+  ctx.add({bench, "median, writer released -> reader ACQUIRED", r.median, l.median, "lock hand-off", "", std::nullopt,
+           n});
+  ctx.add({bench, "p99, writer released -> reader ACQUIRED", r.p99, l.p99, "lock hand-off", "", std::nullopt,
+           "max " + fixed(r.max, 2) + " ms"});
+  ctx.add({bench, "median, last reader released -> writer ACQUIRED", w.median, l.median, "lock hand-off", "",
+           std::nullopt, n});
+  ctx.add({bench, "p99, last reader released -> writer ACQUIRED", w.p99, l.p99, "lock hand-off", "", std::nullopt,
+           "max " + fixed(w.max, 2) + " ms"});
 }
 
 }  // namespace clusterlock::bench

@@ -96,3 +96,12 @@ machine('world-ties', 0, [TXN_PUT, 0, 1] + acquire + [TXN_DEL, 1, 2, DELIVER_N, 
 machine('world-read-fails', 0, [READ, REPLY, 1, PUT, 0, 1, DELIVER, READ, REPLY, 0, DELIVER])
 # free mode: on_snapshot(rev, n entries (name, identity, create, lease), my key), on_put, on_probe, ...
 machine('free-mixed', 1, [0, 5, 2, 3, 1, 5, 0, 3, 1, 8, 0, 3, 1, 10, 1, 3, 2, 0, 9, 5, 4, 5, 10, 6, 7])
+# read-write lock (mode bit 7 without bit 2; bit 6: we read): a PUT's value picks 1 etcdctl's empty, 3 a writer's, 7 a reader's.
+# Our key l/100 sorts before l/a, so DEL 1 is l/a.
+RW_WRITE, RW_READ = 128, 192
+machine('rw-reader-behind-writer', RW_READ, [PUT, 0, 1, 3] + acquire + [DEL, 1, DELIVER_N, 3])
+machine('rw-readers-share', RW_READ, [PUT, 0, 1, 7, PUT, 1, 2, 7] + acquire + [DELIVER_N, 3, PUT, 2, 3, 3, DELIVER])
+machine('rw-writer-waits-for-readers', RW_WRITE,
+        [PUT, 0, 1, 7, PUT, 1, 2, 7] + acquire + [DEL, 1, DELIVER, DEL, 1, DELIVER_N, 3, PROBE, PROBE_REPLY])
+machine('rw-etcdctl-holds', RW_READ, [PUT, 0, 1, 1] + acquire + [UNREACH, DEL, 1, DELIVER_N, 3, PROBE, PROBE_REPLY])
+machine('rw-free-mixed', RW_READ | 1, [0, 5, 2, 7, 3, 1, 5, 3, 0, 3, 1, 8, 0, 3, 1, 10, 1, 7, 3, 2, 0, 9, 5, 4, 5, 10, 6, 7])

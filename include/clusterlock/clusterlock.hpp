@@ -1,5 +1,6 @@
 #pragma once
-// clusterlock: one cluster-wide lock (leader election), and a counting semaphore, backed by etcd's v3 gateway.
+// clusterlock: one cluster-wide lock (leader election), a counting semaphore and a read-write lock, backed by
+// etcd's v3 gateway.
 
 #include <clusterlock/diagnostics.hpp>
 #include <clusterlock/error.hpp>
@@ -7,6 +8,7 @@
 #include <clusterlock/lock_manager.hpp>
 #include <clusterlock/options.hpp>
 #include <clusterlock/prometheus.hpp>
+#include <clusterlock/rw_lock.hpp>
 #include <clusterlock/semaphore.hpp>
 #include <clusterlock/session.hpp>
 #include <clusterlock/stats.hpp>

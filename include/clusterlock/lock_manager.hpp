@@ -38,6 +38,10 @@
 
 namespace clusterlock {
 
+namespace recipe {
+struct admission;
+}  // namespace recipe
+
 namespace detail {
 class event_queue;
 struct manager_state;
@@ -273,9 +277,11 @@ class lock_manager {
 
  private:
   friend class semaphore;
-  // A semaphore of `slots` permits (semaphore.hpp); slots 0: a lock.
-  lock_manager(executor_type ex, options opts, std::size_t slots);
-  lock_manager(session& s, options opts, std::size_t slots);
+  friend class rw_lock;
+  // Another admission rule on the lock's machinery: a semaphore's of N permits (semaphore.hpp), a read-write lock's
+  // reader or writer (rw_lock.hpp).
+  lock_manager(executor_type ex, options opts, const recipe::admission& rule);
+  lock_manager(session& s, options opts, const recipe::admission& rule);
 
   std::shared_ptr<detail::manager_state> state_;
   event_subscription default_subscription_;

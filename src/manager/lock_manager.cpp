@@ -65,20 +65,21 @@ session_options session_options_of(const options& o) {
 }  // namespace
 
 
-lock_manager::lock_manager(executor_type ex, options opts) : lock_manager(std::move(ex), std::move(opts), 0) {}
+lock_manager::lock_manager(executor_type ex, options opts)
+    : lock_manager(std::move(ex), std::move(opts), recipe::admission::lock()) {}
 
-lock_manager::lock_manager(session& s, options opts) : lock_manager(s, std::move(opts), 0) {}
+lock_manager::lock_manager(session& s, options opts) : lock_manager(s, std::move(opts), recipe::admission::lock()) {}
 
-lock_manager::lock_manager(executor_type ex, options opts, std::size_t slots)
+lock_manager::lock_manager(executor_type ex, options opts, const recipe::admission& rule)
     : state_([&] {
         auto checked_opts = checked(std::move(opts), nullptr);
         auto s = std::make_shared<detail::session_state>(std::move(ex), session_options_of(checked_opts), false);
-        return std::make_shared<manager_state>(std::move(s), std::move(checked_opts), true, slots);
+        return std::make_shared<manager_state>(std::move(s), std::move(checked_opts), true, rule);
       }()),
       default_subscription_(subscribe()) {}
 
-lock_manager::lock_manager(session& s, options opts, std::size_t slots)
-    : state_(std::make_shared<manager_state>(s.state_, checked(std::move(opts), &s.state_->opts), false, slots)),
+lock_manager::lock_manager(session& s, options opts, const recipe::admission& rule)
+    : state_(std::make_shared<manager_state>(s.state_, checked(std::move(opts), &s.state_->opts), false, rule)),
       default_subscription_(subscribe()) {}
 
 lock_manager::~lock_manager() {

@@ -3,6 +3,7 @@
 
 #include "manager/manager_state.hpp"
 
+#include "recipe/rw_value.hpp"
 #include "recipe/slots_value.hpp"
 
 #include <boost/asio/post.hpp>
@@ -25,21 +26,20 @@ std::uint_fast32_t jitter_seed() {
   return base + 0x9e3779b9u * ++next;
 }
 
-lock_entry to_entry(const recipe::queue_entry& e, std::size_t slots) {
-  std::string identity = slots == 0 ? e.identity : std::string(recipe::decode_slots(e.identity).identity);
-  return {e.key, std::move(identity), e.create_revision, e.lease};
+lock_entry to_entry(const recipe::queue_entry& e, const recipe::lock_machine& m) {
+  return {e.key, m.identity_of(e.identity), e.create_revision, e.lease};
 }
 
 }  // namespace
 
-manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool own, std::size_t slots)
+manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool own, recipe::admission rule)
     : sess(std::move(s)),
       strand(sess->strand),
       opts(std::move(o)),
       prefix(opts.name + "/"),
       own_session(own),
       client(*sess->client),
-      machine(opts.identity, slots),
+      machine(opts.identity, rule),
       value(opts.identity),
       rng(jitter_seed()) {}
 
@@ -54,9 +54,18 @@ bool manager_state::may_hold() const { return wants_key() && lease_proven(); }
 void manager_state::note_validity() { valid_until.store(sess->lease->valid_until().time_since_epoch().count()); }
 
 std::string manager_state::key_value() const {
-  return machine.slots() == 0 ? current_value() : recipe::encode_slots(machine.slots(), current_value());
+  using kind = recipe::admission::kind_type;
+  switch (machine.rule().kind) {
+    case kind::semaphore: return recipe::encode_slots(machine.slots(), current_value());
+    case kind::read: return recipe::encode_rw(true, current_value());
+    case kind::write: return recipe::encode_rw(false, current_value());
+    case kind::lock: break;
+  }
+  return current_value();
 }
 
+// Called where a conflict can appear, once each: after a read (its snapshot, and the watch events held during it)
+// and after a watch batch. publish() itself does not look: the other inputs (probes, the lease) cannot make one.
 error_code manager_state::check_slots() {
   const auto& c = machine.conflict();
   if (!c || fatal || stage != phase::active) return {};
@@ -72,7 +81,6 @@ error_code manager_state::check_slots() {
 }
 
 void manager_state::publish() {
-  if (auto ec = check_slots()) fail_contention(ec);  // before the state is published: we never claim a permit
   const bool holding = machine.current() == recipe::lock_machine::status::held && stage == phase::active;
   held.store(false);  // token first, then held: a reader never sees held with a stale token
   token.store(holding ? machine.my_token() : 0);
@@ -80,10 +88,20 @@ void manager_state::publish() {
   {
     std::lock_guard lock(view_mutex);
     using change = recipe::lock_machine::queue_change::kind_type;
+    const bool rw = machine.rule().rw();
     for (auto& c : machine.take_queue_changes()) {
-      if (c.kind == change::cleared) view.clear();
-      else if (c.kind == change::erased) view.erase({c.entry.create_revision, c.entry.key});
-      else view.insert_or_assign({c.entry.create_revision, c.entry.key}, to_entry(c.entry, machine.slots()));
+      auto position = std::make_pair(c.entry.create_revision, c.entry.key);
+      if (c.kind == change::cleared) {
+        view.clear();
+        view_readers.clear();
+      } else if (c.kind == change::erased) {
+        view.erase(position);
+        if (rw) view_readers.erase(position);
+      } else {
+        if (rw && recipe::decode_rw(c.entry.identity).reader) view_readers.insert(position);
+        else if (rw) view_readers.erase(position);
+        view.insert_or_assign(std::move(position), to_entry(c.entry, machine));
+      }
     }
     my_key = machine.my_key();
   }
@@ -121,6 +139,18 @@ lock_stats manager_state::stats() const {
     }
   }
   out.session = sess->stats();
+  return out;
+}
+
+std::vector<lock_entry> manager_state::rw_holders() const {
+  std::lock_guard lock(view_mutex);
+  std::vector<lock_entry> out;
+  for (const auto& [position, e] : view) {
+    const bool reader = view_readers.contains(position);
+    if (!reader && !out.empty()) break;  // the first writer, behind readers: they hold, it waits
+    out.push_back(e);
+    if (!reader) break;  // a writer first in line holds alone
+  }
   return out;
 }
 
@@ -181,7 +211,12 @@ void manager_state::on_watch_event(const etcd::watch_event& e) {
 }
 
 void manager_state::on_watch_batch_end() {
-  if (!reading && synced) publish();
+  if (!reading && synced) {
+    // An operator's put can make an older key disagree (a read's snapshot is checked in after_read): refuse before
+    // the state is published, so that we never claim a permit.
+    if (auto ec = check_slots()) fail_contention(ec);
+    publish();
+  }
 }
 
 void manager_state::on_watch_reset() {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,8 +50,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     bool acquired = false;  // async_try_acquire's answer
   };
 
-  /// `slots`: 0 for a lock, N for a semaphore of N permits (see recipe::lock_machine).
-  manager_state(std::shared_ptr<session_state> s, options o, bool own, std::size_t slots = 0);
+  /// `rule`: a lock's, a semaphore's or a read-write lock's reader or writer (see recipe::admission).
+  manager_state(std::shared_ptr<session_state> s, options o, bool own, recipe::admission rule = {});
 
   const std::shared_ptr<session_state> sess;
   const boost::asio::any_io_executor strand;
@@ -72,6 +73,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
 
   mutable std::mutex view_mutex;  // queue()/holder()/key() may be called from other threads
   std::map<std::pair<std::int64_t, std::string>, lock_entry> view;  // the machine's queue, by create revision and key
+  std::set<std::pair<std::int64_t, std::string>> view_readers;  // a read-write lock's: the keys of readers in `view`
   std::string my_key;
   std::string value;  // our key's value: opts.identity until a proclaim changes it; the next key gets it too
 
@@ -120,6 +122,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void publish();
   void publish_removal(lock_metrics::cause why);  // publish(), a REMOVED in it counted as `why`
   lock_stats stats() const;  // lock_manager::stats(): any thread
+  std::vector<lock_entry> rw_holders() const;  // rw_lock::holders(): any thread
   void deliver(std::vector<lock_event> events);
   void note_validity();
   bool lease_proven() const;
@@ -132,7 +135,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
     std::lock_guard lock(view_mutex);
     return my_key;
   }
-  std::string key_value() const;  // what our key's value is made of: the value, with `slots=N;` for a semaphore
+  std::string key_value() const;  // our key's value: the value, with `slots=N;` (semaphore) or `rw=...;` (rw_lock)
   error_code check_slots();       // a semaphore's older key disagrees with our N: reported once, slots_mismatch
   bool may_hold() const;  // the machine may take its turn: we want the lock and the lease is proven
   void report(diagnostic::source_type source, diagnostic::severity_type severity, std::string message,

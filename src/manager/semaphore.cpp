@@ -1,7 +1,8 @@
-// The semaphore's public face: a lock_manager whose machine counts N permits (recipe::lock_machine's slots).
+// The semaphore's public face: a lock_manager whose machine counts N permits (recipe::admission::semaphore).
 
 #include <clusterlock/semaphore.hpp>
 
+#include "recipe/admission.hpp"
 #include "recipe/slots_value.hpp"
 
 #include <boost/system/system_error.hpp>
@@ -17,10 +18,10 @@ std::size_t semaphore::checked_slots(std::size_t slots) {
 }
 
 semaphore::semaphore(executor_type ex, options opts, std::size_t slots)
-    : slots_(checked_slots(slots)), impl_(std::move(ex), std::move(opts), slots_) {}
+    : slots_(checked_slots(slots)), impl_(std::move(ex), std::move(opts), recipe::admission::semaphore(slots_)) {}
 
 semaphore::semaphore(session& s, options opts, std::size_t slots)
-    : slots_(checked_slots(slots)), impl_(s, std::move(opts), slots_) {}
+    : slots_(checked_slots(slots)), impl_(s, std::move(opts), recipe::admission::semaphore(slots_)) {}
 
 std::vector<lock_entry> semaphore::holders() const {
   auto q = impl_.queue();

@@ -1,19 +1,23 @@
 #include "recipe/lock_machine.hpp"
 
+#include "recipe/rw_value.hpp"
 #include "recipe/slots_value.hpp"
 
 #include <utility>
 
 namespace clusterlock::recipe {
 
-std::string lock_machine::own_identity(const std::string& value) const {
-  return slots_ == 0 ? value : std::string(decode_slots(value).identity);
+std::string lock_machine::identity_of(const std::string& value) const {
+  if (rule_.kind == admission::kind_type::semaphore) return std::string(decode_slots(value).identity);
+  if (rule_.rw()) return std::string(decode_rw(value).identity);
+  return value;
 }
 
 void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key) {
   snapshot_revision_ = revision;
   by_revision_.clear();
   by_key_.clear();
+  writers_.clear();
   note_change(queue_change::kind_type::cleared, {});
   for (auto& e : keys) insert(std::move(e));
   auto mine = by_key_.find(my_key);
@@ -25,10 +29,10 @@ void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> k
   my_key_ = my_key;
   my_revision_ = found;
   my_lease_ = found != 0 ? by_revision_.at({found, my_key}).lease : 0;
-  if (found != 0) my_identity_ = own_identity(by_revision_.at({found, my_key}).identity);  // what etcd has
+  if (found != 0) my_identity_ = identity_of(by_revision_.at({found, my_key}).identity);  // what etcd has
   // Sticky for the key (lose() clears it): an older key that disagreed and agrees again (an operator's puts) must not
   // give back a permit we said was gone, and the driver deletes this key anyway.
-  if (found != 0 && slots_ != 0 && !conflict_) find_conflict();
+  if (found != 0 && rule_.kind == admission::kind_type::semaphore && !conflict_) find_conflict();
   if (found != 0 && status_ == status::idle) status_ = status::waiting;
   if (found != 0 && (status_ == status::uncertain || status_ == status::unproven) && oldest() && lease_proven_) {
     // A linearizable read found our key: we held the lock and still do, with the same token.
@@ -44,7 +48,7 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
     lose(lock_event::removed, revision);  // deleted and re-created behind our back: not the key we contended with
   }
   // A put of our own key that keeps its create revision changed its value (async_proclaim): events about us say it.
-  if (entry.key == my_key_ && entry.create_revision == my_revision_) my_identity_ = own_identity(entry.identity);
+  if (entry.key == my_key_ && entry.create_revision == my_revision_) my_identity_ = identity_of(entry.identity);
   // Only an operator's put can make a key as old as ours disagree now (later keys are behind us): never hold with it.
   if (my_revision_ != 0 && entry.key != my_key_ && entry.create_revision <= my_revision_ && disagrees(entry) &&
       !conflict_)
@@ -119,16 +123,15 @@ std::vector<queue_entry> lock_machine::queue() const {
 
 std::vector<std::string> lock_machine::keys_ahead() const {
   std::vector<std::string> out;
-  if (status_ != status::waiting) return out;
-  for (auto it = by_revision_.begin(); it != by_revision_.end() && out.size() < probe_ahead(); ++it) {
-    if (it->first.first >= my_revision_) break;
-    out.push_back(it->second.key);
-  }
+  walk_ahead([&](std::int64_t, const std::string& key) {
+    out.push_back(key);
+    return true;
+  });
   return out;
 }
 
 bool lock_machine::disagrees(const queue_entry& e) const {
-  return slots_ != 0 && decode_slots(e.identity).slots != slots_;
+  return rule_.kind == admission::kind_type::semaphore && decode_slots(e.identity).slots != rule_.slots;
 }
 
 void lock_machine::find_conflict() {
@@ -152,6 +155,7 @@ void lock_machine::insert(queue_entry e) {
   if (e.create_revision <= 0) return;
   by_key_[e.key] = e.create_revision;
   note_change(queue_change::kind_type::added, e);
+  if (rule_.kind == admission::kind_type::read && !decode_rw(e.identity).reader) writers_.emplace(e.create_revision, e.key);
   auto position = std::make_pair(e.create_revision, e.key);
   by_revision_[std::move(position)] = std::move(e);
 }
@@ -161,6 +165,7 @@ void lock_machine::erase(const std::string& key) {
   if (it == by_key_.end()) return;
   note_change(queue_change::kind_type::erased, {key, {}, it->second, 0});
   by_revision_.erase({it->second, key});
+  writers_.erase({it->second, key});
   by_key_.erase(it);
 }
 
@@ -189,16 +194,22 @@ void lock_machine::lose(lock_event::kind_type why, std::int64_t revision) {
 }
 
 bool lock_machine::oldest() const {
-  // Ours, and fewer than N other keys as old or older (a lock: none). A key of the same create revision counts:
-  // etcd's recipe would let it believe it holds too (only a txn that made both could do that; ours makes one key).
-  // At most N + 1 entries are looked at, and one for a lock.
+  // Ours, and fewer than limit() other keys as old or older block it (a lock: none). A key of the same create revision
+  // counts: etcd's recipe would let it believe it holds too (only a txn that made both could do that; ours makes one
+  // key). At most limit() + 1 entries are looked at; a reader looks at writers only (and at most two).
   if (my_revision_ == 0 || conflict_) return false;
-  const std::size_t limit = slots_ == 0 ? 1 : slots_;
+  if (rule_.kind == admission::kind_type::read) {
+    const auto mine = by_key_.find(my_key_);
+    if (mine == by_key_.end() || mine->second != my_revision_) return false;
+    for (auto it = writers_.begin(); it != writers_.end() && it->first <= my_revision_; ++it)
+      if (it->second != my_key_) return false;  // a writer as old as ours, or older (ours only if an operator put it)
+    return true;
+  }
   std::size_t ahead = 0;
   bool mine = false;
   for (auto it = by_revision_.begin(); it != by_revision_.end() && it->first.first <= my_revision_; ++it) {
     if (it->first.first == my_revision_ && it->first.second == my_key_) mine = true;
-    else if (++ahead >= limit) return false;
+    else if (++ahead >= rule_.limit()) return false;
   }
   return mine;
 }
@@ -211,11 +222,15 @@ void lock_machine::settle(std::int64_t revision) {
   } else if (!first && (status_ == status::held || status_ == status::uncertain || status_ == status::unproven)) {
     // A key older than ours appeared. etcd never does that unless its history was rewritten (a restore from a
     // backup); whoever it is, by the recipe's rule we no longer hold the lock. Say so, and wait our turn.
+    // A read-write lock's reader also loses its hold when an older reader's key is rewritten as a writer's (an
+    // operator's put). Announced holds must not come back with the same token (a fresh ACQUIRED raises it): such a
+    // key leaves the line, and the driver puts a new one at its end (found by the fuzzer).
     if (status_ != status::unproven) emit_mine(lock_event::removed, revision);
-    status_ = status::waiting;
+    status_ = rule_.rw() && status_ != status::unproven ? status::releasing : status::waiting;
   }
-  // The holder changed, or its value did (a proclaim): observers learn both. A semaphore has no one holder.
-  if (slots_ != 0) return;
+  // The holder changed, or its value did (a proclaim): observers learn both. A semaphore or a read-write lock has
+  // no one holder.
+  if (!rule_.announces_holder()) return;
   holder_view holder;
   if (!by_revision_.empty()) {
     const auto& e = by_revision_.begin()->second;

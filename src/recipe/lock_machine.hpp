@@ -7,19 +7,24 @@
 // The snapshot (the acquire txn's range at revision R) plus the watch from R + 1 give every change in order
 // with no gap, so we know we hold the lock the moment the last key ahead of ours is deleted.
 //
-// A semaphore (slots N > 0) generalizes the rule: our key holds a permit while fewer than N other keys are as old
-// as ours or older (a key of the same create revision counts as older: the pessimistic reading; for N = 1 it is
-// exactly the lock's rule). Its values carry N (slots_value.hpp); an older key with another N (or none: a plain
-// lock) is a conflict: we never hold, and the driver refuses with errc::slots_mismatch and deletes our key.
-// Slots 0 is the plain lock: values are not parsed, and holder changes are announced.
+// The semaphore and the read-write lock generalize the rule (admission.hpp): our key holds while fewer than
+// limit() keys as old as ours or older block it. A semaphore's values carry N (slots_value.hpp); an older key with
+// another N (or none: a plain lock) is a conflict: we never hold, and the driver refuses with errc::slots_mismatch
+// and deletes our key. A read-write lock's values say read or write (rw_value.hpp); a reader is blocked only by
+// writers, and any value that is not a reader's is a writer's: never a conflict. The plain lock does not parse
+// values, and announces holder changes.
 
 #include <clusterlock/lock_event.hpp>
 
+#include "recipe/admission.hpp"
+
+#include <algorithm>
 #include <cstddef>
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -43,13 +48,15 @@ class lock_machine {
     uncertain,  // we held it, and cannot prove it now (probe failed, lease validity ran out)
     unproven,   // our key became the oldest while our lease's lifetime was not proven: no ACQUIRED until a probe
                 // (with the lease proven again) finds our key; nothing was announced, so nothing is lost quietly
-    releasing,  // we are deleting our key (release, shutdown): never held again, whatever the watch says
+    releasing,  // we are deleting our key (release, shutdown; or a read-write lock's hold taken away while its key
+                // stands): never held again, whatever the watch says
   };
 
-  /// `my_identity` is what events carry as holder when it is us. `slots`: 0 for a lock, N for a semaphore of N
-  /// permits (whose key values are `slots=N;<identity>`, see slots_value.hpp).
-  explicit lock_machine(std::string my_identity, std::size_t slots = 0)
-      : my_identity_(std::move(my_identity)), slots_(slots) {}
+  /// `my_identity` is what events carry as holder when it is us. `rule`: the lock's, a semaphore's of N permits
+  /// (values `slots=N;<identity>`, slots_value.hpp) or a read-write lock's reader or writer (values
+  /// `rw=read;<identity>`, `rw=write;<identity>`, rw_value.hpp).
+  explicit lock_machine(std::string my_identity, admission rule = admission::lock())
+      : my_identity_(std::move(my_identity)), rule_(rule) {}
 
   /// Every key under the prefix at `revision` (from the acquire txn, or a re-read after compaction), and our key
   /// (empty when we have none: observers, or before contending).
@@ -82,28 +89,34 @@ class lock_machine {
   /// Whether a probe helps: we hold (or held, or should hold) the lock and must prove it, or we wait and the probe
   /// shows whether our watch is behind.
   bool wants_probe() const noexcept { return status_ != status::idle && status_ != status::releasing; }
-  /// A probe found `create_revision(key)` for keys (-1: it did not read that key): is the key the view has as holder,
-  /// ahead of ours, gone or another by a linearizable read that the watch has not caught up with? Then the watch
-  /// serves a stale member. The holder alone is enough, and all a probe of one waiter reads: while it stands, no key
-  /// behind it can make our turn come; once it is gone, the next probe sees that.
-  /// A semaphore's waiter reads the first keys_ahead() keys ahead of it (the permit holders whose release admits the
-  /// first waiter): any of them gone by the probe and not by the watch means the same.
+  /// A probe found `create_revision(key)` for keys (-1: it did not read that key): is a key the view has ahead of
+  /// ours, among those keys_ahead() names, gone or another by a linearizable read that the watch has not caught up
+  /// with? Then the watch serves a stale member. For a lock (and a writer) the holder alone is enough, and all a
+  /// probe of one waiter reads: while it stands, no key behind it can make our turn come; once it is gone, the next
+  /// probe sees that. A semaphore's waiter reads the first keys ahead of it (the permit holders whose release admits
+  /// the first waiter), a reader the oldest writers ahead of it (see keys_ahead()).
   template <class Lookup>
   bool view_behind(Lookup create_revision_of) const {
-    if (status_ != status::waiting) return false;
-    std::size_t n = 0;
-    for (auto it = by_revision_.begin(); it != by_revision_.end() && n < probe_ahead(); ++it, ++n) {
-      if (it->first.first >= my_revision_) return false;
-      const std::int64_t found = create_revision_of(it->second.key);
-      if (found != -1 && found != it->first.first) return true;
-    }
-    return false;
+    bool behind = false;
+    walk_ahead([&](std::int64_t revision, const std::string& key) {
+      const std::int64_t found = create_revision_of(key);
+      behind = found != -1 && found != revision;
+      return !behind;
+    });
+    return behind;
   }
-  /// The keys a waiter's probe reads beside its own (view_behind): the holder for a lock, the first min(N, 3) keys
-  /// ahead of ours for a semaphore. Empty unless waiting.
+  /// The keys a waiter's probe reads beside its own (view_behind), oldest first: the holder for a lock and a writer,
+  /// the first min(N, 3) keys ahead of ours for a semaphore, and for a reader the first (up to 3) writers ahead of
+  /// it: every one of them must go before the reader is admitted, and in line they go oldest first, so the oldest
+  /// is the first whose departure a stale watch would hide (reading the nearest instead would notice only once the
+  /// last had gone). Readers ahead never block a reader: reading them would say nothing. Empty unless waiting.
   std::vector<std::string> keys_ahead() const;
-  /// A semaphore's number of permits (0: a lock).
-  std::size_t slots() const noexcept { return slots_; }
+  /// The admission rule this machine applies.
+  const admission& rule() const noexcept { return rule_; }
+  /// A semaphore's number of permits (0: not a semaphore).
+  std::size_t slots() const noexcept { return rule_.slots; }
+  /// A key's value without what the recipe added to it (`slots=N;`, `rw=read;`): the contender's identity.
+  std::string identity_of(const std::string& value) const;
   /// An older key (or one as old) whose value has another number of slots than ours, or none (a plain lock): we
   /// never hold while it stands, and the driver gives up (errc::slots_mismatch). Semaphores only.
   const std::optional<queue_entry>& conflict() const noexcept { return conflict_; }
@@ -134,10 +147,32 @@ class lock_machine {
   void insert(queue_entry e);
   void erase(const std::string& key);
   void erase_mine();  // our key, if the view still has the one we contended with
-  bool oldest() const;                 // admitted: fewer than max(slots, 1) other keys are as old as ours, or older
-  std::size_t probe_ahead() const noexcept { return slots_ <= 1 ? 1 : (slots_ < 3 ? slots_ : 3); }
+  bool oldest() const;  // admitted: fewer than rule_.limit() other keys as old as ours, or older, block us
+  std::size_t probe_ahead() const noexcept {
+    return rule_.kind == admission::kind_type::semaphore ? std::clamp<std::size_t>(rule_.slots, 1, 3)
+           : rule_.kind == admission::kind_type::read    ? 3
+                                                         : 1;
+  }
+  // Calls visit(create revision, key) for the keys a waiter's probe reads (keys_ahead()), oldest first, until it
+  // returns false. Nothing unless waiting.
+  template <class Visit>
+  void walk_ahead(Visit visit) const {
+    if (status_ != status::waiting) return;
+    if (rule_.kind == admission::kind_type::read) walk_ahead(writers_, visit);
+    else walk_ahead(by_revision_, visit);
+  }
+  template <class Keys, class Visit>
+  void walk_ahead(const Keys& keys, Visit& visit) const {
+    std::size_t n = 0;
+    for (auto it = keys.begin(); it != keys.end() && n++ < probe_ahead(); ++it) {
+      const auto& [revision, key] = position_of(*it);
+      if (revision >= my_revision_ || !visit(revision, key)) return;
+    }
+  }
+  using position = std::pair<std::int64_t, std::string>;
+  static const position& position_of(const position& p) noexcept { return p; }
+  static const position& position_of(const std::pair<const position, queue_entry>& e) noexcept { return e.first; }
   bool disagrees(const queue_entry& e) const;  // a semaphore's key with another N than ours (or a plain lock's)
-  std::string own_identity(const std::string& value) const;  // a semaphore's value without its `slots=N;`
   void find_conflict();                       // scans the keys as old as ours, or older, for one that disagrees
   void settle(std::int64_t revision);  // recompute status and holder after a change; emit events
   void lose(lock_event::kind_type why, std::int64_t revision);
@@ -146,7 +181,7 @@ class lock_machine {
   void take_turn(std::int64_t revision);  // our key is the oldest: held (ACQUIRED) or, unproven lease, unproven
 
   std::string my_identity_;
-  std::size_t slots_ = 0;
+  admission rule_;
   std::optional<queue_entry> conflict_;
   std::string my_key_;
   std::int64_t my_revision_ = 0;
@@ -160,6 +195,9 @@ class lock_machine {
   // create revision (a map by revision alone kept one of them and lost track of the other).
   std::map<std::pair<std::int64_t, std::string>, queue_entry> by_revision_;
   std::unordered_map<std::string, std::int64_t> by_key_;  // key -> create revision
+  // A reader's: the keys of by_revision_ that are writers' (every value but `rw=read;`), so that its admission and
+  // its probe look at writers alone, not at every reader in line.
+  std::set<std::pair<std::int64_t, std::string>> writers_;
   // The holder last announced by holder_changed (token 0: none); empty before the first.
   struct holder_view {
     std::int64_t token = 0;

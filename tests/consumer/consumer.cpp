@@ -49,6 +49,18 @@ int main() {
     check(permits.slots() == 3 && !permits.have_permit(), "a semaphore of 3 slots, not started, holds no permit");
   }
   {
+    clusterlock::rw_lock reader(io, good, clusterlock::rw_lock::mode::read);  // no I/O until start()
+    check(reader.access() == clusterlock::rw_lock::mode::read && !reader.have_lock() && reader.holders().empty(),
+          "a reader, not started, holds nothing");
+    check(clusterlock::to_string(reader.access()) == "read", "rw_lock::mode::read is \"read\"");
+  }
+  try {
+    clusterlock::rw_lock odd(io, good, static_cast<clusterlock::rw_lock::mode>(7));
+    check(false, "rw_lock accepted a mode that is neither read nor write");
+  } catch (const boost::system::system_error& e) {
+    check(e.code() == clusterlock::errc::invalid_options, std::string("rw_lock threw ") + e.what());
+  }
+  {
     clusterlock::lock_manager lock(io.get_executor(), good);  // no I/O until start()
     check(!lock.have_lock() && lock.fencing_token() == 0, "a new manager holds nothing");
   }

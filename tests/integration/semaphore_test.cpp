@@ -289,6 +289,27 @@ TEST_F(semaphore_it, a_contender_with_another_n_is_refused_and_leaves) {
   EXPECT_EQ(keys_under(name + "/").size(), 1u);
 }
 
+// An operator rewrites an older holder's key with another N while we hold beside it: the watch's PUT alone (no read
+// follows) makes us refuse: REMOVED, slots_mismatch reported, our key deleted. (The check runs after every watch
+// batch, not only after reads.)
+TEST_F(semaphore_it, an_older_key_rewritten_with_another_n_on_the_watch_refuses_us) {
+  const auto name = lock_name();
+  std::vector<diagnostic> seen;
+  auto ob = make_options(name, "b");
+  ob.diagnostics = [&](const diagnostic& d) { seen.push_back(d); };
+  auto& a = add_semaphore(make_options(name, "a"), 2);
+  auto& b = add_semaphore(ob, 2);
+  start_in_line(a);
+  start_in_line(b);
+  ASSERT_TRUE(run_until([&] { return a.have_permit() && b.have_permit(); }, 5s)) << who_holds();
+  cluster().etcdctl({"put", a.key(), "slots=3;operator"});
+  ASSERT_TRUE(run_until([&] { return !b.have_permit() && !seen.empty(); }, 5s)) << events_of(b).dump();
+  EXPECT_EQ(seen.front().error, errc::slots_mismatch) << seen.front().message;
+  EXPECT_NE(seen.front().message.find("was made with 3 slots, ours with 2"), std::string::npos) << seen.front().message;
+  EXPECT_GE(events_of(b).count(lock_event::removed), 1u) << events_of(b).dump();
+  ASSERT_TRUE(run_until([&] { return keys_under(name + "/").size() == 1; }, 5s)) << "b's key stayed";
+}
+
 // A plain lock on the name (a lock_manager, as `etcdctl lock`) holds: a semaphore contender behind it is refused,
 // since the lock waits for every older key and would not count permits.
 TEST_F(semaphore_it, a_plain_lock_ahead_on_the_name_refuses_the_semaphore) {

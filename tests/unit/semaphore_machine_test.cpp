@@ -1,5 +1,5 @@
-// The semaphore's admission rule on the sans-io machine (recipe::lock_machine with slots): a key holds a permit while
-// fewer than N other keys are as old as it or older, and every key's value must carry the same N.
+// The semaphore's admission rule on the sans-io machine (recipe::lock_machine with admission::semaphore): a key holds
+// a permit while fewer than N other keys are as old as it or older, and every key's value must carry the same N.
 #include "recipe/lock_machine.hpp"
 #include "recipe/slots_value.hpp"
 
@@ -23,7 +23,7 @@ kinds_t permit_kinds(lock_machine& m) {
 }
 
 TEST(semaphore_machine, the_first_n_contenders_hold_at_once) {
-  lock_machine a("me", 2), b("me", 2), c("me", 2);
+  lock_machine a("me", admission::semaphore(2)), b("me", admission::semaphore(2)), c("me", admission::semaphore(2));
   a.on_snapshot(3, {sem("s/a", 3, 2, "me")}, "s/a");
   b.on_snapshot(4, {sem("s/a", 3), sem("s/b", 4, 2, "me")}, "s/b");
   c.on_snapshot(5, {sem("s/a", 3), sem("s/b", 4), sem("s/c", 5, 2, "me")}, "s/c");
@@ -40,7 +40,7 @@ TEST(semaphore_machine, the_first_n_contenders_hold_at_once) {
 }
 
 TEST(semaphore_machine, any_permit_that_frees_admits_exactly_the_first_waiter) {
-  lock_machine first("me", 2), second("me", 2);
+  lock_machine first("me", admission::semaphore(2)), second("me", admission::semaphore(2));
   const std::vector<queue_entry> q = {sem("s/a", 3), sem("s/b", 4), sem("s/c", 5, 2, "me"), sem("s/d", 6)};
   first.on_snapshot(6, q, "s/c");
   auto q2 = q;
@@ -58,7 +58,7 @@ TEST(semaphore_machine, any_permit_that_frees_admits_exactly_the_first_waiter) {
 }
 
 TEST(semaphore_machine, a_waiter_ahead_of_us_that_leaves_moves_us_up) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(9, {sem("s/a", 3), sem("s/b", 4), sem("s/w", 5), sem("s/me", 9, 2, "me")}, "s/me");
   m.on_delete("s/w", 10);  // a waiter, not a holder: two still ahead
   EXPECT_EQ(m.current(), status::waiting);
@@ -70,7 +70,7 @@ TEST(semaphore_machine, a_waiter_ahead_of_us_that_leaves_moves_us_up) {
 }
 
 TEST(semaphore_machine, keys_of_our_create_revision_count_as_older) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   // One txn made s/x and s/y at revision 5 (ours too, in this contrived view): both count against us.
   m.on_snapshot(5, {sem("s/a", 3), sem("s/x", 5), sem("s/me", 5, 2, "me")}, "s/me");
   EXPECT_EQ(m.current(), status::waiting);
@@ -79,7 +79,7 @@ TEST(semaphore_machine, keys_of_our_create_revision_count_as_older) {
 }
 
 TEST(semaphore_machine, one_slot_admits_as_the_lock_does) {
-  lock_machine m("me", 1);
+  lock_machine m("me", admission::semaphore(1));
   m.on_snapshot(6, {sem("s/a", 3, 1), sem("s/me", 6, 1, "me")}, "s/me");
   EXPECT_EQ(m.current(), status::waiting);
   m.on_delete("s/a", 7);
@@ -87,7 +87,7 @@ TEST(semaphore_machine, one_slot_admits_as_the_lock_does) {
 }
 
 TEST(semaphore_machine, a_resnapshot_after_compaction_keeps_the_permit_or_gives_it) {
-  lock_machine held("me", 2), waiting("me", 2);
+  lock_machine held("me", admission::semaphore(2)), waiting("me", admission::semaphore(2));
   held.on_snapshot(4, {sem("s/a", 3), sem("s/me", 4, 2, "me")}, "s/me");
   held.take_events();
   held.on_snapshot(20, {sem("s/a", 3), sem("s/me", 4, 2, "me"), sem("s/z", 15)}, "s/me");
@@ -100,14 +100,14 @@ TEST(semaphore_machine, a_resnapshot_after_compaction_keeps_the_permit_or_gives_
 }
 
 TEST(semaphore_machine, lease_lost_frees_our_permit_and_admits_nobody_else_by_itself) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(4, {sem("s/a", 3), sem("s/me", 4, 2, "me")}, "s/me");
   m.take_events();
   m.on_lease_lost();
   EXPECT_EQ(permit_kinds(m), kinds_t{lock_event::removed});
   EXPECT_TRUE(m.needs_contend());
   // A waiter sees the permit free only when the watch says the key is gone.
-  lock_machine w("me", 2);
+  lock_machine w("me", admission::semaphore(2));
   w.on_snapshot(6, {sem("s/a", 3), sem("s/b", 4), sem("s/me", 6, 2, "me")}, "s/me");
   EXPECT_EQ(w.current(), status::waiting);
   w.on_delete("s/b", 7);  // b's lease expired
@@ -115,7 +115,7 @@ TEST(semaphore_machine, lease_lost_frees_our_permit_and_admits_nobody_else_by_it
 }
 
 TEST(semaphore_machine, unknown_then_probe_proves_the_same_permit_again) {
-  lock_machine m("me", 3);
+  lock_machine m("me", admission::semaphore(3));
   m.on_snapshot(5, {sem("s/a", 3, 3), sem("s/me", 5, 3, "me")}, "s/me");
   m.take_events();
   m.on_unreachable();
@@ -128,7 +128,7 @@ TEST(semaphore_machine, unknown_then_probe_proves_the_same_permit_again) {
 }
 
 TEST(semaphore_machine, an_older_key_with_another_n_is_a_conflict_and_we_never_hold) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(6, {sem("s/a", 3, 3), sem("s/me", 6, 2, "me")}, "s/me");  // one key ahead, fewer than 2...
   ASSERT_TRUE(m.conflict());
   EXPECT_EQ(m.conflict()->key, "s/a");
@@ -140,17 +140,17 @@ TEST(semaphore_machine, an_older_key_with_another_n_is_a_conflict_and_we_never_h
 }
 
 TEST(semaphore_machine, a_plain_locks_older_key_is_a_conflict) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(6, {sem("s/a", 3, 0, ""), sem("s/me", 6, 2, "me")}, "s/me");  // etcdctl lock's empty value
   ASSERT_TRUE(m.conflict());
   EXPECT_EQ(m.current(), status::waiting);
-  lock_machine n("me", 2);
+  lock_machine n("me", admission::semaphore(2));
   n.on_snapshot(6, {sem("s/a", 3, 0, "slots=02;x"), sem("s/me", 6, 2, "me")}, "s/me");  // not our format: plain
   EXPECT_TRUE(n.conflict());
 }
 
 TEST(semaphore_machine, a_younger_key_with_another_n_is_its_own_problem) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(6, {sem("s/me", 6, 2, "me"), sem("s/z", 7, 3)}, "s/me");
   EXPECT_FALSE(m.conflict());
   EXPECT_EQ(m.current(), status::held);
@@ -160,7 +160,7 @@ TEST(semaphore_machine, a_younger_key_with_another_n_is_its_own_problem) {
 }
 
 TEST(semaphore_machine, an_older_key_rewritten_with_another_n_while_we_hold_takes_the_permit_away) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(6, {sem("s/a", 3), sem("s/me", 6, 2, "me")}, "s/me");
   m.take_events();
   auto a = sem("s/a", 3, 5);  // an operator's put keeps the create revision, changes the value
@@ -173,7 +173,7 @@ TEST(semaphore_machine, an_older_key_rewritten_with_another_n_while_we_hold_take
 // Found by the fuzzer: an older key rewritten with another N, then back with ours. The permit was given back with
 // the same token after its REMOVED (a fresh ACQUIRED must raise the token); a conflict now lasts as long as our key.
 TEST(semaphore_machine, a_conflict_lasts_as_long_as_our_key) {
-  lock_machine m("me", 2);
+  lock_machine m("me", admission::semaphore(2));
   m.on_snapshot(6, {sem("s/a", 3), sem("s/me", 6, 2, "me")}, "s/me");
   m.take_events();
   m.on_snapshot(9, {sem("s/a", 3, 0), sem("s/me", 6, 2, "me")}, "s/me");  // a re-read: a's value lost its N
@@ -187,7 +187,7 @@ TEST(semaphore_machine, a_conflict_lasts_as_long_as_our_key) {
 }
 
 TEST(semaphore_machine, a_waiters_probe_reads_the_first_keys_ahead) {
-  lock_machine m("me", 5);
+  lock_machine m("me", admission::semaphore(5));
   m.on_snapshot(9, {sem("s/a", 3, 5), sem("s/b", 4, 5), sem("s/c", 5, 5), sem("s/d", 6, 5), sem("s/e", 7, 5),
                     sem("s/me", 9, 5, "me")},
                 "s/me");
