@@ -15,6 +15,7 @@
 #include "chaos/run_files.hpp"
 #include "chaos/timeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -37,7 +38,9 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --duration-s N          run length in seconds (default 110)
   --seed N                fault plan seed (default 1); the same seed gives the same plan
   --ttl S                 lease TTL of the contenders, seconds (default 2)
-  --contenders N          contender processes, at least 5 (default 5)
+  --contenders N          contender processes, at least 5 (default 5; with --slots N: at least N + 2, default N + 3)
+  --slots N               contend with a semaphore of N permits instead of a lock (every contender); the checker
+                          allows N holders at once, and the resource only checks (no token fence for N > 1)
   --out DIR               output directory (default ./chaos-out); emptied first
   --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
   --timeline-window A:B   draw only seconds A to B of the run (a long run's whole timeline is too dense to read)
@@ -97,7 +100,7 @@ flags parse(int argc, char** argv) {
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
                                 "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
-                                "contender", "quiet"};
+                                "contender", "quiet", "slots"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
     for (const char* n : known) ok = ok || k == n;
@@ -158,8 +161,17 @@ int judge(const std::string& dir, const judge_settings& j) {
   s.count_races = count_races;
   s.run_start_ns = info_number(run.info, "start_ns", 0);
   s.run_end_ns = info_number(run.info, "end_ns", 0);
+  s.holders.slots = static_cast<std::size_t>(std::max(1LL, info_number(run.info, "slots", 0)));
   const check_report report = check(run.actions, run.faults, run.drivers, s);
   const resource_report fence = check_resource(run.resource);
+  race_rules rules;
+  rules.race_bound_ns = s.race_bound_ns;
+  rules.stale_leader_window_ns = s.stale_leader_window_ns;
+  rules.count_races = s.count_races;
+  rules.several = s.holders.several();
+  const resource_holders_report shared = check_resource_holders(run.resource, run.faults, s.holders, rules);
+  const bool several = s.holders.several();
+  const bool resource_ok = several ? fenced(shared) : fenced(fence);
 
   std::ostringstream summary;
   summary << "clusterlock chaos run: " << dir << "\n";
@@ -168,8 +180,13 @@ int judge(const std::string& dir, const judge_settings& j) {
           << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
           << s.log_interval_ns / 1'000'000 << " ms\n";
   summary << describe(report, run.faults, s);
-  summary << describe(fence);
-  summary << "verdicts:          out-of-order accepts " << fence.out_of_order << "; lock-log overlaps "
+  if (several) {
+    summary << describe(shared, run.faults, s.run_start_ns);
+  } else {
+    summary << describe(fence);
+  }
+  summary << "verdicts:          " << (several ? "resource overlaps " : "out-of-order accepts ")
+          << (several ? shared.verdicts.violations.size() : fence.out_of_order) << "; lock-log overlaps "
           << report.violations.size() + report.races.size() + report.clock_overlaps.size() << " ("
           << report.violations.size() << " violations, " << report.races.size() << " races, "
           << report.clock_overlaps.size() << " under clock faults)\n";
@@ -181,8 +198,9 @@ int judge(const std::string& dir, const judge_settings& j) {
   if (report.actions == 0 || report.handoffs == 0 || fence.accepted == 0) {
     summary << "RESULT: the run proved nothing (no hand-off logged, or no write reached the resource)\n";
     code = 4;
-  } else if (!fenced(fence)) {
-    summary << "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n";
+  } else if (!resource_ok) {
+    summary << (several ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
+                        : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
     code = 1;
   } else if (!safe(report)) {
     summary << "RESULT: SAFETY VIOLATED\n";
@@ -241,7 +259,9 @@ int main(int argc, char** argv) {
     run_settings r;
     r.duration_s = static_cast<double>(f.number("duration-s", 110));
     r.ttl_s = static_cast<int>(f.number("ttl", 2));
-    r.contenders = static_cast<int>(f.number("contenders", 5));
+    r.slots = static_cast<int>(f.number("slots", 0));
+    if (f.has("slots") && (r.slots < 1 || r.slots > 100)) throw std::invalid_argument("--slots: 1 to 100");
+    r.contenders = static_cast<int>(f.number("contenders", std::max(5, r.slots + 3)));
     r.out_dir = fs::absolute(f.text("out", "chaos-out")).string();
     r.contender_path = f.text("contender", CLUSTERLOCK_TEST_CONTENDER);
     r.log_interval_ms = static_cast<int>(f.number("log-interval-ms", 5));
@@ -256,6 +276,9 @@ int main(int argc, char** argv) {
     r.plan.gap_max_s = static_cast<double>(f.number("fault-gap-max-ms", 6000)) / 1e3;
     r.plan.churn_mean_s = static_cast<double>(f.number("churn-ms", 1500)) / 1e3;
     if (r.contenders < 5) throw std::invalid_argument("--contenders: at least 5");
+    // A queue behind the permits: after a holder is killed or terminated someone must still wait to be admitted.
+    if (r.slots > 0 && r.contenders < r.slots + 2)
+      throw std::invalid_argument("--contenders: at least --slots + 2 (waiters behind the permits)");
     if (r.ttl_s < 1) throw std::invalid_argument("--ttl: at least 1");
     if (r.log_interval_ms < 1) throw std::invalid_argument("--log-interval-ms: at least 1");
     if (r.contender_path.empty() || !fs::exists(r.contender_path))
