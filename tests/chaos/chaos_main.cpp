@@ -148,6 +148,18 @@ void parse_window(const std::string& text, judge_settings& j) {
   throw std::invalid_argument("--timeline-window: want FROM:TO in seconds, FROM < TO, e.g. 600:900; got '" + text + "'");
 }
 
+// Who may hold at once, from run.txt: "slots N" (a semaphore; 0 or none: the lock). A read-write run (to come, with
+// the rw lock) would write "rw_writers K": the contenders of slots below K write, the others read.
+holding_rule holding_rule_of(const run_info& info, const std::vector<action>& actions) {
+  holding_rule rule;
+  rule.slots = static_cast<std::size_t>(std::max(1LL, info_number(info, "slots", 0)));
+  if (const long long writers = info_number(info, "rw_writers", -1); writers >= 0) {
+    for (const auto& a : actions)
+      rule.modes[a.identity] = slot_of(a.identity) < writers ? access_mode::write : access_mode::read;
+  }
+  return rule;
+}
+
 // Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
 int judge(const std::string& dir, const judge_settings& j) {
   const std::string& timeline = j.timeline;
@@ -161,7 +173,7 @@ int judge(const std::string& dir, const judge_settings& j) {
   s.count_races = count_races;
   s.run_start_ns = info_number(run.info, "start_ns", 0);
   s.run_end_ns = info_number(run.info, "end_ns", 0);
-  s.holders.slots = static_cast<std::size_t>(std::max(1LL, info_number(run.info, "slots", 0)));
+  s.holders = holding_rule_of(run.info, run.actions);
   const check_report report = check(run.actions, run.faults, run.drivers, s);
   const resource_report fence = check_resource(run.resource);
   race_rules rules;

@@ -172,6 +172,22 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
   }
 }
 
+void check_admissions(const std::vector<action>& actions, const std::vector<fault_record>& faults, check_report& r) {
+  const auto first_ns = first_lines(actions);
+  std::vector<long long> firsts;
+  for (const auto& [token, ns] : first_ns) firsts.push_back(ns);
+  std::sort(firsts.begin(), firsts.end());
+  for (const auto& f : faults) {
+    if (f.kind != fault_kind::kill_holder && f.kind != fault_kind::stop_holder && f.kind != fault_kind::delete_key &&
+        f.kind != fault_kind::revoke_lease)
+      continue;
+    const auto next = std::upper_bound(firsts.begin(), firsts.end(), f.inject_ns);
+    if (next == firsts.end()) continue;
+    auto& worst = r.worst_admission_by_kind[f.kind];
+    worst = std::max(worst, *next - f.inject_ns);
+  }
+}
+
 void check_drivers(const std::vector<action>& actions, const std::vector<fault_record>& faults,
                    const std::vector<driver_record>& drivers, bool several, check_report& r) {
   const auto first_ns = first_lines(actions);
@@ -238,6 +254,7 @@ check_report check(std::vector<action> actions, const std::vector<fault_record>&
   }
   check_isolations(actions, faults, settings, r);
   check_drivers(actions, faults, drivers, settings.holders.several(), r);
+  if (settings.holders.several()) check_admissions(actions, faults, r);
   return r;
 }
 
@@ -342,6 +359,15 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       comma = ", ";
     }
     out << " (after the heal)\n";
+  }
+  if (!r.worst_admission_by_kind.empty()) {
+    out << "permit hand-over: ";
+    const char* comma = "";
+    for (const auto& [kind, gap] : r.worst_admission_by_kind) {
+      out << comma << to_string(kind) << " " << seconds(gap);
+      comma = ", ";
+    }
+    out << " (worst, from the injection to the next admission; info)\n";
   }
   if (!r.isolations.empty()) {
     long long quiet = 0, takeover = 0;

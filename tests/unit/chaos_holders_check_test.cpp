@@ -166,6 +166,18 @@ TEST(ChaosHoldersCheck, TheTakeoverAfterACutIsAnAdmission) {
   EXPECT_FALSE(r.isolations[0].failed);
 }
 
+TEST(ChaosHoldersCheck, APermitsHandOverAfterAKillIsMeasured) {
+  std::vector<action> log;
+  act(log, "A", 1, 0, 1 * s);  // killed at 1 s
+  act(log, "B", 2, 1 * ms, 5 * s);
+  act(log, "C", 3, 3 * s + 1 * ms, 5 * s);  // admitted when A's lease ran out
+  const std::vector<fault_record> faults = {{1, fault_kind::kill_holder, 1 * s, 1 * s, "A"}};
+  const auto r = check(log, faults, {}, with_slots(2));
+  EXPECT_EQ(r.worst_admission_by_kind.at(fault_kind::kill_holder), 2 * s + 1 * ms);
+  EXPECT_LE(r.liveness.at(0).first_action_ns - 1 * s, 5 * ms);  // B acted at once: liveness alone says nothing of the permit
+  EXPECT_TRUE(check(log, faults, {}, with_slots(1)).worst_admission_by_kind.empty());
+}
+
 // ---- a read-write lock
 
 TEST(ChaosHoldersCheck, ReadersTogetherAreFine) {
