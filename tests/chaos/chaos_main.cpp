@@ -4,7 +4,8 @@
 // hand-offs, and gives some contenders a lying clock (libfaketime) or cuts links through its relays (partitions),
 // then checks every contender's action log: fencing tokens must never go backwards in time (safety) and after each
 // fault heals some holder must act again within TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
-// draws the timeline. See docs/chaos.md.
+// draws the timeline. With --slots N every contender holds a semaphore permit instead, and both checks allow N holders
+// at once (holder_check.hpp; the resource then checks only). See docs/chaos.md.
 //
 // Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
 // ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
@@ -160,6 +161,35 @@ holding_rule holding_rule_of(const run_info& info, const std::vector<action>& ac
   return rule;
 }
 
+// The resource's verdict: the lock's fence (out-of-order accepts), or with several holders the check by arrival.
+struct resource_verdict {
+  bool several = false;
+  std::size_t count = 0;     // out-of-order accepts, or resource violations: must be 0
+  std::size_t accepted = 0;  // writes the resource took
+  std::string text;          // for the summary
+};
+
+resource_verdict judge_resource(const loaded_run& run, const check_settings& s) {
+  resource_verdict v;
+  v.several = s.holders.several();
+  const resource_report fence = check_resource(run.resource);
+  v.accepted = fence.accepted;
+  if (!v.several) {
+    v.count = fence.out_of_order;
+    v.text = describe(fence);
+    return v;
+  }
+  race_rules rules;
+  rules.race_bound_ns = s.race_bound_ns;
+  rules.stale_leader_window_ns = s.stale_leader_window_ns;
+  rules.count_races = s.count_races;
+  rules.several = true;
+  const resource_holders_report shared = check_resource_holders(run.resource, run.faults, s.holders, rules);
+  v.count = shared.verdicts.violations.size();
+  v.text = describe(shared, run.faults, s.run_start_ns);
+  return v;
+}
+
 // Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
 int judge(const std::string& dir, const judge_settings& j) {
   const std::string& timeline = j.timeline;
@@ -175,16 +205,7 @@ int judge(const std::string& dir, const judge_settings& j) {
   s.run_end_ns = info_number(run.info, "end_ns", 0);
   s.holders = holding_rule_of(run.info, run.actions);
   const check_report report = check(run.actions, run.faults, run.drivers, s);
-  const resource_report fence = check_resource(run.resource);
-  race_rules rules;
-  rules.race_bound_ns = s.race_bound_ns;
-  rules.stale_leader_window_ns = s.stale_leader_window_ns;
-  rules.count_races = s.count_races;
-  rules.several = s.holders.several();
-  const resource_holders_report shared = check_resource_holders(run.resource, run.faults, s.holders, rules);
-  const bool several = s.holders.several();
-  const bool resource_ok = several ? fenced(shared) : fenced(fence);
-
+  const resource_verdict resource = judge_resource(run, s);
   std::ostringstream summary;
   summary << "clusterlock chaos run: " << dir << "\n";
   summary << "seed " << (run.info.count("seed") ? run.info.at("seed") : "?")
@@ -192,13 +213,9 @@ int judge(const std::string& dir, const judge_settings& j) {
           << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
           << s.log_interval_ns / 1'000'000 << " ms\n";
   summary << describe(report, run.faults, s);
-  if (several) {
-    summary << describe(shared, run.faults, s.run_start_ns);
-  } else {
-    summary << describe(fence);
-  }
-  summary << "verdicts:          " << (several ? "resource overlaps " : "out-of-order accepts ")
-          << (several ? shared.verdicts.violations.size() : fence.out_of_order) << "; lock-log overlaps "
+  summary << resource.text;
+  summary << "verdicts:          " << (resource.several ? "resource overlaps " : "out-of-order accepts ")
+          << resource.count << "; lock-log overlaps "
           << report.violations.size() + report.races.size() + report.clock_overlaps.size() << " ("
           << report.violations.size() << " violations, " << report.races.size() << " races, "
           << report.clock_overlaps.size() << " under clock faults)\n";
@@ -207,11 +224,11 @@ int judge(const std::string& dir, const judge_settings& j) {
   if (run.torn_lines) summary << "torn log lines:    " << run.torn_lines << " (writers killed mid-line; ignored)\n";
 
   int code = 0;
-  if (report.actions == 0 || report.handoffs == 0 || fence.accepted == 0) {
+  if (report.actions == 0 || report.handoffs == 0 || resource.accepted == 0) {
     summary << "RESULT: the run proved nothing (no hand-off logged, or no write reached the resource)\n";
     code = 4;
-  } else if (!resource_ok) {
-    summary << (several ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
+  } else if (resource.count > 0) {
+    summary << (resource.several ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
                         : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
     code = 1;
   } else if (!safe(report)) {
