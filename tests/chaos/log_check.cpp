@@ -271,7 +271,8 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
   out << "holders:           " << (rule.read_write() ? "read-write lock (a writer alone, readers together)"
                                    : rule.slots > 1   ? "semaphore of " + std::to_string(rule.slots) + " permits"
                                                       : std::string("lock (one holder)"))
-      << "; at most " << r.peak_holders << " in their stretches at once (at " << at(r.peak_at_ns) << "; info)";
+      << "; at most " << r.peak_holders << " in their stretches at once (at " << at(r.peak_at_ns)
+      << "; info: a stale holder's stretch counts until its first stale line)";
   if (rule.read_write()) out << "; " << r.writer_overlaps << " stretches begun beside a writer";
   out << "\n";
   out << "faults:            " << r.faults;
