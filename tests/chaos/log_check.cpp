@@ -183,6 +183,11 @@ void check_admissions(const std::vector<action>& actions, const std::vector<faul
       continue;
     const auto next = std::upper_bound(firsts.begin(), firsts.end(), f.inject_ns);
     if (next == firsts.end()) continue;
+    // Another fault before the admission takes over (a majority frozen before the killed holder's lease ran out).
+    const bool interrupted = std::any_of(faults.begin(), faults.end(), [&](const fault_record& g) {
+      return g.inject_ns > f.inject_ns && g.inject_ns < *next;
+    });
+    if (interrupted) continue;
     auto& worst = r.worst_admission_by_kind[f.kind];
     worst = std::max(worst, *next - f.inject_ns);
   }

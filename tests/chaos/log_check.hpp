@@ -113,8 +113,8 @@ struct check_report {
   std::vector<isolation_result> isolations;          // one per partition that hit the holder (not isolate_leader)
   // Several holders: liveness above only asks that some holder acts, which the other permit holders do through a
   // fault that takes one permit. This asks for the permit's hand-over: from the injection of a fault that took a
-  // holder (kill_holder, stop_holder, delete_key, revoke_lease) to the first line of a token new since then; the
-  // worst per kind (info, not asserted).
+  // holder (kill_holder, stop_holder, delete_key, revoke_lease) to the first line of a token new since then, unless
+  // another fault came first; the worst per kind (info, not asserted).
   std::map<fault_kind, long long> worst_admission_by_kind;
 
   std::size_t faults = 0;

@@ -176,6 +176,10 @@ TEST(ChaosHoldersCheck, APermitsHandOverAfterAKillIsMeasured) {
   EXPECT_EQ(r.worst_admission_by_kind.at(fault_kind::kill_holder), 2 * s + 1 * ms);
   EXPECT_LE(r.liveness.at(0).first_action_ns - 1 * s, 5 * ms);  // B acted at once: liveness alone says nothing of the permit
   EXPECT_TRUE(check(log, faults, {}, with_slots(1)).worst_admission_by_kind.empty());
+  // A majority frozen before the lease ran out delays the admission: that one is the later fault's.
+  std::vector<fault_record> two = faults;
+  two.push_back({2, fault_kind::stop_majority, 2 * s + 500 * ms, 2 * s + 900 * ms, "m0+m1"});
+  EXPECT_EQ(check(log, two, {}, with_slots(2)).worst_admission_by_kind.count(fault_kind::kill_holder), 0u);
 }
 
 // ---- a read-write lock
