@@ -228,8 +228,9 @@ int judge(const std::string& dir, const judge_settings& j) {
     summary << "RESULT: the run proved nothing (no hand-off logged, or no write reached the resource)\n";
     code = 4;
   } else if (resource.count > 0) {
-    summary << (resource.several ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
-                        : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
+    summary << (resource.several
+                    ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
+                    : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
     code = 1;
   } else if (!safe(report)) {
     summary << "RESULT: SAFETY VIOLATED\n";

@@ -1,9 +1,9 @@
 // clusterlock_test_contender: one lock_manager (or, with --slots N, one semaphore of N permits) in a process of its
 // own, so that tests can SIGKILL, SIGSTOP and SIGCONT a holder. With --slots, "the lock" below is our permit: HAVE
-// and the action lines follow have_permit(), the token is the permit's. It tells what happens on stdout, one line each, flushed at once; times are CLOCK_MONOTONIC
-// nanoseconds, comparable across processes on one machine. They are read by a raw clock_gettime syscall, not
-// std::chrono::steady_clock: a contender run under libfaketime (the chaos test's clock faults) still tells true
-// time, while the library in it sees the lying clock:
+// and the action lines follow have_permit(), the token is the permit's. It tells what happens on stdout, one line
+// each, flushed at once; times are CLOCK_MONOTONIC nanoseconds, comparable across processes on one machine. They
+// are read by a raw clock_gettime syscall, not std::chrono::steady_clock: a contender run under libfaketime (the
+// chaos test's clock faults) still tells true time, while the library in it sees the lying clock:
 //
 //   READY <pid> <ns>                          started, contending
 //   ACQUIRED|REMOVED|UNKNOWN <token> <identity> <ns>

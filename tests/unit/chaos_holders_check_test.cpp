@@ -174,7 +174,8 @@ TEST(ChaosHoldersCheck, APermitsHandOverAfterAKillIsMeasured) {
   const std::vector<fault_record> faults = {{1, fault_kind::kill_holder, 1 * s, 1 * s, "A"}};
   const auto r = check(log, faults, {}, with_slots(2));
   EXPECT_EQ(r.worst_admission_by_kind.at(fault_kind::kill_holder), 2 * s + 1 * ms);
-  EXPECT_LE(r.liveness.at(0).first_action_ns - 1 * s, 5 * ms);  // B acted at once: liveness alone says nothing of the permit
+  // B acted at once: liveness alone says nothing of the permit.
+  EXPECT_LE(r.liveness.at(0).first_action_ns - 1 * s, 5 * ms);
   EXPECT_TRUE(check(log, faults, {}, with_slots(1)).worst_admission_by_kind.empty());
   // A majority frozen before the lease ran out delays the admission: that one is the later fault's.
   std::vector<fault_record> two = faults;
