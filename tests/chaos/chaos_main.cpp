@@ -4,7 +4,8 @@
 // hand-offs, and gives some contenders a lying clock (libfaketime) or cuts links through its relays (partitions),
 // then checks every contender's action log: fencing tokens must never go backwards in time (safety) and after each
 // fault heals some holder must act again within TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
-// draws the timeline. See docs/chaos.md.
+// draws the timeline. With --slots N every contender holds a semaphore permit instead, and both checks allow N holders
+// at once (holder_check.hpp; the resource then checks only). See docs/chaos.md.
 //
 // Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
 // ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
@@ -15,6 +16,7 @@
 #include "chaos/run_files.hpp"
 #include "chaos/timeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -37,7 +39,9 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --duration-s N          run length in seconds (default 110)
   --seed N                fault plan seed (default 1); the same seed gives the same plan
   --ttl S                 lease TTL of the contenders, seconds (default 2)
-  --contenders N          contender processes, at least 5 (default 5)
+  --contenders N          contender processes, at least 5 (default 5; with --slots N: at least N + 2, default N + 3)
+  --slots N               contend with a semaphore of N permits instead of a lock (every contender); the checker
+                          allows N holders at once, and the resource only checks (no token fence for N > 1)
   --out DIR               output directory (default ./chaos-out); emptied first
   --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
   --timeline-window A:B   draw only seconds A to B of the run (a long run's whole timeline is too dense to read)
@@ -97,7 +101,7 @@ flags parse(int argc, char** argv) {
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
                                 "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
-                                "contender", "quiet"};
+                                "contender", "quiet", "slots"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
     for (const char* n : known) ok = ok || k == n;
@@ -145,6 +149,47 @@ void parse_window(const std::string& text, judge_settings& j) {
   throw std::invalid_argument("--timeline-window: want FROM:TO in seconds, FROM < TO, e.g. 600:900; got '" + text + "'");
 }
 
+// Who may hold at once, from run.txt: "slots N" (a semaphore; 0 or none: the lock). A read-write run (to come, with
+// the rw lock) would write "rw_writers K": the contenders of slots below K write, the others read.
+holding_rule holding_rule_of(const run_info& info, const std::vector<action>& actions) {
+  holding_rule rule;
+  rule.slots = static_cast<std::size_t>(std::max(1LL, info_number(info, "slots", 0)));
+  if (const long long writers = info_number(info, "rw_writers", -1); writers >= 0) {
+    for (const auto& a : actions)
+      rule.modes[a.identity] = slot_of(a.identity) < writers ? access_mode::write : access_mode::read;
+  }
+  return rule;
+}
+
+// The resource's verdict: the lock's fence (out-of-order accepts), or with several holders the check by arrival.
+struct resource_verdict {
+  bool several = false;
+  std::size_t count = 0;     // out-of-order accepts, or resource violations: must be 0
+  std::size_t accepted = 0;  // writes the resource took
+  std::string text;          // for the summary
+};
+
+resource_verdict judge_resource(const loaded_run& run, const check_settings& s) {
+  resource_verdict v;
+  v.several = s.holders.several();
+  const resource_report fence = check_resource(run.resource);
+  v.accepted = fence.accepted;
+  if (!v.several) {
+    v.count = fence.out_of_order;
+    v.text = describe(fence);
+    return v;
+  }
+  race_rules rules;
+  rules.race_bound_ns = s.race_bound_ns;
+  rules.stale_leader_window_ns = s.stale_leader_window_ns;
+  rules.count_races = s.count_races;
+  rules.several = true;
+  const resource_holders_report shared = check_resource_holders(run.resource, run.faults, s.holders, rules);
+  v.count = shared.verdicts.violations.size();
+  v.text = describe(shared, run.faults, s.run_start_ns);
+  return v;
+}
+
 // Checks a run's output, prints and saves the summary, draws the timeline. Returns the exit code.
 int judge(const std::string& dir, const judge_settings& j) {
   const std::string& timeline = j.timeline;
@@ -158,9 +203,9 @@ int judge(const std::string& dir, const judge_settings& j) {
   s.count_races = count_races;
   s.run_start_ns = info_number(run.info, "start_ns", 0);
   s.run_end_ns = info_number(run.info, "end_ns", 0);
+  s.holders = holding_rule_of(run.info, run.actions);
   const check_report report = check(run.actions, run.faults, run.drivers, s);
-  const resource_report fence = check_resource(run.resource);
-
+  const resource_verdict resource = judge_resource(run, s);
   std::ostringstream summary;
   summary << "clusterlock chaos run: " << dir << "\n";
   summary << "seed " << (run.info.count("seed") ? run.info.at("seed") : "?")
@@ -168,8 +213,9 @@ int judge(const std::string& dir, const judge_settings& j) {
           << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
           << s.log_interval_ns / 1'000'000 << " ms\n";
   summary << describe(report, run.faults, s);
-  summary << describe(fence);
-  summary << "verdicts:          out-of-order accepts " << fence.out_of_order << "; lock-log overlaps "
+  summary << resource.text;
+  summary << "verdicts:          " << (resource.several ? "resource overlaps " : "out-of-order accepts ")
+          << resource.count << "; lock-log overlaps "
           << report.violations.size() + report.races.size() + report.clock_overlaps.size() << " ("
           << report.violations.size() << " violations, " << report.races.size() << " races, "
           << report.clock_overlaps.size() << " under clock faults)\n";
@@ -178,11 +224,13 @@ int judge(const std::string& dir, const judge_settings& j) {
   if (run.torn_lines) summary << "torn log lines:    " << run.torn_lines << " (writers killed mid-line; ignored)\n";
 
   int code = 0;
-  if (report.actions == 0 || report.handoffs == 0 || fence.accepted == 0) {
+  if (report.actions == 0 || report.handoffs == 0 || resource.accepted == 0) {
     summary << "RESULT: the run proved nothing (no hand-off logged, or no write reached the resource)\n";
     code = 4;
-  } else if (!fenced(fence)) {
-    summary << "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n";
+  } else if (resource.count > 0) {
+    summary << (resource.several
+                    ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
+                    : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
     code = 1;
   } else if (!safe(report)) {
     summary << "RESULT: SAFETY VIOLATED\n";
@@ -241,7 +289,9 @@ int main(int argc, char** argv) {
     run_settings r;
     r.duration_s = static_cast<double>(f.number("duration-s", 110));
     r.ttl_s = static_cast<int>(f.number("ttl", 2));
-    r.contenders = static_cast<int>(f.number("contenders", 5));
+    r.slots = static_cast<int>(f.number("slots", 0));
+    if (f.has("slots") && (r.slots < 1 || r.slots > 100)) throw std::invalid_argument("--slots: 1 to 100");
+    r.contenders = static_cast<int>(f.number("contenders", std::max(5, r.slots + 3)));
     r.out_dir = fs::absolute(f.text("out", "chaos-out")).string();
     r.contender_path = f.text("contender", CLUSTERLOCK_TEST_CONTENDER);
     r.log_interval_ms = static_cast<int>(f.number("log-interval-ms", 5));
@@ -256,6 +306,9 @@ int main(int argc, char** argv) {
     r.plan.gap_max_s = static_cast<double>(f.number("fault-gap-max-ms", 6000)) / 1e3;
     r.plan.churn_mean_s = static_cast<double>(f.number("churn-ms", 1500)) / 1e3;
     if (r.contenders < 5) throw std::invalid_argument("--contenders: at least 5");
+    // A queue behind the permits: after a holder is killed or terminated someone must still wait to be admitted.
+    if (r.slots > 0 && r.contenders < r.slots + 2)
+      throw std::invalid_argument("--contenders: at least --slots + 2 (waiters behind the permits)");
     if (r.ttl_s < 1) throw std::invalid_argument("--ttl: at least 1");
     if (r.log_interval_ms < 1) throw std::invalid_argument("--log-interval-ms: at least 1");
     if (r.contender_path.empty() || !fs::exists(r.contender_path))

@@ -19,7 +19,7 @@ chaos_run::chaos_run(const run_settings& settings)
       cluster_(test::etcd_options{
           .members = 3,
           .advertised_peer_url = [this](int member, unsigned short port) { return network_.peer_url(member, port); }}),
-      resource_(path("resource.log")),
+      resource_(path("resource.log"), settings.slots <= 1),  // several holders: checked only
       faketime_(find_libfaketime()) {
   for (auto k : settings_.plan.kinds)
     if (is_clock_fault(k) && faketime_.empty())
@@ -103,6 +103,7 @@ void chaos_run::write_run_info() {
        << "duration_s " << settings_.duration_s << "\n"
        << "ttl_s " << settings_.ttl_s << "\n"
        << "contenders " << settings_.contenders << "\n"
+       << "slots " << settings_.slots << "\n"
        << "log_interval_ms " << settings_.log_interval_ms << "\n"
        << "probe_interval_ms " << settings_.probe_interval_ms << "\n"
        << "request_timeout_ms " << settings_.request_timeout_ms << "\n"

@@ -24,6 +24,7 @@ struct run_settings {
   plan_settings plan;
   int ttl_s = 2;
   int contenders = 5;
+  int slots = 0;  // 0: every contender a lock_manager; N: a semaphore of N permits (contenders > N + 1)
   std::string out_dir;
   std::string contender_path;
   int log_interval_ms = 5;

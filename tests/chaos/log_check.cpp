@@ -22,106 +22,18 @@ std::string milliseconds(long long ns) {
   return buf;
 }
 
-void check_order(const std::vector<action>& actions, const std::vector<fault_record>& faults, check_report& r) {
-  std::set<std::int64_t> tokens;
-  std::set<std::string> identities;
-  std::int64_t newest = 0;
-  std::string newest_identity;
-  long long newest_first_ns = 0;
-  const action* previous = nullptr;
-  for (const auto& a : actions) {
-    tokens.insert(a.token);
-    identities.insert(a.identity);
-    if (a.token > newest) {
-      newest = a.token;
-      newest_identity = a.identity;
-      newest_first_ns = a.ns;
-    } else if (a.token < newest) {
-      auto* last = r.violations.empty() ? nullptr : &r.violations.back();
-      if (last && last->identity == a.identity && last->token == a.token && last->newer_token == newest) {
-        last->last_ns = a.ns;
-        ++last->lines;
-      } else {
-        violation v;
-        v.identity = a.identity;
-        v.token = a.token;
-        v.newer_identity = newest_identity;
-        v.newer_token = newest;
-        v.newer_first_ns = newest_first_ns;
-        v.first_ns = v.last_ns = a.ns;
-        v.lines = 1;
-        for (std::size_t i = 0; i < faults.size(); ++i)
-          if (faults[i].inject_ns <= a.ns) v.recent_fault = static_cast<int>(i);
-        r.violations.push_back(std::move(v));
-      }
-    }
-    if (previous && previous->identity != a.identity) {
-      const long long d = a.ns - previous->ns;
-      if (d < r.closest_pair_ns || r.closest_pair_ns < 0) {
-        r.closest_pair_ns = d;
-        r.closest_pair = previous->identity + " (token " + std::to_string(previous->token) + ") -> " + a.identity +
-                         " (token " + std::to_string(a.token) + ") at " + std::to_string(a.ns);
-      }
-    }
-    previous = &a;
-  }
-  r.tenures = tokens.size();
-  r.handoffs = tokens.empty() ? 0 : tokens.size() - 1;
-  r.identities = identities.size();
-}
-
-// Races: the stale holder's key was taken away while its lease lived (see log_check.hpp).
-void classify_races(const std::vector<action>& actions, const std::vector<fault_record>& faults,
-                    const check_settings& s, check_report& r) {
-  auto acted_between = [&](const std::string& identity, long long from, long long to) {
-    auto it = std::lower_bound(actions.begin(), actions.end(), from,
-                               [](const action& a, long long t) { return a.ns < t; });
-    for (; it != actions.end() && it->ns < to; ++it)
-      if (it->identity == identity) return true;
-    return false;
-  };
-  std::vector<violation> kept;
-  for (auto& v : r.violations) {
-    // A liar's overlap, however long: its have_lock() trusted a clock that lied (never counted; see log_check.hpp).
-    for (std::size_t i = 0; i < faults.size() && v.cause == race_cause::none; ++i) {
-      const auto& f = faults[i];
-      if (is_clock_fault(f.kind) && f.detail.substr(0, f.detail.find(':')) == v.identity &&
-          f.inject_ns <= v.first_ns && v.first_ns <= f.heal_ns) {
-        v.cause = race_cause::clock_fault;
-        v.recent_fault = static_cast<int>(i);
-      }
-    }
-    if (v.cause == race_cause::clock_fault) {
-      r.clock_overlaps.push_back(std::move(v));
-      continue;
-    }
-    const bool quick = v.last_ns <= v.newer_first_ns + s.race_bound_ns;  // it heard soon enough: its probe's bound
-    for (std::size_t i = 0; i < faults.size() && quick && v.cause == race_cause::none; ++i) {
-      const auto& f = faults[i];
-      const bool took_its_key = (f.kind == fault_kind::delete_key || f.kind == fault_kind::revoke_lease) &&
-                                f.detail == v.identity;  // a failed one is recorded as "<identity>:failed"
-      if (took_its_key && f.inject_ns <= v.first_ns && v.last_ns <= f.heal_ns + s.race_bound_ns) {
-        v.cause = race_cause::operator_took_key;
-        v.recent_fault = static_cast<int>(i);
-      }
-    }
-    for (std::size_t i = 0; i < faults.size() && quick && v.cause == race_cause::none; ++i) {
-      const auto& f = faults[i];
-      const bool froze_the_leader = f.kind == fault_kind::stop_leader || f.kind == fault_kind::stop_majority;
-      if (froze_the_leader && f.heal_ns <= v.newer_first_ns &&
-          v.newer_first_ns <= f.heal_ns + s.stale_leader_window_ns &&
-          acted_between(v.identity, f.inject_ns, v.newer_first_ns)) {
-        v.cause = race_cause::etcd_stale_leader;
-        v.recent_fault = static_cast<int>(i);
-      }
-    }
-    if (v.cause != race_cause::none && !s.count_races) {
-      r.races.push_back(std::move(v));
-    } else {
-      kept.push_back(std::move(v));
+void check_closest_pair(const std::vector<action>& actions, check_report& r) {
+  for (std::size_t i = 1; i < actions.size(); ++i) {
+    const action& previous = actions[i - 1];
+    const action& a = actions[i];
+    if (previous.identity == a.identity) continue;
+    const long long d = a.ns - previous.ns;
+    if (d < r.closest_pair_ns || r.closest_pair_ns < 0) {
+      r.closest_pair_ns = d;
+      r.closest_pair = previous.identity + " (token " + std::to_string(previous.token) + ") -> " + a.identity +
+                       " (token " + std::to_string(a.token) + ") at " + std::to_string(a.ns);
     }
   }
-  r.violations = std::move(kept);
 }
 
 void count_close_pairs(const std::vector<action>& actions, long long interval, check_report& r) {
@@ -198,6 +110,13 @@ void check_liveness(const std::vector<action>& actions, const std::vector<fault_
   }
 }
 
+// Each token's first line (actions sorted by time).
+std::map<std::int64_t, long long> first_lines(const std::vector<action>& actions) {
+  std::map<std::int64_t, long long> first;
+  for (const auto& a : actions) first.emplace(a.token, a.ns);
+  return first;
+}
+
 // Whether `identity` ("c3.1": slot 3) was on a split's lone side: its detail lists those slots ("...+c0c1:...").
 bool on_lone_side(const std::string& identity, const fault_record& f) {
   if (f.kind != fault_kind::split) return false;
@@ -214,6 +133,7 @@ bool on_lone_side(const std::string& identity, const fault_record& f) {
 
 void check_isolations(const std::vector<action>& actions, const std::vector<fault_record>& faults,
                       const check_settings& s, check_report& r) {
+  const auto first_ns = first_lines(actions);
   for (std::size_t i = 0; i < faults.size(); ++i) {
     const fault_record& f = faults[i];
     if (!is_partition(f.kind) || f.kind == fault_kind::isolate_leader) continue;
@@ -230,7 +150,9 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
     for (; it != actions.end() && it->ns < next_fault; ++it) {
       if (it->identity == holder) {
         if (it->ns < f.heal_ns) x.holder_quiet_ns = it->ns - f.inject_ns;
-      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns) && !on_lone_side(it->identity, f)) {
+      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns) && !on_lone_side(it->identity, f) &&
+                 (!s.holders.several() || first_ns.at(it->token) >= f.inject_ns)) {
+        // With several holders the takeover is an admission: a token that first acts after the injection.
         // For information (the holder may rightly go on): only a takeover during the fault says something; after
         // the heal it is usually the next graceful hand-off. After a split, the new holder is on the majority side.
         x.takeover_ns = it->ns - f.inject_ns;
@@ -250,14 +172,38 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
   }
 }
 
+void check_admissions(const std::vector<action>& actions, const std::vector<fault_record>& faults, check_report& r) {
+  const auto first_ns = first_lines(actions);
+  std::vector<long long> firsts;
+  for (const auto& [token, ns] : first_ns) firsts.push_back(ns);
+  std::sort(firsts.begin(), firsts.end());
+  for (const auto& f : faults) {
+    if (f.kind != fault_kind::kill_holder && f.kind != fault_kind::stop_holder && f.kind != fault_kind::delete_key &&
+        f.kind != fault_kind::revoke_lease)
+      continue;
+    const auto next = std::upper_bound(firsts.begin(), firsts.end(), f.inject_ns);
+    if (next == firsts.end()) continue;
+    // Another fault before the admission takes over (a majority frozen before the killed holder's lease ran out).
+    const bool interrupted = std::any_of(faults.begin(), faults.end(), [&](const fault_record& g) {
+      return g.inject_ns > f.inject_ns && g.inject_ns < *next;
+    });
+    if (interrupted) continue;
+    auto& worst = r.worst_admission_by_kind[f.kind];
+    worst = std::max(worst, *next - f.inject_ns);
+  }
+}
+
 void check_drivers(const std::vector<action>& actions, const std::vector<fault_record>& faults,
-                   const std::vector<driver_record>& drivers, check_report& r) {
+                   const std::vector<driver_record>& drivers, bool several, check_report& r) {
+  const auto first_ns = first_lines(actions);
   long long total = 0;
   std::size_t measured = 0;
   for (const auto& d : drivers) {
     auto it = std::upper_bound(actions.begin(), actions.end(), d.ns,
                                [](long long t, const action& a) { return t < a.ns; });
-    while (it != actions.end() && it->identity == d.identity) ++it;
+    // The next holder: another identity; with several holders, one whose token first acts after the SIGTERM (an
+    // admission), not a holder that was acting beside it.
+    while (it != actions.end() && (it->identity == d.identity || (several && first_ns.at(it->token) <= d.ns))) ++it;
     if (it == actions.end()) continue;
     // A fault injected before the next holder acted slowed it down: that is the fault's liveness, not the hand-off.
     const bool disturbed = std::any_of(faults.begin(), faults.end(), [&](const fault_record& f) {
@@ -287,8 +233,23 @@ check_report check(std::vector<action> actions, const std::vector<fault_record>&
   r.run_ns = settings.run_end_ns - settings.run_start_ns;
   r.faults = faults.size();
   for (const auto& f : faults) ++r.faults_by_kind[f.kind];
-  check_order(actions, faults, r);
-  classify_races(actions, faults, settings, r);
+  holder_sweep sweep = sweep_holders(actions, faults, settings.holders);
+  r.tenures = sweep.tenures;
+  r.handoffs = sweep.tenures == 0 ? 0 : sweep.tenures - 1;
+  r.identities = sweep.identities;
+  r.peak_holders = sweep.peak_holders;
+  r.peak_at_ns = sweep.peak_at_ns;
+  r.writer_overlaps = sweep.writer_overlaps;
+  race_rules rules;
+  rules.race_bound_ns = settings.race_bound_ns;
+  rules.stale_leader_window_ns = settings.stale_leader_window_ns;
+  rules.count_races = settings.count_races;
+  rules.several = settings.holders.several();
+  classified c = classify(std::move(sweep.stale), actions, faults, rules);
+  r.violations = std::move(c.violations);
+  r.races = std::move(c.races);
+  r.clock_overlaps = std::move(c.clock_overlaps);
+  check_closest_pair(actions, r);
   count_close_pairs(actions, settings.log_interval_ns, r);
   check_liveness(actions, faults, settings, r);
   for (const auto& l : r.liveness) {
@@ -297,7 +258,8 @@ check_report check(std::vector<action> actions, const std::vector<fault_record>&
     worst = std::max(worst, l.gap_ns);
   }
   check_isolations(actions, faults, settings, r);
-  check_drivers(actions, faults, drivers, r);
+  check_drivers(actions, faults, drivers, settings.holders.several(), r);
+  if (settings.holders.several()) check_admissions(actions, faults, r);
   return r;
 }
 
@@ -310,6 +272,14 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       << " forced gracefully by SIGTERM; from the SIGTERM to the next holder's first action: worst "
       << milliseconds(r.worst_graceful_gap_ns) << ", mean " << milliseconds(r.mean_graceful_gap_ns) << " over the "
       << r.graceful_measured << " that no fault disturbed)\n";
+  const auto& rule = s.holders;
+  out << "holders:           " << (rule.read_write() ? "read-write lock (a writer alone, readers together)"
+                                   : rule.slots > 1   ? "semaphore of " + std::to_string(rule.slots) + " permits"
+                                                      : std::string("lock (one holder)"))
+      << "; at most " << r.peak_holders << " in their stretches at once (at " << at(r.peak_at_ns)
+      << "; info: a stale holder's stretch counts until its first stale line)";
+  if (rule.read_write()) out << "; " << r.writer_overlaps << " stretches begun beside a writer";
+  out << "\n";
   out << "faults:            " << r.faults;
   const char* sep = " (";
   for (const auto& [kind, n] : r.faults_by_kind) {
@@ -332,6 +302,10 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       out << "; " << (v.cause != race_cause::none ? "after" : "last fault") << ": #" << f.id << " "
           << to_string(f.kind) << " " << f.detail << " injected at " << at(f.inject_ns) << ", healed at "
           << at(f.heal_ns);
+    }
+    if (!v.evidence.empty()) {
+      out << "; above it then:";
+      for (const auto& e : v.evidence) out << " " << e;
     }
     out << "\n";
   };
@@ -391,6 +365,15 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       comma = ", ";
     }
     out << " (after the heal)\n";
+  }
+  if (!r.worst_admission_by_kind.empty()) {
+    out << "permit hand-over: ";
+    const char* comma = "";
+    for (const auto& [kind, gap] : r.worst_admission_by_kind) {
+      out << comma << to_string(kind) << " " << seconds(gap);
+      comma = ", ";
+    }
+    out << " (worst, from the injection to the next admission; info)\n";
   }
   if (!r.isolations.empty()) {
     long long quiet = 0, takeover = 0;

@@ -3,12 +3,13 @@
 //
 // Safety. Each action line says "have_lock() was true at this moment, with this fencing token". Merged in time
 // order, tokens must never decrease: a line whose token is smaller than one already seen means an older holder
-// acted after a newer one had acted (the write a fencing resource would have to refuse). That is a violation,
+// acted after a newer one had acted (the write a fencing resource would have to refuse). With N permits or a
+// read-write lock the rule is holder_check.hpp's floor (for N = 1 the same). A line below it is a violation,
 // with two exceptions that the lock cannot avoid, reported apart as "races" and not counted unless asked to. Both
 // take the holder's key away while its lease is alive (by etcd's own answers), so the old holder and the next one
 // learn it from their own watch streams, which different members deliver at slightly different moments; the old
 // holder may act in between (bounded by probe_interval + request_timeout: its next linearizable probe).
-//  - operator: a delete_key or revoke_lease fault took this holder's key;
+//  - operator: a delete_key or revoke_lease fault took this holder's key (N > 1, rw: or one of the evidence's);
 //  - etcd stale leader: the key went within a moment after a frozen leader resumed (stop_leader, stop_majority),
 //    while its holder had kept acting through the fault. etcd 3.4.23 lets a resumed stale leader revoke leases that
 //    ran out by its own stopped clock, although the new leader renewed them (etcd issue 15247; reproduced without
@@ -29,6 +30,7 @@
 #pragma once
 
 #include "chaos/chaos_records.hpp"
+#include "chaos/holder_check.hpp"
 
 #include <cstddef>
 #include <map>
@@ -38,9 +40,6 @@
 
 namespace clusterlock::chaos {
 
-/// Why a stale holder acted after a newer one, when the lock could not have prevented it (see above).
-enum class race_cause { none, operator_took_key, etcd_stale_leader, clock_fault };
-
 struct check_settings {
   long long log_interval_ns = 5'000'000;
   long long liveness_bound_ns = 4'000'000'000;  // TTL + slack
@@ -49,21 +48,7 @@ struct check_settings {
   bool count_races = false;                          // true: races are violations too
   long long run_start_ns = 0;
   long long run_end_ns = 0;
-};
-
-/// An older holder acting after a newer one: consecutive stale lines of one identity and token make one violation.
-struct violation {
-  std::string identity;
-  std::int64_t token = 0;
-  std::string newer_identity;      // the holder with the largest token seen before the stale line
-  std::int64_t newer_token = 0;
-  long long newer_first_ns = 0;    // when that newer holder first acted
-  long long first_ns = 0;          // the stale lines
-  long long last_ns = 0;
-  std::size_t lines = 0;
-  int recent_fault = -1;           // index into the faults: the last one injected before first_ns (for a race:
-                                   // the fault that caused it); -1: none
-  race_cause cause = race_cause::none;
+  holding_rule holders;  // who may hold at once: the lock (default), a semaphore's N, a read-write lock's modes
 };
 
 enum class liveness_status {
@@ -105,7 +90,10 @@ struct check_report {
   std::size_t actions = 0;
   std::size_t identities = 0;
   std::size_t tenures = 0;   // distinct fencing tokens that acted
-  std::size_t handoffs = 0;  // tenures - 1: the lock went to a newer token
+  std::size_t handoffs = 0;  // tenures - 1: the lock (a permit) went to a newer token
+  std::size_t peak_holders = 0;     // the most holders in their stretches at once (holder_check.hpp); info
+  long long peak_at_ns = 0;
+  std::size_t writer_overlaps = 0;  // rw: stretches begun beside a writer (each leaves a violation); info
   std::vector<violation> violations;  // what counts: safety holds when this is empty
   std::vector<violation> races;       // explained (cause != none), not counted unless check_settings::count_races
   std::vector<violation> clock_overlaps;  // a liar's stale lines (cause clock_fault): never counted
@@ -123,6 +111,11 @@ struct check_report {
 
   std::map<fault_kind, long long> worst_gap_by_kind;  // the worst liveness gap after each kind's heals (ok, failed)
   std::vector<isolation_result> isolations;          // one per partition that hit the holder (not isolate_leader)
+  // Several holders: liveness above only asks that some holder acts, which the other permit holders do through a
+  // fault that takes one permit. This asks for the permit's hand-over: from the injection of a fault that took a
+  // holder (kill_holder, stop_holder, delete_key, revoke_lease) to the first line of a token new since then, unless
+  // another fault came first; the worst per kind (info, not asserted).
+  std::map<fault_kind, long long> worst_admission_by_kind;
 
   std::size_t faults = 0;
   std::map<fault_kind, std::size_t> faults_by_kind;

@@ -40,7 +40,7 @@ void write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-resource_server::resource_server(const std::string& log_path) {
+resource_server::resource_server(const std::string& log_path, bool fence) : fence_(fence) {
   log_fd_ = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd_ < 0) throw std::runtime_error("resource: open " + log_path + ": " + std::strerror(errno));
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -75,7 +75,7 @@ std::string resource_server::decide(const std::string& line) {
   if (ec != std::errc() || end != line.data() + space || w.token <= 0) return "";
   w.identity = line.substr(space + 1);
   if (w.identity.find(' ') != std::string::npos) return "";
-  w.accepted = w.token > highest_ || (w.token == highest_ && w.identity == highest_identity_);
+  w.accepted = !fence_ || w.token > highest_ || (w.token == highest_ && w.identity == highest_identity_);
   w.ns = monotonic_ns();
   if (w.accepted) {
     highest_ = w.token;

@@ -1,8 +1,9 @@
-// clusterlock_test_contender: one lock_manager in a process of its own, so that tests can SIGKILL, SIGSTOP and
-// SIGCONT a holder. It tells what happens on stdout, one line each, flushed at once; times are CLOCK_MONOTONIC
-// nanoseconds, comparable across processes on one machine. They are read by a raw clock_gettime syscall, not
-// std::chrono::steady_clock: a contender run under libfaketime (the chaos test's clock faults) still tells true
-// time, while the library in it sees the lying clock:
+// clusterlock_test_contender: one lock_manager (or, with --slots N, one semaphore of N permits) in a process of its
+// own, so that tests can SIGKILL, SIGSTOP and SIGCONT a holder. With --slots, "the lock" below is our permit: HAVE
+// and the action lines follow have_permit(), the token is the permit's. It tells what happens on stdout, one line
+// each, flushed at once; times are CLOCK_MONOTONIC nanoseconds, comparable across processes on one machine. They
+// are read by a raw clock_gettime syscall, not std::chrono::steady_clock: a contender run under libfaketime (the
+// chaos test's clock faults) still tells true time, while the library in it sees the lying clock:
 //
 //   READY <pid> <ns>                          started, contending
 //   ACQUIRED|REMOVED|UNKNOWN <token> <identity> <ns>
@@ -19,7 +20,7 @@
 //
 // Usage: clusterlock_test_contender --endpoints URL[,URL...] --name NAME --identity ID [--ttl S]
 //        [--probe-interval-ms N] [--request-timeout-ms N] [--have-interval-ms N] [--log FILE] [--log-interval-ms N]
-//        [--resource-port PORT]
+//        [--resource-port PORT] [--slots N]
 
 #include <clusterlock/clusterlock.hpp>
 
@@ -121,6 +122,42 @@ std::vector<std::string> split_csv(const std::string& s) {
   return out;
 }
 
+// What the contender needs of the primitive it contends with, whatever its kind: each kind is a few lines in
+// make_primitive() (a read-write lock would be one more branch there), the body below is written once.
+struct primitive {
+  std::shared_ptr<void> owner;  // the lock_manager or semaphore itself
+  std::function<void()> start;
+  std::function<bool()> have;                 // have_lock(), have_permit()
+  std::function<std::int64_t()> token;        // fencing_token(): 0 unless have() at this call
+  std::function<std::string()> key;
+  std::function<void(std::function<void(boost::system::error_code, clusterlock::lock_event)>)> wait_event;
+  std::function<void(std::function<void(boost::system::error_code)>)> shutdown;
+};
+
+template <class P, class Have>
+primitive wrap(std::shared_ptr<P> p, Have have) {
+  primitive w;
+  P* raw = p.get();
+  w.owner = p;
+  w.start = [raw] { raw->start(); };
+  w.have = [raw, have] { return have(*raw); };
+  w.token = [raw] { return raw->fencing_token(); };
+  w.key = [raw] { return raw->key(); };
+  w.wait_event = [raw](auto h) { raw->async_wait_event(std::move(h)); };
+  w.shutdown = [raw](auto h) { raw->async_shutdown(std::move(h)); };
+  return w;
+}
+
+// Throws boost::system::system_error for bad options (as the constructors do).
+primitive make_primitive(asio::io_context& io, const clusterlock::options& opts, long slots) {
+  if (slots > 0) {
+    auto sem = std::make_shared<clusterlock::semaphore>(io, opts, static_cast<std::size_t>(slots));
+    return wrap(sem, [](const clusterlock::semaphore& x) { return x.have_permit(); });
+  }
+  auto lock = std::make_shared<clusterlock::lock_manager>(io.get_executor(), opts);
+  return wrap(lock, [](const clusterlock::lock_manager& x) { return x.have_lock(); });
+}
+
 // Repeats `tick` every `period` until the timer is cancelled.
 void every(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> tick) {
   timer.expires_after(period);
@@ -169,23 +206,27 @@ int main(int argc, char** argv) {
   }
 
   asio::io_context io;
-  std::unique_ptr<clusterlock::lock_manager> manager;
+  const long slots = number("slots", 0);  // 0: a lock_manager
+  if (args.count("slots") && slots < 1) {
+    say("ERROR --slots: want a number of permits, at least 1: " + args["slots"]);
+    return 2;
+  }
+  primitive m;
   try {
-    manager = std::make_unique<clusterlock::lock_manager>(io.get_executor(), opts);
+    m = make_primitive(io, opts, slots);
   } catch (const boost::system::system_error& e) {
     say(std::string("ERROR ") + e.what());
     return 2;
   }
-  auto& m = *manager;
 
   std::string last_key;
   auto report_have = [&] {
     const auto t = now_ns();
-    say("HAVE " + std::string(m.have_lock() ? "1 " : "0 ") + std::to_string(t));
+    say("HAVE " + std::string(m.have() ? "1 " : "0 ") + std::to_string(t));
   };
 
   std::function<void()> next_event = [&] {
-    m.async_wait_event([&](boost::system::error_code ec, clusterlock::lock_event e) {
+    m.wait_event([&](boost::system::error_code ec, clusterlock::lock_event e) {
       if (ec == clusterlock::errc::not_started) return;  // shut down: no more events
       if (!ec) {
         const auto t = std::to_string(now_ns());
@@ -213,7 +254,7 @@ int main(int argc, char** argv) {
   if (log_fd >= 0) {
     every(log_timer, log_interval, [&] {
       const auto t = now_ns();
-      const auto token = m.fencing_token();  // 0 unless have_lock() is true at this call
+      const auto token = m.token();  // 0 unless have() is true at this call
       if (token == 0) return;
       const std::string line = std::to_string(t) + " " + std::to_string(token) + " " + opts.identity + "\n";
       [[maybe_unused]] auto n = ::write(log_fd, line.data(), line.size());
@@ -225,7 +266,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
     log_timer.cancel();  // stop claiming before we let go
-    m.async_shutdown([&](boost::system::error_code sec) {
+    m.shutdown([&](boost::system::error_code sec) {
       say("SHUTDOWN " + std::to_string(sec.value()) + " " + std::to_string(now_ns()));
       have_timer.cancel();
       io.stop();
