@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <set>
 #include <utility>
 
 namespace clusterlock::cli {
@@ -31,7 +33,8 @@ constexpr option_spec common_specs[] = {
     {"log-format", 0, true},
 };
 constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, true}};
-constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}, {"slots", 0, true}};
+constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}, {"slots", 0, true},
+                                     {"read", 0, false},    {"write", 0, false}};
 constexpr option_spec status_specs[] = {{"json", 0, false}};
 constexpr option_spec watch_specs[] = {{"json", 0, false}, {"contend", 0, false}, {"count", 0, true}};
 constexpr option_spec elect_specs[] = {{"listen", 'l', false}, {"json", 0, false}, {"timeout", 0, true},
@@ -171,6 +174,10 @@ class parser {
       if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
         fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
       out_.run.slots = slots;
+      kind_options_.insert("--slots");
+    } else if (n == "read" || n == "write") {
+      out_.run.rw = n == "read" ? rw_mode::read : rw_mode::write;
+      kind_options_.insert("--" + std::string(n));
     } else if (n == "count") {
       std::uint64_t count = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
@@ -283,6 +290,13 @@ class parser {
   }
 
   void take_run(const std::vector<std::string>& positional) {
+    // One kind of lock per run: the lock, a semaphore's permit, or a read-write lock in one mode.
+    if (kind_options_.size() > 1) {
+      auto first = kind_options_.begin();
+      fail(*first + " and " + *std::next(first) +
+           " exclude each other: run holds the lock, a permit of a semaphore (--slots N), or a read-write lock "
+           "for reading (--read) or writing (--write)");
+    }
     if (positional.empty()) fail("the lock's NAME is missing");
     out_.name = positional.front();
     out_.run.command.assign(positional.begin() + 1, positional.end());
@@ -353,6 +367,7 @@ class parser {
   bool fenced_ = false;
   bool grace_given_ = false;
   std::string contender_option_;  // the last one given, to refuse it on a watch that does not contend
+  std::set<std::string> kind_options_;  // run: those of --slots, --read, --write given (one at most)
   std::string candidate_option_;  // elect: the last of --ttl, --timeout, --grace, to refuse it with --listen
 };
 

@@ -31,11 +31,15 @@ struct common_arguments {
   std::optional<log_format> structured;  ///< --log-format logfmt or json: -v's diagnostic lines; none: text
 };
 
+/// run --read, run --write: a read-write lock's mode; none: not a read-write lock.
+enum class rw_mode { none, read, write };
+
 struct run_arguments {
   std::chrono::milliseconds grace{5000};
   std::optional<std::chrono::milliseconds> timeout;  ///< none: wait for the lock as long as it takes
   std::vector<std::string> command;                  ///< COMMAND [ARGS...], never empty
   std::size_t slots = 0;  ///< --slots N: a permit of a semaphore of N (at most N commands at once); 0: the lock
+  rw_mode rw = rw_mode::none;  ///< --read, --write: NAME's read-write lock in that mode (excludes --slots)
 };
 
 struct status_arguments {

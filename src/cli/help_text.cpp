@@ -37,6 +37,8 @@ One cluster-wide lock, held in etcd (compatible with `etcdctl lock NAME`).
 Commands:
   run NAME -- COMMAND [ARGS...]   wait for the lock NAME, run COMMAND while holding it,
                                   free it when COMMAND ends; stop COMMAND if the lock is lost
+                                  (--slots N: a semaphore's permit; --read, --write: a
+                                  read-write lock's)
   status NAME                     who holds the lock, and who waits for it
   watch NAME                      the lock's events as they happen, one line each
   elect NAME PROPOSAL [-- COMMAND [ARGS...]]
@@ -69,6 +71,11 @@ Options:
   --grace DURATION         time between SIGTERM and SIGKILL (default 5s); 0: SIGKILL at once
   --slots N                a permit of the semaphore NAME instead of the lock: at most N commands
                            at once across the fleet; every contender must give the same N
+  --read, --write          NAME's read-write lock instead of the lock: --read shares it with other
+                           readers, --write holds it alone; first come, first served (a reader
+                           waits for every writer that asked before it). A plain lock or
+                           `etcdctl lock` on NAME counts as a writer. --slots, --read and --write
+                           exclude one another
 )";
 
 constexpr const char* run_help_tail = R"(
@@ -87,6 +94,8 @@ constexpr const char* status_help = R"(Usage: clusterlock status [OPTIONS] NAME
 
 Shows who holds the lock NAME (identity, fencing token, key) and who waits for it, in order.
 The fencing token is the holder key's create revision: it grows from holder to holder.
+A semaphore's name (run --slots) shows its permit holders; a read-write lock's (run --read,
+run --write) its readers ahead of the first writer, or the one writer, then who waits.
 
 Options:
   --json                   one JSON object instead of the table
@@ -101,6 +110,8 @@ constexpr const char* watch_help = R"(Usage: clusterlock watch [OPTIONS] NAME
 
 Prints one line per event of the lock NAME as it happens, with a timestamp: the current holder
 first, then every change of holder. Runs until SIGINT or SIGTERM (or --count events).
+It follows the oldest key of NAME only: of a semaphore (run --slots) the oldest permit holder, of
+a read-write lock (run --read, --write) the first reader or the writer. `status` shows them all.
 
 Options:
   --json                   one JSON object per line

@@ -1,5 +1,8 @@
 #include "cli/output.hpp"
 
+#include "recipe/rw_value.hpp"
+#include "recipe/slots_value.hpp"
+
 #include <cstdio>
 #include <ctime>
 
@@ -36,6 +39,17 @@ bool print(std::string_view text) {
   return std::fflush(stdout) == 0 && written;
 }
 
+holder_value read_holder_value(const std::string& value) {
+  if (const auto permit = recipe::decode_slots(value); permit.slots != 0)
+    return {"permit holder", std::string(permit.identity), permit.slots};
+  if (value.starts_with("rw=")) {
+    // Only `rw=read;` makes a reader (rw_value.hpp); `rw=write;` and any other `rw=...` a writer.
+    const auto rw = recipe::decode_rw(value);
+    return {rw.reader ? "reader" : "writer", std::string(rw.identity), 0};
+  }
+  return {"holder", value, 0};
+}
+
 std::string describe(const lock_event& e) {
   const std::string token = "fencing token " + std::to_string(e.fencing_token);
   switch (e.kind) {
@@ -44,9 +58,15 @@ std::string describe(const lock_event& e) {
     case lock_event::unknown:
       return "UNKNOWN: we cannot prove that we still hold the lock (" +
              (e.error ? e.error.message() : std::string("etcd unreachable or too slow")) + ")";
-    case lock_event::holder_changed:
+    case lock_event::holder_changed: {
       if (e.fencing_token == 0) return "holder: nobody holds the lock";
-      return "holder: " + identity_text(e.holder) + " (" + token + ")";
+      const auto h = read_holder_value(e.holder);
+      if (h.slots != 0)
+        return "oldest permit holder: " + identity_text(h.identity) + " (" + token + ", " + std::to_string(h.slots) +
+               " slots)";
+      const std::string role = h.role == std::string_view("reader") ? "oldest reader" : h.role;
+      return role + ": " + identity_text(h.identity) + " (" + token + ")";
+    }
   }
   return "?";
 }

@@ -9,6 +9,7 @@
 #include "cli/arguments.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,7 +25,19 @@ std::string utc_time(std::chrono::system_clock::time_point t);
 /// Writes `text` to stdout and flushes it. False when that failed (a closed pipe: the reader is gone).
 bool print(std::string_view text);
 
-/// "holder: alice (fencing token 12)", "ACQUIRED (fencing token 12)", ...: one event in words.
+/// A holder's key value read as what it is: a semaphore's permit (`slots=N;...`), a read-write lock's reader or
+/// writer (`rw=read;...`, `rw=write;...`), else a lock's holder. The key's value is all a watcher of the oldest key
+/// sees, so a plain lock's identity that happens to start so reads the same.
+struct holder_value {
+  const char* role = "holder";  ///< "holder", "permit holder", "reader" or "writer"
+  std::string identity;         ///< without the prefix
+  std::size_t slots = 0;        ///< a permit's: the semaphore's number of slots; else 0
+};
+holder_value read_holder_value(const std::string& value);
+
+/// "holder: alice (fencing token 12)", "ACQUIRED (fencing token 12)", ...: one event in words. A HOLDER_CHANGED to
+/// a semaphore's or read-write lock's key names what it is: "oldest permit holder: alice (fencing token 12, 3
+/// slots)", "oldest reader: alice (...)", "writer: bob (...)".
 std::string describe(const lock_event& e);
 
 /// A holder's identity for people: "(no identity)" when its key's value is empty (etcdctl lock's keys), the same

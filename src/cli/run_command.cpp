@@ -37,6 +37,11 @@ using boost::system::error_code;
 
 // A signal that was ignored when we started stays ignored, for us and for COMMAND: `nohup` and a non-interactive
 // shell's `cmd &` mean it.
+std::optional<rw_lock::mode> access_of(rw_mode rw) {
+  if (rw == rw_mode::none) return std::nullopt;
+  return rw == rw_mode::read ? rw_lock::mode::read : rw_lock::mode::write;
+}
+
 bool ignored_at_start(int sig) {
   struct sigaction current{};
   return ::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN;
@@ -50,7 +55,7 @@ class run_supervisor {
         log_(args.common),
         opts_(with_diagnostics(std::move(opts))),
         plan_(std::move(plan)),
-        lock_(io, opts_, args.run.slots),
+        lock_(io, opts_, args.run.slots, access_of(args.run.rw)),
         events_(lock_.subscribe()),
         signals_(io),
         timeout_timer_(io),
@@ -69,9 +74,7 @@ class run_supervisor {
       lock_.async_try_acquire([this](error_code ec, bool acquired) {
         if (ec) return on_acquire_failed(ec);
         if (!acquired)
-          give_up(lock_.slots() != 0 ? "every permit of \"" + opts_.name + "\" is taken"
-                                     : subject() + (plan_.election ? " has a leader" : " is taken"),
-                  "; not waiting (--timeout 0)");
+          give_up(taken(), "; not waiting (--timeout 0)");
       });
     } else {
       if (args_.run.timeout) {
@@ -92,12 +95,22 @@ class run_supervisor {
  private:
   enum class phase { waiting, running, finishing };  // running: COMMAND runs, or (without COMMAND) we lead
 
-  // "the lock "NAME"", "the election "NAME"", "a permit of "NAME" (N slots)": what we wait for; held(): what we
-  // hold, and may lose.
+  // "the lock "NAME"", "the election "NAME"", "a permit of "NAME" (N slots)", "the read lock of "NAME"": what we
+  // wait for; held(): what we hold, and may lose.
   std::string subject() const {
     if (lock_.slots() != 0)
       return "a permit of \"" + opts_.name + "\" (" + std::to_string(lock_.slots()) + " slots)";
+    if (const auto access = lock_.access())
+      return "the " + std::string(to_string(*access)) + " lock of \"" + opts_.name + "\"";
     return (plan_.election ? "the election \"" : "the lock \"") + opts_.name + "\"";
+  }
+  // --timeout 0 found it taken: why we would have waited.
+  std::string taken() const {
+    if (lock_.slots() != 0) return "every permit of \"" + opts_.name + "\" is taken";
+    if (plan_.election) return subject() + " has a leader";
+    // A reader waits only for a writer: one holding the lock, or one in line before us (behind readers who hold).
+    if (lock_.access() == rw_lock::mode::read) return subject() + " would wait for a writer";
+    return subject() + " is taken";
   }
   std::string held() const { return plan_.election ? "the leadership of \"" + opts_.name + "\"" : subject(); }
   const std::string& command_name() const { return plan_.command->argv.front(); }

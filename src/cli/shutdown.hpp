@@ -15,7 +15,7 @@ namespace clusterlock::cli {
 /// shutdown's own bound (its release and its revoke, one request timeout each, and 0.5 s) `io` stops anyway, and a
 /// contender says that its key, which etcd did not confirm deleted, stands until its lease's TTL runs out.
 void shut_down_then_stop(lock_manager& lock, boost::asio::io_context& io, const options& opts, const logger& log);
-/// The same for run's lock or semaphore.
+/// The same for run's lock, semaphore or read-write lock.
 void shut_down_then_stop(contender& lock, boost::asio::io_context& io, const options& opts, const logger& log);
 
 }  // namespace clusterlock::cli

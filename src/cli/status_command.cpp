@@ -1,4 +1,4 @@
-// clusterlock status: the holder and the queue, as an observer sees them at its first look.
+// clusterlock status: the holder (or holders) and the queue, as an observer sees them at its first look.
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
@@ -6,6 +6,7 @@
 #include "cli/output.hpp"
 #include "cli/shutdown.hpp"
 #include "cli/stats_json.hpp"
+#include "recipe/rw_value.hpp"
 #include "recipe/slots_value.hpp"
 
 #include <clusterlock/lock_manager.hpp>
@@ -25,62 +26,111 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using boost::system::error_code;
 
-json::object entry_json(const lock_entry& e) {
-  return {{"identity", e.identity}, {"fencing_token", e.fencing_token}, {"key", e.key}, {"lease", lease_hex(e.lease)}};
+// What the keys of NAME are: a lock's, a semaphore's (run --slots) or a read-write lock's (run --read, --write), as
+// the oldest key's value says; who of them holds; identities without the `slots=N;` or `rw=...;` prefix.
+struct line_view {
+  enum class kind { lock, semaphore, rw_lock };
+  kind what = kind::lock;
+  std::size_t slots = 0;             // a semaphore's
+  std::size_t held = 0;              // the first `held` entries hold (a permit, the read lock, or the lock)
+  std::vector<lock_entry> entries;   // oldest first
+  std::vector<bool> readers;         // a read-write lock's: which entries are readers
+};
+
+const char* kind_name(line_view::kind k) {
+  switch (k) {
+    case line_view::kind::lock: return "lock";
+    case line_view::kind::semaphore: return "semaphore";
+    case line_view::kind::rw_lock: return "rw_lock";
+  }
+  return "?";
 }
 
-// A semaphore's line (run --slots): the oldest key's value says `slots=N;`. 0: a lock's.
-std::size_t slots_of(const std::vector<lock_entry>& queue) {
-  return queue.empty() ? 0 : recipe::decode_slots(queue.front().identity).slots;
+line_view view_of(std::vector<lock_entry> queue) {
+  line_view v;
+  v.entries = std::move(queue);
+  auto& q = v.entries;
+  if (q.empty()) return v;
+  if ((v.slots = recipe::decode_slots(q.front().identity).slots) != 0) {
+    v.what = line_view::kind::semaphore;
+    // Up to N of the first keys hold permits, as long as they agree on N (a contender that disagrees leaves).
+    while (v.held < q.size() && v.held < v.slots && recipe::decode_slots(q[v.held].identity).slots == v.slots) ++v.held;
+    for (auto& e : q) e.identity = std::string(recipe::decode_slots(e.identity).identity);
+  } else if (q.front().identity.starts_with("rw=")) {
+    // rw_lock's rule: every reader ahead of the first writer holds, or that writer alone when it is first. Any value
+    // but `rw=read;...` is a writer's (a plain lock's, etcdctl lock's).
+    v.what = line_view::kind::rw_lock;
+    for (auto& e : q) {
+      const auto decoded = recipe::decode_rw(e.identity);
+      v.readers.push_back(decoded.reader);
+      e.identity = std::string(decoded.identity);
+    }
+    while (v.held < q.size() && v.readers[v.held]) ++v.held;
+    if (v.held == 0) v.held = 1;
+  } else {
+    v.held = 1;
+  }
+  return v;
 }
 
-// How many of the first keys hold permits: up to N, as long as they agree on N (a contender that disagrees leaves).
-std::size_t permits_held(const std::vector<lock_entry>& queue, std::size_t slots) {
-  std::size_t n = 0;
-  while (n < queue.size() && n < slots && recipe::decode_slots(queue[n].identity).slots == slots) ++n;
-  return n;
+json::object entry_json(const line_view& v, std::size_t i) {
+  const auto& e = v.entries[i];
+  json::object o{{"identity", e.identity}};
+  if (v.what == line_view::kind::rw_lock) o["mode"] = v.readers[i] ? "read" : "write";
+  o["fencing_token"] = e.fencing_token;
+  o["key"] = e.key;
+  o["lease"] = lease_hex(e.lease);
+  return o;
 }
 
-std::string as_json(const std::string& name, std::vector<lock_entry> queue, const lock_stats& stats) {
-  const std::size_t slots = slots_of(queue);
+std::string as_json(const std::string& name, const line_view& v, const lock_stats& stats) {
   json::object out;
   out["name"] = name;
-  if (slots != 0) {  // a semaphore: its permit holders, the rest waiting; identities without `slots=N;`
-    const std::size_t held = permits_held(queue, slots);
-    for (auto& e : queue) e.identity = std::string(recipe::decode_slots(e.identity).identity);
-    json::array holders, waiters;
-    for (std::size_t i = 0; i < queue.size(); ++i) (i < held ? holders : waiters).push_back(entry_json(queue[i]));
-    out["slots"] = slots;
-    out["holders"] = std::move(holders);
-    out["waiters"] = std::move(waiters);
+  out["type"] = kind_name(v.what);
+  json::array holders, waiters;
+  for (std::size_t i = 0; i < v.entries.size(); ++i) (i < v.held ? holders : waiters).push_back(entry_json(v, i));
+  if (v.what == line_view::kind::lock) {  // one holder, or null
+    out["holder"] = holders.empty() ? json::value(nullptr) : json::value(std::move(holders.front()));
   } else {
-    json::array waiters;
-    for (std::size_t i = 1; i < queue.size(); ++i) waiters.push_back(entry_json(queue[i]));
-    out["holder"] = queue.empty() ? json::value(nullptr) : json::value(entry_json(queue.front()));
-    out["waiters"] = std::move(waiters);
+    if (v.what == line_view::kind::semaphore) out["slots"] = v.slots;
+    out["holders"] = std::move(holders);
   }
+  out["waiters"] = std::move(waiters);
   out["stats"] = stats_json(stats);
   return json::serialize(out) + "\n";
 }
 
-std::string as_table(const std::string& name, const std::vector<lock_entry>& queue) {
-  if (queue.empty()) return "lock \"" + name + "\" is free: nobody holds it, nobody waits\n";
-  const auto& holder = queue.front();
-  const std::size_t slots = slots_of(queue), held = permits_held(queue, slots);
-  std::string out =
-      slots != 0 ? "semaphore \"" + name + "\" (" + std::to_string(slots) + " slots): " + std::to_string(held) +
-                       " of " + std::to_string(slots) + " permits held, " + std::to_string(queue.size() - held) +
-                       " waiting\n\n"
-                 : "lock \"" + name + "\" is held by " + identity_text(holder.identity) + " (fencing token " +
-                       std::to_string(holder.fencing_token) + "), " + std::to_string(queue.size() - 1) + " waiting\n\n";
+std::string headline(const std::string& name, const line_view& v) {
+  const auto& first = v.entries.front();
+  const std::string waiting = std::to_string(v.entries.size() - v.held) + " waiting\n\n";
+  const std::string token = " (fencing token " + std::to_string(first.fencing_token) + "), ";
+  switch (v.what) {
+    case line_view::kind::semaphore:
+      return "semaphore \"" + name + "\" (" + std::to_string(v.slots) + " slots): " + std::to_string(v.held) + " of " +
+             std::to_string(v.slots) + " permits held, " + waiting;
+    case line_view::kind::rw_lock:
+      if (!v.readers.front())
+        return "read-write lock \"" + name + "\" is held for writing by " + identity_text(first.identity) + token +
+               waiting;
+      return "read-write lock \"" + name + "\" is held for reading by " + std::to_string(v.held) +
+             (v.held == 1 ? " reader, " : " readers, ") + waiting;
+    case line_view::kind::lock: break;
+  }
+  return "lock \"" + name + "\" is held by " + identity_text(first.identity) + token + waiting;
+}
+
+std::string as_table(const std::string& name, const line_view& v) {
+  if (v.entries.empty()) return "lock \"" + name + "\" is free: nobody holds it, nobody waits\n";
+  std::string out = headline(name, v);
+  const bool rw = v.what == line_view::kind::rw_lock;
   std::vector<std::vector<std::string>> rows = {{"POSITION", "IDENTITY", "FENCING TOKEN", "LEASE", "KEY"}};
-  for (std::size_t i = 0; i < queue.size(); ++i) {
-    const auto& e = queue[i];
-    const std::string position = slots != 0 ? (i < held ? "permit" : std::to_string(i - held + 1))
-                                            : (i == 0 ? "holder" : std::to_string(i));
-    const std::string identity = slots != 0 ? std::string(recipe::decode_slots(e.identity).identity) : e.identity;
-    rows.push_back({position, identity_text(identity), std::to_string(e.fencing_token),
-                    e.lease == 0 ? "none" : lease_hex(e.lease), e.key});
+  if (rw) rows.front().insert(rows.front().begin() + 1, "MODE");
+  const std::string holds = v.what == line_view::kind::semaphore ? "permit" : "holder";
+  for (std::size_t i = 0; i < v.entries.size(); ++i) {
+    const auto& e = v.entries[i];
+    rows.push_back({i < v.held ? holds : std::to_string(i - v.held + 1), identity_text(e.identity),
+                    std::to_string(e.fencing_token), e.lease == 0 ? "none" : lease_hex(e.lease), e.key});
+    if (rw) rows.back().insert(rows.back().begin() + 1, v.readers[i] ? "read" : "write");
   }
   std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows)
@@ -93,7 +143,7 @@ std::string as_table(const std::string& name, const std::vector<lock_entry>& que
     }
     out += line + "\n";
   }
-  for (const auto& e : queue)
+  for (const auto& e : v.entries)
     if (e.lease == 0) out += "\n" + leaseless_note(e.key) + "\n";
   return out;
 }
@@ -126,8 +176,8 @@ int status_command(const parsed_arguments& args) {
   // An observer's first event is its first look at the queue: the holder (or nobody), with the queue behind it.
   lock.async_wait_event([&](error_code ec, lock_event) {
     if (ec || done) return;
-    const auto queue = lock.queue();
-    const bool written = print(args.status.json ? as_json(opts.name, queue, lock.stats()) : as_table(opts.name, queue));
+    const auto view = view_of(lock.queue());
+    const bool written = print(args.status.json ? as_json(opts.name, view, lock.stats()) : as_table(opts.name, view));
     finish(written ? exit_code::success : exit_code::etcd_failed);
   });
   on_diagnostic = [&](const diagnostic& d) {

@@ -41,7 +41,8 @@ const char* event_name(lock_event::kind_type k) {
   return "?";
 }
 
-// watch's line for one event.
+// watch's line for one event. It follows the oldest key of the name (lock_manager's HOLDER_CHANGED): of a semaphore
+// the oldest permit holder, of a read-write lock the oldest reader or the writer (docs/cli.md says so).
 std::string watch_line(const lock_event& e, const lock_stats& stats, bool as_json) {
   const auto now = std::chrono::system_clock::now();
   // The holder's key, as the event saw it (the manager's view may have moved on since).
@@ -51,7 +52,12 @@ std::string watch_line(const lock_event& e, const lock_stats& stats, bool as_jso
     json::object o;
     o["time"] = utc_time(now);
     o["event"] = event_name(e.kind);
-    o["holder"] = e.fencing_token == 0 && e.holder.empty() ? json::value(nullptr) : json::value(e.holder);
+    // A semaphore's or read-write lock's oldest key: its identity without `slots=N;` or `rw=...;`, and what it is.
+    const bool nobody = e.fencing_token == 0 && e.holder.empty();
+    const auto h = read_holder_value(e.holder);
+    o["holder"] = nobody ? json::value(nullptr) : json::value(h.identity);
+    o["role"] = nobody || !names_holder ? json::value(nullptr) : json::value(h.role);
+    if (h.slots != 0 && names_holder) o["slots"] = h.slots;
     o["fencing_token"] = e.fencing_token;
     o["key"] = key.empty() ? json::value(nullptr) : json::value(key);
     o["revision"] = e.revision;

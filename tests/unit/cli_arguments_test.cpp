@@ -262,5 +262,26 @@ TEST(CliArguments, RunSlotsTakesAWholeNumberOfPermits) {
   EXPECT_THAT(help_text(subcommand::run), HasSubstr("--slots N"));
 }
 
+// run --read, run --write: the read-write lock's mode, anywhere among run's options; one kind of lock per run.
+TEST(CliArguments, RunReadOrWriteTakesAModeAndExcludesSlots) {
+  EXPECT_EQ(parse({"run", "jobs", "--", "true"}).run.rw, rw_mode::none);
+  EXPECT_EQ(parse({"run", "--read", "jobs", "--", "true"}).run.rw, rw_mode::read);
+  const auto w = parse({"run", "jobs", "--write", "--timeout=0", "--", "true"});
+  EXPECT_EQ(w.run.rw, rw_mode::write);
+  EXPECT_EQ(w.run.command, std::vector<std::string>{"true"});
+  EXPECT_EQ(parse({"run", "--read", "--read", "jobs", "true"}).run.rw, rw_mode::read);
+  EXPECT_THAT(usage_message({"run", "--read", "--slots=2", "jobs", "--", "true"}),
+              HasSubstr("--read and --slots exclude each other: run holds the lock, a permit of a semaphore "
+                        "(--slots N), or a read-write lock for reading (--read) or writing (--write)"));
+  EXPECT_THAT(usage_message({"run", "--write", "jobs", "--slots", "2", "--", "true"}),
+              HasSubstr("--slots and --write exclude each other"));
+  EXPECT_THAT(usage_message({"run", "--write", "--read", "jobs", "--", "true"}),
+              HasSubstr("--read and --write exclude each other"));
+  EXPECT_THAT(usage_message({"run", "--read=yes", "jobs", "--", "true"}), HasSubstr("--read takes no value"));
+  EXPECT_THAT(usage_message({"status", "--read", "jobs"}), HasSubstr("unknown option '--read'"));
+  EXPECT_THAT(usage_message({"elect", "--write", "jobs", "p"}), HasSubstr("unknown option '--write'"));
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("--read, --write"));
+}
+
 }  // namespace
 }  // namespace clusterlock::cli
