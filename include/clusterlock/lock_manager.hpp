@@ -44,6 +44,7 @@ struct admission;
 
 namespace detail {
 class event_queue;
+class manager_face;
 struct manager_state;
 using event_handler = boost::asio::any_completion_handler<void(boost::system::error_code, lock_event)>;
 using done_handler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
@@ -82,7 +83,6 @@ class event_subscription {
 
  private:
   friend class lock_manager;
-  friend class semaphore;
   explicit event_subscription(std::shared_ptr<detail::event_queue> q) : queue_(std::move(q)) {}
   std::shared_ptr<detail::event_queue> queue_;
 };
@@ -276,8 +276,8 @@ class lock_manager {
   etcd::client& etcd_client() const noexcept;
 
  private:
-  friend class semaphore;
-  friend class rw_lock;
+  friend class detail::manager_face;
+  friend class rw_lock;  // holders()
   // Another admission rule on the lock's machinery: a semaphore's of N permits (semaphore.hpp), a read-write lock's
   // reader or writer (rw_lock.hpp).
   lock_manager(executor_type ex, options opts, const recipe::admission& rule);

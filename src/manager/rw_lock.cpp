@@ -27,10 +27,10 @@ rw_lock::mode rw_lock::checked_mode(mode access) {
 }
 
 rw_lock::rw_lock(executor_type ex, options opts, mode access)
-    : mode_(checked_mode(access)), impl_(std::move(ex), std::move(opts), rule_of(mode_)) {}
+    : manager_face(std::move(ex), std::move(opts), rule_of(checked_mode(access))), mode_(access) {}
 
 rw_lock::rw_lock(session& s, options opts, mode access)
-    : mode_(checked_mode(access)), impl_(s, std::move(opts), rule_of(mode_)) {}
+    : manager_face(s, std::move(opts), rule_of(checked_mode(access))), mode_(access) {}
 
 std::vector<lock_entry> rw_lock::holders() const { return impl_.state_->rw_holders(); }
 

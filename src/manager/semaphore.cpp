@@ -18,10 +18,10 @@ std::size_t semaphore::checked_slots(std::size_t slots) {
 }
 
 semaphore::semaphore(executor_type ex, options opts, std::size_t slots)
-    : slots_(checked_slots(slots)), impl_(std::move(ex), std::move(opts), recipe::admission::semaphore(slots_)) {}
+    : manager_face(std::move(ex), std::move(opts), recipe::admission::semaphore(checked_slots(slots))), slots_(slots) {}
 
 semaphore::semaphore(session& s, options opts, std::size_t slots)
-    : slots_(checked_slots(slots)), impl_(s, std::move(opts), recipe::admission::semaphore(slots_)) {}
+    : manager_face(s, std::move(opts), recipe::admission::semaphore(checked_slots(slots))), slots_(slots) {}
 
 std::vector<lock_entry> semaphore::holders() const {
   auto q = impl_.queue();
