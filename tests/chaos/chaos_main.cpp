@@ -5,7 +5,9 @@
 // then checks every contender's action log: fencing tokens must never go backwards in time (safety) and after each
 // fault heals some holder must act again within TTL + slack (liveness); and the fenced resource's log: no write accepted out of token order. Prints a summary and
 // draws the timeline. With --slots N every contender holds a semaphore permit instead, and both checks allow N holders
-// at once (holder_check.hpp; the resource then checks only). See docs/chaos.md.
+// at once (holder_check.hpp; the resource then checks only). With --rw-writers K every contender holds an rw_lock,
+// K of them writers: both checks allow readers together and a writer alone (the resource by its rw fence,
+// resource_check.hpp). See docs/chaos.md.
 //
 // Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
 // ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
@@ -42,6 +44,10 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --contenders N          contender processes, at least 5 (default 5; with --slots N: at least N + 2, default N + 3)
   --slots N               contend with a semaphore of N permits instead of a lock (every contender); the checker
                           allows N holders at once, and the resource only checks (no token fence for N > 1)
+  --rw-writers K          contend with a read-write lock instead: the contenders of slots 0 to K-1 write, the
+                          others read (1 <= K <= contenders - 2); the checker allows readers together and a writer
+                          alone, and the resource fences by mode (writers above every token, readers above the
+                          writers')
   --out DIR               output directory (default ./chaos-out); emptied first
   --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
   --timeline-window A:B   draw only seconds A to B of the run (a long run's whole timeline is too dense to read)
@@ -101,7 +107,7 @@ flags parse(int argc, char** argv) {
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
                                 "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
-                                "contender", "quiet", "slots"};
+                                "contender", "quiet", "slots", "rw-writers"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
     for (const char* n : known) ok = ok || k == n;
@@ -149,8 +155,8 @@ void parse_window(const std::string& text, judge_settings& j) {
   throw std::invalid_argument("--timeline-window: want FROM:TO in seconds, FROM < TO, e.g. 600:900; got '" + text + "'");
 }
 
-// Who may hold at once, from run.txt: "slots N" (a semaphore; 0 or none: the lock). A read-write run (to come, with
-// the rw lock) would write "rw_writers K": the contenders of slots below K write, the others read.
+// Who may hold at once, from run.txt: "slots N" (a semaphore; 0 or none: the lock), or "rw_writers K" (a read-write
+// lock: the contenders of slots below K write, the others read).
 holding_rule holding_rule_of(const run_info& info, const std::vector<action>& actions) {
   holding_rule rule;
   rule.slots = static_cast<std::size_t>(std::max(1LL, info_number(info, "slots", 0)));
@@ -164,7 +170,8 @@ holding_rule holding_rule_of(const run_info& info, const std::vector<action>& ac
 // The resource's verdict: the lock's fence (out-of-order accepts), or with several holders the check by arrival.
 struct resource_verdict {
   bool several = false;
-  std::size_t count = 0;     // out-of-order accepts, or resource violations: must be 0
+  bool rw = false;
+  std::size_t count = 0;     // out-of-order accepts, or resource violations (rw: both): must be 0
   std::size_t accepted = 0;  // writes the resource took
   std::string text;          // for the summary
 };
@@ -172,7 +179,10 @@ struct resource_verdict {
 resource_verdict judge_resource(const loaded_run& run, const check_settings& s) {
   resource_verdict v;
   v.several = s.holders.several();
-  const resource_report fence = check_resource(run.resource);
+  const bool rw = v.rw = s.holders.read_write();
+  const resource_report fence =
+      check_resource(run.resource, rw ? resource_fence::read_write(static_cast<int>(info_number(run.info, "rw_writers", 0)))
+                                      : resource_fence{});
   v.accepted = fence.accepted;
   if (!v.several) {
     v.count = fence.out_of_order;
@@ -186,7 +196,11 @@ resource_verdict judge_resource(const loaded_run& run, const check_settings& s) 
   rules.several = true;
   const resource_holders_report shared = check_resource_holders(run.resource, run.faults, s.holders, rules);
   v.count = shared.verdicts.violations.size();
-  v.text = describe(shared, run.faults, s.run_start_ns);
+  v.text = describe(shared, run.faults, s.run_start_ns, rw);
+  if (rw) {  // the rw fence: its replay must find no accept out of its rule; the arrival check is its cross-check
+    v.count += fence.out_of_order;
+    v.text = describe(fence) + v.text;
+  }
   return v;
 }
 
@@ -214,7 +228,8 @@ int judge(const std::string& dir, const judge_settings& j) {
           << s.log_interval_ns / 1'000'000 << " ms\n";
   summary << describe(report, run.faults, s);
   summary << resource.text;
-  summary << "verdicts:          " << (resource.several ? "resource overlaps " : "out-of-order accepts ")
+  summary << "verdicts:          "
+          << (resource.rw ? "resource out-of-fence accepts + overlaps " : resource.several ? "resource overlaps " : "out-of-order accepts ")
           << resource.count << "; lock-log overlaps "
           << report.violations.size() + report.races.size() + report.clock_overlaps.size() << " ("
           << report.violations.size() << " violations, " << report.races.size() << " races, "
@@ -229,7 +244,7 @@ int judge(const std::string& dir, const judge_settings& j) {
     code = 4;
   } else if (resource.count > 0) {
     summary << (resource.several
-                    ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (more writers at once than the rule allows)\n"
+                    ? "RESULT: SAFETY VIOLATED AT THE RESOURCE (a write taken that the rule forbids)\n"
                     : "RESULT: FENCING VIOLATED (the resource accepted a write out of token order)\n");
     code = 1;
   } else if (!safe(report)) {
@@ -291,7 +306,13 @@ int main(int argc, char** argv) {
     r.ttl_s = static_cast<int>(f.number("ttl", 2));
     r.slots = static_cast<int>(f.number("slots", 0));
     if (f.has("slots") && (r.slots < 1 || r.slots > 100)) throw std::invalid_argument("--slots: 1 to 100");
+    r.rw_writers = static_cast<int>(f.number("rw-writers", -1));
+    if (f.has("rw-writers") && f.has("slots"))
+      throw std::invalid_argument("--rw-writers and --slots: a read-write lock or a semaphore, not both");
     r.contenders = static_cast<int>(f.number("contenders", std::max(5, r.slots + 3)));
+    // Readers must be able to share, and a writer to wait behind them.
+    if (f.has("rw-writers") && (r.rw_writers < 1 || r.rw_writers > r.contenders - 2))
+      throw std::invalid_argument("--rw-writers: 1 to contenders - 2 (at least two readers)");
     r.out_dir = fs::absolute(f.text("out", "chaos-out")).string();
     r.contender_path = f.text("contender", CLUSTERLOCK_TEST_CONTENDER);
     r.log_interval_ms = static_cast<int>(f.number("log-interval-ms", 5));

@@ -13,13 +13,20 @@ namespace detail {
 
 namespace fs = std::filesystem;
 
+// The resource's fence (resource_check.hpp): the lock's, the read-write lock's, or none for a semaphore (checked only).
+std::optional<resource_fence> fence_for(const run_settings& s) {
+  if (s.slots > 1) return std::nullopt;
+  if (s.rw_writers >= 0) return resource_fence::read_write(s.rw_writers);
+  return resource_fence{};
+}
+
 chaos_run::chaos_run(const run_settings& settings)
     : settings_(settings),
       plan_(settings.plan),
       cluster_(test::etcd_options{
           .members = 3,
           .advertised_peer_url = [this](int member, unsigned short port) { return network_.peer_url(member, port); }}),
-      resource_(path("resource.log"), settings.slots <= 1),  // several holders: checked only
+      resource_(path("resource.log"), fence_for(settings)),
       faketime_(find_libfaketime()) {
   for (auto k : settings_.plan.kinds)
     if (is_clock_fault(k) && faketime_.empty())
@@ -103,8 +110,9 @@ void chaos_run::write_run_info() {
        << "duration_s " << settings_.duration_s << "\n"
        << "ttl_s " << settings_.ttl_s << "\n"
        << "contenders " << settings_.contenders << "\n"
-       << "slots " << settings_.slots << "\n"
-       << "log_interval_ms " << settings_.log_interval_ms << "\n"
+       << "slots " << settings_.slots << "\n";
+  if (settings_.rw_writers >= 0) info << "rw_writers " << settings_.rw_writers << "\n";  // the judge's rw rule
+  info << "log_interval_ms " << settings_.log_interval_ms << "\n"
        << "probe_interval_ms " << settings_.probe_interval_ms << "\n"
        << "request_timeout_ms " << settings_.request_timeout_ms << "\n"
        << "liveness_bound_ms " << static_cast<long long>(settings_.liveness_bound_s * 1000) << "\n"

@@ -25,6 +25,7 @@ struct run_settings {
   int ttl_s = 2;
   int contenders = 5;
   int slots = 0;  // 0: every contender a lock_manager; N: a semaphore of N permits (contenders > N + 1)
+  int rw_writers = -1;  // >= 0: an rw_lock; the contenders of slots below it write, the others read (slots 0)
   std::string out_dir;
   std::string contender_path;
   int log_interval_ms = 5;

@@ -41,6 +41,7 @@ void chaos_run::start_contender(contender& c, int slot) {
             "--log-interval-ms", std::to_string(settings_.log_interval_ms),
             "--resource-port", std::to_string(resource_.port())};
   if (settings_.slots > 0) o.argv.insert(o.argv.end(), {"--slots", std::to_string(settings_.slots)});
+  if (settings_.rw_writers >= 0) o.argv.push_back(slot < settings_.rw_writers ? "--write" : "--read");
   o.env = test::clean_environment();
   for (const auto& entry : c.next_env) {  // a clock fault's entries replace ours of the same name (getenv: first)
     const auto name = entry.substr(0, entry.find('=') + 1);
@@ -138,15 +139,18 @@ contender* chaos_run::running(const std::string& identity) {
 }
 
 // The holder according to etcd, when it is a contender that runs (not stopped, not ending); waits up to `wait`. With
-// several permits: the holder of the oldest key (a permit holder; the faults that hit "the holder" hit it).
+// several permits or a read-write lock: the holder of the oldest key (a permit holder, a reader or the writer; it
+// holds, whatever its mode: the faults that hit "the holder" hit it).
 std::optional<std::pair<contender*, etcd::key_value>> chaos_run::live_holder(long long wait) {
   const long long deadline = now_ns() + wait;
   for (;;) {
     const auto view = read_lock();
     if (view && view->holder) {
-      // A semaphore's value is "slots=<N>;<identity>" (docs/semaphore.md).
+      // A semaphore's value is "slots=<N>;<identity>" (docs/semaphore.md), an rw_lock's "rw=read;<identity>" or
+      // "rw=write;<identity>" (docs/rwlock.md).
       const std::string& value = view->holder->value;
-      const auto semi = value.starts_with("slots=") ? value.find(';') : std::string::npos;
+      const bool prefixed = value.starts_with("slots=") || value.starts_with("rw=read;") || value.starts_with("rw=write;");
+      const auto semi = prefixed ? value.find(';') : std::string::npos;
       if (auto* c = running(semi == std::string::npos ? value : value.substr(semi + 1)))
         return std::make_pair(c, *view->holder);
     }

@@ -147,10 +147,17 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
                  (f.kind == fault_kind::split && f.detail.find(":holder-alone") != std::string::npos);
     auto it = std::lower_bound(actions.begin(), actions.end(), f.inject_ns,
                                [](const action& a, long long t) { return a.ns < t; });
+    const long long bound_at = f.inject_ns + s.liveness_bound_ns;
     for (; it != actions.end() && it->ns < next_fault; ++it) {
       if (it->identity == holder) {
         if (it->ns < f.heal_ns) x.holder_quiet_ns = it->ns - f.inject_ns;
-      } else if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns) && !on_lone_side(it->identity, f) &&
+        continue;
+      }
+      // rw: a holder on the majority side whose stretch spans the bound (admitted before it, acting after it).
+      if (s.holders.read_write() && it->ns >= bound_at && first_ns.at(it->token) < bound_at &&
+          !on_lone_side(it->identity, f))
+        x.held_by_other = true;
+      if (x.takeover_ns < 0 && (x.asserted || it->ns < f.heal_ns) && !on_lone_side(it->identity, f) &&
                  (!s.holders.several() || first_ns.at(it->token) >= f.inject_ns)) {
         // With several holders the takeover is an admission: a token that first acts after the injection.
         // For information (the holder may rightly go on): only a takeover during the fault says something; after
@@ -159,8 +166,11 @@ void check_isolations(const std::vector<action>& actions, const std::vector<faul
       }
     }
     // No takeover before the next fault is a failure only when the bound ran out before it came.
-    const bool takeover_late = x.takeover_ns < 0 ? std::min(next_fault, s.run_end_ns) - f.inject_ns > s.liveness_bound_ns
-                                                 : x.takeover_ns > s.liveness_bound_ns;
+    const bool no_admission_in_time = x.takeover_ns < 0
+                                          ? std::min(next_fault, s.run_end_ns) - f.inject_ns > s.liveness_bound_ns
+                                          : x.takeover_ns > s.liveness_bound_ns;
+    x.held_by_other = x.held_by_other && no_admission_in_time;  // told only when it is what meets the bound
+    const bool takeover_late = no_admission_in_time && !x.held_by_other;
     // The lone member is cut off from its peers both ways (network.hpp), so the cut-off holder's keepalives stop
     // reaching the leader and its key expires within the TTL: the majority's takeover is asserted as after
     // isolate_holder. Unless the lone member led: the majority elects a leader first, whose lessor gives every
@@ -382,7 +392,7 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
       if (!x.asserted) continue;
       ++asserted;
       quiet = std::max(quiet, x.holder_quiet_ns);
-      if (x.takeover_asserted) takeover = std::max(takeover, x.takeover_ns);
+      if (x.takeover_asserted && !x.held_by_other) takeover = std::max(takeover, x.takeover_ns);
       failed += x.failed;
     }
     out << "holder cut off:    " << asserted << " times (isolate_holder, split holder-alone); it acted up to "
@@ -396,7 +406,9 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
           << milliseconds(x.holder_quiet_ns) << ", new holder "
           << (x.takeover_ns < 0 ? std::string("none") : "+" + milliseconds(x.takeover_ns))
           << (x.asserted ? (x.takeover_asserted ? "" : " (new holder: information, the lone member led)")
-                         : " (information)") << (x.failed ? "  LIVENESS FAILURE" : "") << "\n";
+                         : " (information)")
+          << (x.held_by_other ? " (rw: another holder held through the bound, a writer rightly waits for it)" : "")
+          << (x.failed ? "  LIVENESS FAILURE" : "") << "\n";
     }
   }
   out << "longest idle:      " << seconds(r.longest_idle_ns) << " from " << at(r.longest_idle_from_ns)

@@ -71,7 +71,9 @@ struct liveness_result {
 /// side, "holder-alone" in its detail): the holder must stop acting within probe_interval + request_timeout
 /// (UNKNOWN, or its lease deadline), and another holder must act within the liveness bound (after a split: one of
 /// the majority side's, not of the slots in its detail), both counted from the injection. After a split whose lone
-/// member led (":lone-leader" in its detail) the takeover is measured only: the majority's new leader gives every
+/// member led (":lone-leader" in its detail) the takeover is measured only. With several holders the takeover is an
+/// admission; for a read-write lock an admission may rightly wait (a writer behind a reader that holds on the majority
+/// side), so there a holder not cut off that acts past the bound, admitted before it, also meets it: the majority's new leader gives every
 /// lease a full TTL again when it takes over (etcd's lessor), which can take it past the bound. isolate_member and flap
 /// are measured the same way for information only: the holder may fail over to another member and rightly keep
 /// acting.
@@ -83,6 +85,8 @@ struct isolation_result {
                                   // after the injection, from it; -1: none
                                   // before the next fault (not asserted: none before the heal)
   bool takeover_asserted = false;  // the takeover bound applies (asserted, and not a split whose lone member led)
+  bool held_by_other = false;     // rw: no admission in time, but another holder (not cut off) held through the
+                                  // bound: a writer rightly waits for it, so the cut-off holder did not block the lock
   bool failed = false;            // either bound broken: counted as a liveness failure
 };
 

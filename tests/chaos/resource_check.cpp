@@ -8,15 +8,27 @@
 
 namespace clusterlock::chaos {
 
-resource_report check_resource(const std::vector<resource_write>& writes) {
+bool resource_fence::is_writer(const std::string& identity) const {
+  return rw_writers_ < 0 || slot_of(identity) < rw_writers_;  // an identity not "c<slot>.<gen>" (-1): a writer
+}
+
+bool resource_fence::allows(const resource_write& w) const {
+  return (is_writer(w.identity) ? all_ : writers_).admits(w);
+}
+
+void resource_fence::take(const resource_write& w) {
+  all_.raise(w);
+  if (read_write() && is_writer(w.identity)) writers_.raise(w);
+}
+
+resource_report check_resource(const std::vector<resource_write>& writes, const resource_fence& fence) {
   resource_report r;
-  std::int64_t highest = 0;
-  std::string highest_identity;
+  resource_fence replay = fence;
   std::set<std::int64_t> tokens;
   std::set<std::pair<std::string, std::int64_t>> stale;
   for (const auto& w : writes) {
     ++r.writes;
-    const bool allowed = w.token > highest || (w.token == highest && w.identity == highest_identity);
+    const bool allowed = replay.allows(w);
     if (w.accepted) {
       ++r.accepted;
       tokens.insert(w.token);
@@ -24,10 +36,7 @@ resource_report check_resource(const std::vector<resource_write>& writes) {
         ++r.out_of_order;
         if (r.out_of_order_writes.size() < 10) r.out_of_order_writes.push_back(w);
       }
-      if (w.token > highest) {
-        highest = w.token;
-        highest_identity = w.identity;
-      }
+      replay.take(w);
     } else {
       ++r.rejected;
       if (allowed) {
@@ -73,10 +82,13 @@ resource_holders_report check_resource_holders(const std::vector<resource_write>
   return r;
 }
 
-std::string describe(const resource_holders_report& r, const std::vector<fault_record>& faults, long long start_ns) {
+std::string describe(const resource_holders_report& r, const std::vector<fault_record>& faults, long long start_ns,
+                     bool fenced_writes) {
   std::ostringstream out;
-  out << "resource (check only, no fence for several holders): " << r.writes << " writes from " << r.tokens
-      << " tokens; at most " << r.peak_writers << " writers in their stretches at once\n";
+  out << (fenced_writes ? "resource by arrival (cross-check of the accepted writes): "
+                        : "resource (check only, no fence for several holders): ")
+      << r.writes << " writes from " << r.tokens << " tokens; at most " << r.peak_writers
+      << " writers in their stretches at once\n";
   out << "resource overlaps: " << r.verdicts.violations.size() << " violations, " << r.verdicts.races.size()
       << " races, " << r.verdicts.clock_overlaps.size() << " under clock faults (writers above the rule)\n";
   auto tell = [&](const char* what, const violation& v) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace clusterlock::chaos {
@@ -40,7 +41,8 @@ void write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-resource_server::resource_server(const std::string& log_path, bool fence) : fence_(fence) {
+resource_server::resource_server(const std::string& log_path, std::optional<resource_fence> fence)
+    : fence_(std::move(fence)) {
   log_fd_ = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd_ < 0) throw std::runtime_error("resource: open " + log_path + ": " + std::strerror(errno));
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -75,11 +77,10 @@ std::string resource_server::decide(const std::string& line) {
   if (ec != std::errc() || end != line.data() + space || w.token <= 0) return "";
   w.identity = line.substr(space + 1);
   if (w.identity.find(' ') != std::string::npos) return "";
-  w.accepted = !fence_ || w.token > highest_ || (w.token == highest_ && w.identity == highest_identity_);
+  w.accepted = !fence_ || fence_->allows(w);
   w.ns = monotonic_ns();
   if (w.accepted) {
-    highest_ = w.token;
-    highest_identity_ = w.identity;
+    if (fence_) fence_->take(w);
     ++accepted_;
   } else {
     ++rejected_;

@@ -1,6 +1,7 @@
-// clusterlock_test_contender: one lock_manager (or, with --slots N, one semaphore of N permits) in a process of its
-// own, so that tests can SIGKILL, SIGSTOP and SIGCONT a holder. With --slots, "the lock" below is our permit: HAVE
-// and the action lines follow have_permit(), the token is the permit's. It tells what happens on stdout, one line
+// clusterlock_test_contender: one lock_manager (or, with --slots N, one semaphore of N permits; with --read or
+// --write, one rw_lock in that mode) in a process of its own, so that tests can SIGKILL, SIGSTOP and SIGCONT a holder.
+// With --slots, "the lock" below is our permit: HAVE and the action lines follow have_permit(), the token is the
+// permit's; with --read or --write, they follow the rw_lock's have_lock() in our mode. It tells what happens on stdout, one line
 // each, flushed at once; times are CLOCK_MONOTONIC nanoseconds, comparable across processes on one machine. They
 // are read by a raw clock_gettime syscall, not std::chrono::steady_clock: a contender run under libfaketime (the
 // chaos test's clock faults) still tells true time, while the library in it sees the lying clock:
@@ -20,7 +21,7 @@
 //
 // Usage: clusterlock_test_contender --endpoints URL[,URL...] --name NAME --identity ID [--ttl S]
 //        [--probe-interval-ms N] [--request-timeout-ms N] [--have-interval-ms N] [--log FILE] [--log-interval-ms N]
-//        [--resource-port PORT] [--slots N]
+//        [--resource-port PORT] [--slots N | --read | --write]
 
 #include <clusterlock/clusterlock.hpp>
 
@@ -123,9 +124,9 @@ std::vector<std::string> split_csv(const std::string& s) {
 }
 
 // What the contender needs of the primitive it contends with, whatever its kind: each kind is a few lines in
-// make_primitive() (a read-write lock would be one more branch there), the body below is written once.
+// make_primitive(), the body below is written once.
 struct primitive {
-  std::shared_ptr<void> owner;  // the lock_manager or semaphore itself
+  std::shared_ptr<void> owner;  // the lock_manager, semaphore or rw_lock itself
   std::function<void()> start;
   std::function<bool()> have;                 // have_lock(), have_permit()
   std::function<std::int64_t()> token;        // fencing_token(): 0 unless have() at this call
@@ -148,8 +149,13 @@ primitive wrap(std::shared_ptr<P> p, Have have) {
   return w;
 }
 
-// Throws boost::system::system_error for bad options (as the constructors do).
-primitive make_primitive(asio::io_context& io, const clusterlock::options& opts, long slots) {
+// Throws boost::system::system_error for bad options (as the constructors do). `mode`: "read", "write" or "" (none).
+primitive make_primitive(asio::io_context& io, const clusterlock::options& opts, long slots, const std::string& mode) {
+  if (!mode.empty()) {
+    const auto access = mode == "read" ? clusterlock::rw_lock::mode::read : clusterlock::rw_lock::mode::write;
+    auto rw = std::make_shared<clusterlock::rw_lock>(io, opts, access);
+    return wrap(rw, [](const clusterlock::rw_lock& x) { return x.have_lock(); });
+  }
   if (slots > 0) {
     auto sem = std::make_shared<clusterlock::semaphore>(io, opts, static_cast<std::size_t>(slots));
     return wrap(sem, [](const clusterlock::semaphore& x) { return x.have_permit(); });
@@ -172,8 +178,17 @@ void every(asio::steady_timer& timer, std::chrono::milliseconds period, std::fun
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args;
+  std::string mode;  // --read or --write: an rw_lock
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--read" || flag == "--write") {
+      if (!mode.empty()) {
+        say("ERROR --read and --write: one mode only");
+        return 2;
+      }
+      mode = flag.substr(2);
+      continue;
+    }
     if (flag.rfind("--", 0) != 0 || i + 1 >= argc) {
       say("ERROR bad argument: " + flag);
       return 2;
@@ -211,9 +226,13 @@ int main(int argc, char** argv) {
     say("ERROR --slots: want a number of permits, at least 1: " + args["slots"]);
     return 2;
   }
+  if (args.count("slots") && !mode.empty()) {
+    say("ERROR --slots and --" + mode + ": a semaphore or a read-write lock, not both");
+    return 2;
+  }
   primitive m;
   try {
-    m = make_primitive(io, opts, slots);
+    m = make_primitive(io, opts, slots, mode);
   } catch (const boost::system::system_error& e) {
     say(std::string("ERROR ") + e.what());
     return 2;

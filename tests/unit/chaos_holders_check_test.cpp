@@ -304,5 +304,114 @@ TEST(ChaosHoldersCheck, TheResourceChecksAWriterAlone) {
   EXPECT_FALSE(fenced(check_resource_holders(with_writer, {}, rw, rules_for(rw))));
 }
 
+// ---- the read-write lock at a cut-off holder, and the resource's rw fence
+
+TEST(ChaosHoldersCheck, AWriterWaitingForAReaderOnTheMajoritySideIsNoLivenessFailure) {
+  // A split cuts reader c3.0 off; reader c5.0 goes on on the majority side; writer c0.1 waits for c5.0 (a writer
+  // waits for every older key) and is admitted only after it: no admission within the bound, rightly.
+  const auto c = read_write({{"c3.0", access_mode::read}, {"c5.0", access_mode::read}, {"c0.1", access_mode::write}});
+  const std::vector<fault_record> faults = {{1, fault_kind::split, 10 * s, 14 * s + 500 * ms, "c3.0:m2+c3c4:holder-alone"}};
+  std::vector<action> log;
+  act(log, "c3.0", 1, 0, 11 * s + 800 * ms);
+  act(log, "c5.0", 2, 1 * ms, 15 * s + 700 * ms);
+  act(log, "c0.1", 3, 16 * s + 900 * ms, 20 * s);
+  const auto r = check(log, faults, {}, c);
+  ASSERT_EQ(r.isolations.size(), 1u);
+  EXPECT_TRUE(r.isolations[0].held_by_other);
+  EXPECT_FALSE(r.isolations[0].failed) << describe(r, faults, c);
+  EXPECT_NE(describe(r, faults, c).find("a writer rightly waits"), std::string::npos);
+  // c5.0 released at 11 s: nothing but the cut-off reader's expiring lease kept the writer out past the bound.
+  std::vector<action> released;
+  act(released, "c3.0", 1, 0, 11 * s + 800 * ms);
+  act(released, "c5.0", 2, 1 * ms, 11 * s);
+  act(released, "c0.1", 3, 16 * s + 900 * ms, 20 * s);
+  const auto late = check(released, faults, {}, c);
+  ASSERT_EQ(late.isolations.size(), 1u);
+  EXPECT_FALSE(late.isolations[0].held_by_other);
+  EXPECT_TRUE(late.isolations[0].failed);
+  // A semaphore has no such excuse: a freed permit admits the next waiter.
+  check_settings two = with_slots(2);
+  EXPECT_TRUE(check(log, faults, {}, two).isolations[0].failed);
+}
+
+// Writers are the slots below 2 (c0.*, c1.*), readers the others, as in a `--rw-writers 2` run.
+const resource_fence rw_fence = resource_fence::read_write(2);
+
+// Feeds writes through a fence as the register does; returns which were taken.
+std::vector<bool> feed(resource_fence f, const std::vector<std::pair<std::int64_t, std::string>>& writes) {
+  std::vector<bool> taken;
+  for (const auto& [token, who] : writes) {
+    const resource_write w{0, false, token, who};
+    taken.push_back(f.allows(w));
+    if (taken.back()) f.take(w);
+  }
+  return taken;
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceTellsModesBySlot) {
+  EXPECT_TRUE(rw_fence.is_writer("c0.3"));
+  EXPECT_TRUE(rw_fence.is_writer("c1.0"));
+  EXPECT_FALSE(rw_fence.is_writer("c2.0"));
+  EXPECT_FALSE(rw_fence.is_writer("c12.4"));
+  EXPECT_TRUE(rw_fence.is_writer("operator"));  // like the library: any value but rw=read; is a writer's
+  EXPECT_TRUE(resource_fence{}.is_writer("c5.0"));  // the lock: everyone
+  EXPECT_FALSE(resource_fence{}.read_write());
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceTakesReadersTogetherInAnyOrder) {
+  // Readers 3, 4, 5 interleave (the lock's fence would refuse 3 after 4); an older writer's writes came before.
+  EXPECT_EQ(feed(rw_fence, {{1, "c0.0"}, {3, "c2.0"}, {4, "c3.0"}, {3, "c2.0"}, {5, "c4.0"}, {4, "c3.0"}, {3, "c2.0"}}),
+            std::vector<bool>(7, true));
+  // The lock's own fence on the same writes: the older readers refused.
+  EXPECT_EQ(feed(resource_fence{}, {{3, "c2.0"}, {4, "c3.0"}, {3, "c2.0"}}), (std::vector<bool>{true, true, false}));
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceRefusesAReaderOlderThanAnAdmittedWriter) {
+  // Reader 3 held before writer 6 was admitted and still writes after it (its key gone, its watch late): once 6's
+  // write is taken, 3 is refused; so is the older reader 5; a reader admitted after 6 (7) is taken, and 3 stays out.
+  EXPECT_EQ(feed(rw_fence, {{3, "c2.0"}, {5, "c3.0"}, {6, "c0.0"}, {3, "c2.0"}, {5, "c3.0"}, {7, "c4.0"}, {3, "c2.0"}}),
+            (std::vector<bool>{true, true, true, false, false, true, false}));
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceRefusesAWriterBelowAnyTokenTaken) {
+  // Writer 4 after reader 5 was taken: 5 was admitted only when 4 was gone.
+  EXPECT_EQ(feed(rw_fence, {{4, "c0.0"}, {5, "c2.0"}, {4, "c0.0"}}), (std::vector<bool>{true, true, false}));
+  // Two writers: the older after the newer.
+  EXPECT_EQ(feed(rw_fence, {{4, "c0.0"}, {6, "c1.0"}, {4, "c0.0"}, {6, "c1.0"}}),
+            (std::vector<bool>{true, true, false, true}));
+  // A writer older than a reader that wrote first (the writer never wrote): refused all the same.
+  EXPECT_EQ(feed(rw_fence, {{5, "c2.0"}, {4, "c0.0"}}), (std::vector<bool>{true, false}));
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceRefusesATokenFromAnotherIdentity) {
+  EXPECT_EQ(feed(rw_fence, {{4, "c0.0"}, {4, "c1.0"}, {4, "c2.0"}, {4, "c0.0"}}),
+            (std::vector<bool>{true, false, false, true}));
+}
+
+TEST(ChaosHoldersCheck, TheRwFenceReplayFindsAcceptsOutsideTheRule) {
+  // resource.log as a register without the rw fence would have it: everything accepted.
+  const std::vector<resource_write> taken_all = {wrote(1 * ms, 3, "c2.0"), wrote(2 * ms, 6, "c0.0"),
+                                                 wrote(3 * ms, 3, "c2.0"), wrote(4 * ms, 7, "c3.0")};
+  const auto r = check_resource(taken_all, rw_fence);
+  EXPECT_EQ(r.out_of_order, 1u);  // reader 3 after writer 6
+  EXPECT_FALSE(fenced(r));
+  // As the rw fence decided: that write refused (a stale reader stopped), nothing else.
+  std::vector<resource_write> fenced_log = taken_all;
+  fenced_log[2].accepted = false;
+  const auto ok = check_resource(fenced_log, rw_fence);
+  EXPECT_TRUE(fenced(ok));
+  EXPECT_EQ(ok.stale_rejects, 1u);
+  EXPECT_EQ(ok.stale_writers, 1u);
+  EXPECT_EQ(ok.wrong_rejects, 0u);
+  // Refusing an honest reader (4 beside 3, no writer above) is the register's bug: told, not a safety verdict.
+  const std::vector<resource_write> wrong = {wrote(1 * ms, 4, "c3.0"), {2 * ms, false, 3, "c2.0"}};
+  EXPECT_EQ(check_resource(wrong, rw_fence).wrong_rejects, 1u);
+  // The same accepted log passes the arrival cross-check of the holders' rule only without the stale write.
+  holding_rule modes;
+  modes.modes = {{"c0.0", access_mode::write}, {"c2.0", access_mode::read}, {"c3.0", access_mode::read}};
+  EXPECT_FALSE(fenced(check_resource_holders(taken_all, {}, modes, rules_for(modes))));
+  EXPECT_TRUE(fenced(check_resource_holders(fenced_log, {}, modes, rules_for(modes))));
+}
+
 }  // namespace
 }  // namespace clusterlock::chaos::holders_test
