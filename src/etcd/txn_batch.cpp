@@ -93,15 +93,22 @@ void client::impl::pump_batches() {
 asio::awaitable<void> client::impl::send_batch(std::shared_ptr<impl> self,
                                                std::vector<std::shared_ptr<batch_member>> batch) {
   auto& c = *self;
-  // On every way out: whoever is not answered yet learns that the batch ended, and the next batch may go.
+  // On every way out the next batch may go. Ended otherwise than by a reply (an exception, or destroyed with its
+  // io_context, when nothing may be started any more): no next batch; whoever waits learns it now.
+  bool replied = false;
   detail::scope_exit done([&] {
-    for (auto& m : batch) m->finish(error_code(asio::error::operation_aborted));
     --c.batches_in_flight;
-    c.pump_batches();
+    if (replied) {
+      c.pump_batches();
+      return;
+    }
+    for (auto& m : batch) m->finish(error_code(asio::error::operation_aborted));
+    c.fail_pending_batches();
   });
   if (batch.size() == 1) {
     batch.front()->finish(co_await c.call(http::verb::post, "/v3/kv/txn", batch.front()->body, idempotency::safe,
                                           codec::decode_txn));
+    replied = true;
     co_return;
   }
   std::vector<std::string> bodies;
@@ -109,6 +116,7 @@ asio::awaitable<void> client::impl::send_batch(std::shared_ptr<impl> self,
   for (const auto& m : batch) bodies.push_back(m->body);
   auto r = co_await c.call(http::verb::post, "/v3/kv/txn", codec::encode_txn_batch(bodies), idempotency::safe,
                            codec::decode_txn_batch);
+  replied = true;
   if (r && r->size() != batch.size()) r = make_error_code(errc::malformed_response);
   if (r) {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->finish(std::move((*r)[i]));

@@ -268,5 +268,28 @@ TEST_F(TxnBatch, CloseEndsTheCallsWaitingForABatch) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(*calls[i]->ec, asio::error::operation_aborted);
 }
 
+// Destroyed with batches on their way and calls waiting for one: nothing runs after, nothing leaks (the sanitized
+// suite checks), and no new batch is started by the ones being destroyed.
+TEST(TxnBatchLifetime, TheClientAndItsIoContextGoWithBatchesInFlight) {
+  std::vector<std::unique_ptr<batched_call>> calls;
+  {
+    asio::io_context io;
+    fake_txn_gateway gateway;
+    gateway.hold = true;
+    fake_http_server server(io.get_executor(), gateway.behaviour());
+    etcd::client_config cfg;
+    cfg.endpoints = {server.url()};
+    auto client = std::make_unique<etcd::client>(io.get_executor(), cfg);
+    for (int i = 0; i < 6; ++i) {
+      calls.push_back(std::make_unique<batched_call>());
+      calls.back()->start(*client, put_txn("k" + std::to_string(i)));
+    }
+    ASSERT_TRUE(test::run_until(io, [&] { return server.requests() == 2; }, 5s));  // 2 connections: 2 in flight
+    client.reset();
+    test::run_for(io, 5ms);
+  }
+  for (auto& c : calls) EXPECT_FALSE(c->ec.has_value() && !*c->ec) << "answered although the server held it";
+}
+
 }  // namespace
 }  // namespace clusterlock
