@@ -521,6 +521,10 @@ TEST_P(lifecycle_matrix, every_operation_in_every_state) {
     case op_kind::cancel_terminal:
     case op_kind::cancel_partial:
     case op_kind::cancel_total:
+      // Not started, etcd answering: the lease grant, the watch and the enqueue could all come back within
+      // settle_locally() (seen once in the sanitized suite: the acquire had completed before the cancel). Frozen,
+      // the cancel meets an acquire still on its way, as the test means.
+      if (state == state_kind::not_started && op != op_kind::cancel_total) freeze();
       m_->async_acquire(asio::bind_cancellation_slot(cancel.slot(), record));
       settle_locally();
       cancel.emit(op == op_kind::cancel_terminal  ? asio::cancellation_type::terminal
