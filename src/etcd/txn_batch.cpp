@@ -53,6 +53,9 @@ struct client::impl::batch_member {
 };
 
 asio::awaitable<result<txn_response>> client::impl::txn_batched(txn_request req) {
+  // The client may be destroyed while we wait for a batch (its io_context torn down with us in it): we still leave
+  // the line below.
+  const auto self = shared_from_this();
   auto m = std::make_shared<batch_member>(ex);
   m->alone = !written_keys(req, m->writes);
   m->body = codec::encode(req);
