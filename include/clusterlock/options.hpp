@@ -14,6 +14,19 @@
 
 namespace clusterlock {
 
+/// What a contender's watch follows. docs/guarantees.md ("Watch scope") has what each promises.
+enum class watch_scope {
+  /// Every key of the lock, from one watch per session: queue() and on_holder_changed follow every change, and the
+  /// next waiter takes its turn from the release's watch event alone, with no request. etcd sends every enqueue and
+  /// release to every contender, so its cost per hand-off grows with the line: for lines of up to some tens.
+  line,
+  /// As etcd's Go recipe (concurrency.Mutex): only the key just ahead of ours while we wait, and ours while we hold.
+  /// A release reaches one waiter, whatever the line's length, which then takes its turn after one linearizable read
+  /// (a round trip). One watch, so one connection, per lock; queue() shows just the key ahead of ours and ours, and
+  /// no holder_changed event comes. Plain locks only (not semaphore, not rw_lock), and contenders only.
+  predecessor,
+};
+
 struct options {
   /// etcd endpoints, `http://host:port` or `https://host:port`; at least one.
   std::vector<std::string> endpoints;
@@ -36,6 +49,8 @@ struct options {
   std::string identity;
   /// false: only observe the holder and the queue, never contend.
   bool contend = true;
+  /// What our watch follows: the whole line (the default), or only the key ahead of ours (for long lines).
+  watch_scope watch = watch_scope::line;
   /// Events kept for a subscriber that does not keep up; beyond this the oldest are dropped and its next
   /// wait reports errc::events_dropped once.
   std::size_t event_backlog = 1024;
@@ -53,7 +68,7 @@ struct options {
 /// Every field is checked except the TLS files' contents: the lock_manager's constructor reads them (for an
 /// https endpoint) and throws if they cannot be read or used.
 boost::system::error_code validate(const options& o, std::string* why = nullptr);
-/// Checks only what a lock on a shared session uses: name, event_backlog.
+/// Checks only what a lock on a shared session uses: name, contend and watch, event_backlog.
 boost::system::error_code validate_lock(const options& o, std::string* why = nullptr);
 
 }  // namespace clusterlock

@@ -36,9 +36,13 @@ std::string default_identity() {
   return std::string(host) + "-" + boost::uuids::to_string(boost::uuids::random_generator()());
 }
 
-options checked(options o, const session_options* shared) {
+options checked(options o, const session_options* shared, const recipe::admission& rule) {
   std::string why;
   auto ec = shared ? validate_lock(o, &why) : validate(o, &why);
+  if (!ec && o.watch == watch_scope::predecessor && rule.kind != recipe::admission::kind_type::lock)
+    ec = make_error_code(errc::invalid_options),
+    why = "watch: predecessor is for plain locks (a semaphore's or a read-write lock's waiter may be admitted by any "
+          "key ahead of it going)";
   if (!ec && shared && !(o.name + "/").starts_with(shared->watch_prefix))
     ec = make_error_code(errc::invalid_options), why = "name: '" + o.name + "' is not under the session's watch_prefix '" +
                                                       shared->watch_prefix + "'";
@@ -72,14 +76,14 @@ lock_manager::lock_manager(session& s, options opts) : lock_manager(s, std::move
 
 lock_manager::lock_manager(executor_type ex, options opts, const recipe::admission& rule)
     : state_([&] {
-        auto checked_opts = checked(std::move(opts), nullptr);
+        auto checked_opts = checked(std::move(opts), nullptr, rule);
         auto s = std::make_shared<detail::session_state>(std::move(ex), session_options_of(checked_opts), false);
         return std::make_shared<manager_state>(std::move(s), std::move(checked_opts), true, rule);
       }()),
       default_subscription_(subscribe()) {}
 
 lock_manager::lock_manager(session& s, options opts, const recipe::admission& rule)
-    : state_(std::make_shared<manager_state>(s.state_, checked(std::move(opts), &s.state_->opts), false, rule)),
+    : state_(std::make_shared<manager_state>(s.state_, checked(std::move(opts), &s.state_->opts, rule), false, rule)),
       default_subscription_(subscribe()) {}
 
 lock_manager::~lock_manager() {
