@@ -56,8 +56,8 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
   /// The probe got no answer in time (`why`): etcd is unreachable, or the member lost quorum.
   virtual void on_probe_failed(boost::system::error_code why) = 0;
-  /// The member serving the watch may be cut off: a lock with a watch of its own (watch_scope::predecessor) reopens
-  /// it, from where it was, as the session reopens its hub.
+  /// The member serving the watch may be cut off: a lock with a watch of its own (watch_scope::predecessor) makes it
+  /// again, as the session reopens its hub.
   virtual void reopen_watch() {}
   /// Its turn to contend for its name (see session_state::claim).
   virtual void on_claim_turn() = 0;
