@@ -45,7 +45,7 @@ if (exists_file(f)) {
   set logscale x
   set xrange [0.1:200]
   set yrange [0:1.05]
-  set key bottom right
+  set key bottom right font ",9"
   set arrow 1 from 2, graph 0 to 2, graph 1 nohead dt 2 lc rgb "gray40"
   set arrow 2 from 10, graph 0 to 10, graph 1 nohead dt 2 lc rgb "gray40"
   set label 1 "median target 2 ms" at 2, graph 0.97 offset 0.5,0 tc rgb "gray40"
