@@ -120,6 +120,9 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   /// for the client's connections: they set the process's memory high-water mark.) 128: enough that a burst's
   /// enqueue txns fill batches of up to 64 (etcd::client::txn_batched) on 16 connections.
   static constexpr int max_contending = 128;
+  /// The client's connections for unary requests: up to 16 in flight (etcd commits concurrent writes together); a
+  /// burst's extra connections close once idle.
+  static constexpr std::size_t max_connections = 16;
   void request_contend(lock_listener* l);  // l->run_contend() now or when a coroutine ends
   void contend_ended();
   void leave_contend_line(lock_listener* l);
