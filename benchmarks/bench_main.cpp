@@ -82,7 +82,7 @@ void print_table(const context& ctx) {
               "met?");
   for (const auto& r : ctx.rows) {
     const auto ratio = r.ratio();
-    std::printf("%-44s %-30s %10s %10s %7s  %-26s %s\n", r.benchmark.c_str(), r.metric.c_str(),
+    std::printf("%-44s %-48s %10s %10s %7s  %-26s %s\n", r.benchmark.c_str(), r.metric.c_str(),
                 cell(r.ours, r.decimals).c_str(), cell(r.anchor, r.decimals).c_str(),
                 ratio ? (fixed(*ratio, 2) + "x").c_str() : "-", r.target.c_str(),
                 r.met ? (*r.met ? "yes" : "NO") : "");

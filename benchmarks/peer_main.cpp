@@ -2,9 +2,11 @@
 // process of the scale benchmark. Every line it prints carries CLOCK_MONOTONIC nanoseconds, which the driver
 // compares with its own and other processes' stamps.
 //
-//   clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS
+//   clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS [--watch line|predecessor]
 //     One lock_manager (its own session). Prints "ACQUIRED NS TOKEN" when it takes the lock and "QUEUED NS" when
-//     its key waits behind another holder. Reads commands, one a line:
+//     its key waits behind another holder (line: from on_holder_changed; predecessor, which sends no holder_changed
+//     event: once stats() shows our key in line behind another, polled every 0.5 ms until then). Reads commands,
+//     one a line:
 //       release  prints "RELEASE NS", calls async_shutdown, prints "RELEASED NS" when done, and stays idle
 //       contend  (once idle) contends again with a new lock_manager (a new session and lease), as a restarted
 //                service would
@@ -16,11 +18,13 @@
 //     "SCALE locks=N acquire_ms=.. tcp=.. rss_kib=.. cpu_pct=.." (tcp: its connections to COUNTED_PORT) and exits
 //     without releasing (the driver deletes the keys).
 //
-//   clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS]
+//   clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS] [--watch line|predecessor]
 //     COUNT lock_managers on NAME, each on its own session, all on one io_context and one thread. Each prints
 //     "ACQ NS" when it takes the lock, holds it HOLD_MS, prints "REL NS", releases (async_release) and queues
 //     again (async_acquire, a new key behind the others). Runs until killed. PROBE_MS: options::probe_interval
 //     (default 1000), to see what the probes cost.
+//
+//   --watch: options::watch (default line), for lock and waiters.
 #include <clusterlock/clusterlock.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -42,7 +46,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,7 +75,8 @@ void say(const char* format, ...) {
 
 class lock_peer {
  public:
-  lock_peer(asio::io_context& io, clusterlock::options opts) : io_(io), opts_(std::move(opts)), input_(io, ::dup(0)) {}
+  lock_peer(asio::io_context& io, clusterlock::options opts)
+      : io_(io), opts_(std::move(opts)), input_(io, ::dup(0)), poll_(io) {}
 
   void run() {
     contend();
@@ -80,9 +87,15 @@ class lock_peer {
  private:
   void contend() {
     lock_ = std::make_unique<clusterlock::lock_manager>(io_.get_executor(), opts_);
+    ++generation_;
     lock_->on_acquired([](const clusterlock::lock_event& e) {
       say("ACQUIRED %lld %lld", static_cast<long long>(now_ns()), static_cast<long long>(e.fencing_token));
     });
+    if (opts_.watch == clusterlock::watch_scope::predecessor) {
+      lock_->start();
+      poll_queued(generation_);
+      return;
+    }
     auto queued_said = std::make_shared<bool>(false);
     const std::string me = lock_->identity();
     lock_->on_holder_changed([queued_said, me](const clusterlock::lock_event& e) {
@@ -91,6 +104,22 @@ class lock_peer {
       say("QUEUED %lld", static_cast<long long>(now_ns()));
     });
     lock_->start();
+  }
+
+  // Predecessor mode sends no holder_changed event: our place in line tells that our key waits behind another.
+  // Polled only until then (or until we hold), so that the process idles while it waits, as a line waiter does.
+  void poll_queued(int generation) {
+    if (!lock_ || generation != generation_) return;
+    const auto place = lock_->stats().queue_position;
+    if (place && *place >= 1) {
+      say("QUEUED %lld", static_cast<long long>(now_ns()));
+      return;
+    }
+    if (place && *place == 0) return;  // took the lock at once: no queue
+    poll_.expires_after(500us);
+    poll_.async_wait([this, generation](boost::system::error_code ec) {
+      if (!ec) poll_queued(generation);
+    });
   }
 
   void read_command() {
@@ -124,6 +153,8 @@ class lock_peer {
   clusterlock::options opts_;
   asio::posix::stream_descriptor input_;
   asio::streambuf buffer_;
+  asio::steady_timer poll_;
+  int generation_ = 0;  // a poll of an earlier manager stops
   std::unique_ptr<clusterlock::lock_manager> lock_;
 };
 
@@ -191,7 +222,8 @@ asio::awaitable<void> take_turns(clusterlock::lock_manager& lock, std::chrono::m
   }
 }
 
-int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms, int probe_ms) {
+int run_waiters(const std::string& endpoint, const std::string& name, std::size_t count, int hold_ms, int probe_ms,
+                clusterlock::watch_scope watch) {
   // Each session has its own connections: a thousand of them need more descriptors than the usual 1024.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
@@ -205,6 +237,7 @@ int run_waiters(const std::string& endpoint, const std::string& name, std::size_
     o.endpoints = {endpoint};
     o.name = name;
     o.probe_interval = std::chrono::milliseconds(probe_ms);
+    o.watch = watch;
     locks.push_back(std::make_unique<clusterlock::lock_manager>(io.get_executor(), o));
     asio::co_spawn(io, take_turns(*locks.back(), std::chrono::milliseconds(hold_ms)), [](std::exception_ptr e) {
       if (!e) return;
@@ -220,24 +253,41 @@ int run_waiters(const std::string& endpoint, const std::string& name, std::size_
   return 0;
 }
 
+// "--watch line|predecessor" anywhere among the arguments, taken out of them.
+clusterlock::watch_scope take_watch(std::vector<std::string>& args) {
+  auto scope = clusterlock::watch_scope::line;
+  for (auto it = args.begin(); it != args.end(); ++it) {
+    if (*it != "--watch") continue;
+    if (std::next(it) == args.end()) throw std::invalid_argument("--watch needs line or predecessor");
+    const std::string value = *std::next(it);
+    if (value == "predecessor") scope = clusterlock::watch_scope::predecessor;
+    else if (value != "line") throw std::invalid_argument("--watch: '" + value + "' is neither line nor predecessor");
+    args.erase(it, it + 2);
+    break;
+  }
+  return scope;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    const std::vector<std::string> args(argv + 1, argv + argc);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const auto watch = take_watch(args);
     if (args.size() == 4 && args[0] == "lock") {
       asio::io_context io;
       clusterlock::options opts;
       opts.endpoints = {args[1]};
       opts.name = args[2];
       opts.ttl = std::chrono::seconds(std::stoi(args[3]));
+      opts.watch = watch;
       lock_peer peer(io, opts);
       peer.run();
       return 0;
     }
     if ((args.size() == 5 || args.size() == 6) && args[0] == "waiters") {
       return run_waiters(args[1], args[2], std::stoul(args[3]), std::stoi(args[4]),
-                         args.size() == 6 ? std::stoi(args[5]) : 1000);
+                         args.size() == 6 ? std::stoi(args[5]) : 1000, watch);
     }
     if (args.size() == 5 && args[0] == "scale") {
       return run_scale(args[1], std::stoul(args[2]), std::stoi(args[3]),
@@ -247,8 +297,8 @@ int main(int argc, char** argv) {
     std::cerr << "clusterlock_bench_peer: " << e.what() << "\n";
     return 1;
   }
-  std::cerr << "usage: clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS\n"
+  std::cerr << "usage: clusterlock_bench_peer lock ENDPOINT NAME TTL_SECONDS [--watch line|predecessor]\n"
                "       clusterlock_bench_peer scale ENDPOINT COUNT IDLE_SECONDS COUNTED_PORT\n"
-               "       clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS]\n";
+               "       clusterlock_bench_peer waiters ENDPOINT NAME COUNT HOLD_MS [PROBE_MS] [--watch line|predecessor]\n";
   return 2;
 }

@@ -32,8 +32,8 @@ if (exists_file(f)) {
   unset multiplot
 }
 
-# 2. Library hand-off: CDF, ours in one process and across processes, etcd's Go recipe in one process; one panel
-# per regime.
+# 2. Library hand-off: CDF, ours in one process and across processes (watch line, and watch predecessor), etcd's Go
+# recipe in one process; one panel per regime.
 f = dir . "/library_handoff_cdf.csv"
 if (exists_file(f)) {
   @common
@@ -45,16 +45,18 @@ if (exists_file(f)) {
   set logscale x
   set xrange [0.1:200]
   set yrange [0:1.05]
-  set key bottom right
+  set key bottom right font ",9"
   set arrow 1 from 2, graph 0 to 2, graph 1 nohead dt 2 lc rgb "gray40"
   set arrow 2 from 10, graph 0 to 10, graph 1 nohead dt 2 lc rgb "gray40"
   set label 1 "median target 2 ms" at 2, graph 0.97 offset 0.5,0 tc rgb "gray40"
   set label 2 "p99 target 10 ms" at 10, graph 0.9 offset 0.5,0 tc rgb "gray40"
   do for [q in "20 250"] {
     set title "waiter queued " . q . " ms before the release"
-    plot f every ::1 using 2:(pick(1, "in-process " . q, $3)) with steps lw 2 title "ours, in one process", \
-         f every ::1 using 2:(pick(1, "cross-process " . q, $3)) with steps lw 2 title "ours, across processes", \
-         f every ::1 using 2:(pick(1, "go-recipe " . q, $3)) with steps lw 2 dt 2 title "Go recipe, in one process"
+    plot f every ::1 using 2:(pick(1, "in-process " . q, $3)) with steps lw 2 lc 1 title "ours (line), in one process", \
+         f every ::1 using 2:(pick(1, "cross-process " . q, $3)) with steps lw 2 lc 2 title "ours (line), across processes", \
+         f every ::1 using 2:(pick(1, "in-process-predecessor " . q, $3)) with steps lw 2 lc 4 title "ours (predecessor), in one process", \
+         f every ::1 using 2:(pick(1, "cross-process-predecessor " . q, $3)) with steps lw 2 lc 7 title "ours (predecessor), across processes", \
+         f every ::1 using 2:(pick(1, "go-recipe " . q, $3)) with steps lw 2 lc 3 dt 2 title "Go recipe, in one process"
   }
   unset multiplot
 }
@@ -120,7 +122,8 @@ if (exists_file(f)) {
   unset multiplot
 }
 
-# 7. Many waiters: hand-off p50 and etcd's CPU per hand-off against the queue's length, ours and etcd's Go recipe.
+# 7. Many waiters: hand-off p50 and etcd's CPU per hand-off against the queue's length: ours watching the whole line,
+# ours watching the predecessor only, and etcd's Go recipe.
 f = dir . "/waiters.csv"
 if (exists_file(f)) {
   @common
@@ -136,10 +139,12 @@ if (exists_file(f)) {
   do for [col in "5 7"] {
     set ylabel (col eq "5" ? "hand-off p50 (ms)" : "etcd CPU per hand-off (ms)")
     c = col + 0
-    plot rows("ours", 0) using 2:c with linespoints lw 2 pt 7 title "ours, one process", \
-         rows("ours", 1) using 2:c with linespoints lw 2 pt 5 title "ours, a process each (up to 100)", \
-         rows("Go recipe", 0) using 2:c with linespoints lw 2 pt 6 dt 2 title "Go recipe, one process", \
-         rows("Go recipe", 1) using 2:c with linespoints lw 2 pt 4 dt 2 title "Go recipe, a process each"
+    plot rows("ours (line)", 0) using 2:c with linespoints lw 2 lc 1 pt 7 title "ours (line), one process", \
+         rows("ours (line)", 1) using 2:c with linespoints lw 2 lc 1 pt 5 dt 3 title "ours (line), a process each (up to 100)", \
+         rows("ours (predecessor)", 0) using 2:c with linespoints lw 2 lc 4 pt 7 title "ours (predecessor), one process", \
+         rows("ours (predecessor)", 1) using 2:c with linespoints lw 2 lc 4 pt 5 dt 3 title "ours (predecessor), a process each", \
+         rows("Go recipe", 0) using 2:c with linespoints lw 2 lc 3 pt 6 dt 2 title "Go recipe, one process", \
+         rows("Go recipe", 1) using 2:c with linespoints lw 2 lc 3 pt 4 dt 4 title "Go recipe, a process each"
   }
   unset multiplot
 }
