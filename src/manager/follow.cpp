@@ -7,6 +7,8 @@
 
 #include "manager/manager_state.hpp"
 
+#include "recipe/predecessor.hpp"
+
 #include <algorithm>
 
 namespace clusterlock::detail {
@@ -55,12 +57,39 @@ boost::asio::awaitable<error_code> manager_state::follow_ahead() {
     reread = true;  // cut short (a release woke us, etcd is away): whoever goes on reads first
     co_return ready.error();
   }
-  if (watch->created_revision() > machine.snapshot_revision()) {
+  if (watch->created_revision() > machine.snapshot_revision() && !co_await unchanged_since_read()) {
     reread = true;
   } else if (span && watch->covers(mine)) {
     machine.trust_watch_ahead();  // without a gap since the read: its DELETE ahead is our turn (if it came while the
   }                               // watch was made, the machine asked for a read, and trusts nothing)
   co_return error_code{};
+}
+
+// The watch started after the read: did the view's keys (the one ahead, and ours) change in between? One read of
+// just those keys, not of the queue; if they stand as they were, the view is the same at the later revision, and the
+// watch tells of every change after it. Watch events during the read wait for it, as during read().
+boost::asio::awaitable<bool> manager_state::unchanged_since_read() {
+  const auto view = machine.queue();
+  struct reading_guard {
+    manager_state& s;
+    ~reading_guard() { s.reading = false; }
+  } guard{*this};
+  reading = true;
+  early.clear();  // the read contains them
+  const std::uint64_t epoch = resets;
+  auto now = co_await recipe::read_keys(client, view);
+  const auto same = [](const recipe::queue_entry& a, const recipe::queue_entry& b) {
+    return a.key == b.key && a.create_revision == b.create_revision;
+  };
+  if (epoch != resets) co_return false;  // the watch lost history meanwhile: its events wait for the next read
+  const bool unchanged =
+      now && std::equal(view.begin(), view.end(), now->keys.begin(), now->keys.end(), same);
+  machine.set_lease_proven(may_hold());
+  if (unchanged) machine.on_snapshot(now->revision, std::move(now->keys), machine.my_key());
+  for (const auto& e : early) apply(e);  // as they would have been without this read
+  early.clear();
+  if (machine.needs_reread()) reread = true;
+  co_return unchanged;  // else something changed, or we cannot tell: read the queue
 }
 
 }  // namespace clusterlock::detail

@@ -66,6 +66,8 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   std::shared_ptr<watch_hub> own_watch;
   bool follows_predecessor() const { return opts.watch == watch_scope::predecessor; }
   bool ahead_complete = false;  // predecessor: the last read had every key ahead of ours (one, or none)
+  static constexpr std::uint32_t quiet_probe_every = 10;  // predecessor: a waiter's probes, in session probe rounds
+  mutable std::uint32_t quiet_probe_rounds = 0;
 
   // Read from any thread: have_lock() and fencing_token().
   std::atomic<bool> held{false};
@@ -176,6 +178,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void apply(const etcd::watch_event& e);
   // ---- watch_scope::predecessor (follow.cpp)
   boost::asio::awaitable<error_code> follow_ahead();  // the own watch on the key the machine must hear of
+  boost::asio::awaitable<bool> unchanged_since_read();
   void drop_own_watch();
   bool follows(const std::string& key) const;  // an event about this key concerns a partial view
   void after_read(error_code ec);

@@ -1,6 +1,7 @@
 #include "recipe/predecessor.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace clusterlock::recipe {
 
@@ -35,11 +36,24 @@ queue_entry entry_of(etcd::key_value& kv) {
   return {std::move(kv.key), std::move(kv.value), kv.create_revision, kv.lease};
 }
 
-// The first key of `kvs` in the queue (not a nested name's) other than ours.
-etcd::key_value* first_other(const std::string& prefix, const std::string& my_key, std::vector<etcd::key_value>& kvs) {
-  auto it = std::find_if(kvs.begin(), kvs.end(),
-                         [&](const etcd::key_value& kv) { return kv.key != my_key && in_queue(prefix, kv.key); });
-  return it == kvs.end() ? nullptr : &*it;
+// Another key of the queue (not a nested name's) as old as ours or older.
+bool ahead_of(const std::string& prefix, const std::string& my_key, std::int64_t my_revision, const etcd::key_value& kv) {
+  return kv.key != my_key && in_queue(prefix, kv.key) && kv.create_revision <= my_revision;
+}
+
+// The partial view at `revision` from our key's range and a page of the queue's newest keys (descending by create
+// revision); none when the page held no key ahead but there is more (a nested name's keys): read the whole queue.
+std::optional<snapshot> ahead_from(const std::string& prefix, const std::string& my_key, std::int64_t my_revision,
+                                   std::int64_t revision, etcd::range_response& mine, etcd::range_response& newest) {
+  auto& kvs = newest.kvs;
+  const auto is_ahead = [&](const etcd::key_value& kv) { return ahead_of(prefix, my_key, my_revision, kv); };
+  const auto ahead = std::find_if(kvs.begin(), kvs.end(), is_ahead);
+  if (ahead == kvs.end() && newest.more) return std::nullopt;
+  // Complete: the key ahead is the only one (we are second in line), or there is none.
+  snapshot s{revision, {}, std::count_if(kvs.begin(), kvs.end(), is_ahead) <= 1 && !newest.more};
+  if (ahead != kvs.end()) s.keys.push_back(entry_of(*ahead));
+  if (!mine.kvs.empty() && mine.kvs.front().create_revision == my_revision) s.keys.push_back(entry_of(mine.kvs.front()));
+  return s;
 }
 
 // From the whole queue: ours and the newest other key as old as ours or older.
@@ -66,29 +80,20 @@ boost::asio::awaitable<result<snapshot>> enqueue_behind(etcd::client& c, const s
   etcd::txn_request txn;
   txn.compares.push_back(etcd::compare::create_revision(my_key, etcd::compare_result::equal, 0));
   txn.success.push_back(etcd::put_request{my_key, identity, lease, false});
-  for (auto* branch : {&txn.success, &txn.failure}) {
-    branch->push_back(key_alone(my_key));
-    branch->push_back(line_end(prefix, etcd::sort_order::ascend, 0));
-  }
+  txn.success.push_back(key_alone(my_key));
+  // Made now, ours is the newest key: the newest ones show who is just ahead, without a second read.
+  txn.success.push_back(line_end(prefix, etcd::sort_order::descend, 0));
+  txn.failure.push_back(key_alone(my_key));
   auto r = co_await c.txn_batched(std::move(txn));
   if (!r) co_return r.error();
-  const std::size_t first = r->succeeded ? 1 : 0;
-  auto* mine = range_at(*r, first);
-  auto* oldest = range_at(*r, first + 1);
-  if (!mine || !oldest) co_return make_error_code(errc::malformed_response);
-  snapshot s{r->header.revision, {}, true};
-  if (mine->kvs.empty()) co_return s;  // not there (the lease went meanwhile): contend again
-  auto my_entry = entry_of(mine->kvs.front());
-  const auto ahead_of_us = [&](const etcd::key_value& kv) {
-    return kv.key != my_key && in_queue(prefix, kv.key) && kv.create_revision <= my_entry.create_revision;
-  };
-  const auto& kvs = oldest->kvs;
-  const bool seen = std::any_of(kvs.begin(), kvs.end(), [&](const etcd::key_value& kv) { return kv.key == my_key; });
-  if (seen && std::none_of(kvs.begin(), kvs.end(), ahead_of_us)) {
-    s.keys.push_back(std::move(my_entry));  // ours is the oldest (oldest first: none before it): nobody ahead
-    co_return s;
-  }
-  co_return co_await read_ahead(c, prefix, my_key, my_entry.create_revision);
+  auto* mine = range_at(*r, r->succeeded ? 1 : 0);
+  auto* newest = r->succeeded ? range_at(*r, 2) : nullptr;
+  if (!mine || (r->succeeded && !newest)) co_return make_error_code(errc::malformed_response);
+  if (mine->kvs.empty()) co_return snapshot{r->header.revision, {}, true};  // gone (with the lease): contend again
+  const std::int64_t my_revision = mine->kvs.front().create_revision;
+  if (!r->succeeded) co_return co_await read_ahead(c, prefix, my_key, my_revision);  // made earlier: keys may be newer
+  if (auto s = ahead_from(prefix, my_key, my_revision, r->header.revision, *mine, *newest)) co_return std::move(*s);
+  co_return co_await read_ahead(c, prefix, my_key, my_revision);
 }
 
 boost::asio::awaitable<result<snapshot>> read_ahead(etcd::client& c, const std::string& prefix,
@@ -101,21 +106,24 @@ boost::asio::awaitable<result<snapshot>> read_ahead(etcd::client& c, const std::
   auto* mine = range_at(*r, 0);
   auto* newest = range_at(*r, 1);
   if (!mine || !newest) co_return make_error_code(errc::malformed_response);
-  auto* ahead = first_other(prefix, my_key, newest->kvs);
-  if (!ahead && newest->more) {
-    // A page of a nested name's keys: read the whole queue instead (rare: nested names under a busy lock).
-    auto whole = co_await read_queue(c, prefix);
-    if (!whole) co_return whole.error();
-    co_return ahead_in(my_key, std::move(*whole));
+  if (auto s = ahead_from(prefix, my_key, my_revision, r->header.revision, *mine, *newest)) co_return std::move(*s);
+  // A page of a nested name's keys: read the whole queue instead (rare: nested names under a busy lock).
+  auto whole = co_await read_queue(c, prefix);
+  if (!whole) co_return whole.error();
+  co_return ahead_in(my_key, std::move(*whole));
+}
+
+boost::asio::awaitable<result<snapshot>> read_keys(etcd::client& c, const std::vector<queue_entry>& view) {
+  etcd::txn_request txn;  // one linearizable read of each key, at one revision
+  for (const auto& e : view) txn.success.push_back(key_alone(e.key));
+  auto r = co_await c.txn_batched(std::move(txn));
+  if (!r) co_return r.error();
+  snapshot s{r->header.revision, {}, true};
+  for (std::size_t i = 0; i < view.size(); ++i) {
+    auto* kv = range_at(*r, i);
+    if (!kv) co_return make_error_code(errc::malformed_response);
+    if (!kv->kvs.empty()) s.keys.push_back(entry_of(kv->kvs.front()));
   }
-  // Complete: the key ahead is the only one (we are second in line), or there is none.
-  const auto others = std::count_if(newest->kvs.begin(), newest->kvs.end(), [&](const etcd::key_value& kv) {
-    return kv.key != my_key && in_queue(prefix, kv.key);
-  });
-  snapshot s{r->header.revision, {}, others <= 1 && !newest->more};
-  if (ahead) s.keys.push_back(entry_of(*ahead));
-  if (!mine->kvs.empty() && mine->kvs.front().create_revision == my_revision)
-    s.keys.push_back(entry_of(mine->kvs.front()));
   co_return s;
 }
 

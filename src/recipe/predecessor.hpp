@@ -19,4 +19,8 @@ boost::asio::awaitable<result<snapshot>> enqueue_behind(etcd::client& c, const s
 boost::asio::awaitable<result<snapshot>> read_ahead(etcd::client& c, const std::string& prefix,
                                                     const std::string& my_key, std::int64_t my_revision);
 
+/// The keys of a partial view as they stand now, at one revision, linearizable (those gone are left out; their
+/// order kept): whether anything changed for them since the view was read.
+boost::asio::awaitable<result<snapshot>> read_keys(etcd::client& c, const std::vector<queue_entry>& view);
+
 }  // namespace clusterlock::recipe

@@ -151,6 +151,31 @@ TEST_F(predecessor_it, the_second_in_line_takes_its_turn_without_a_request_and_t
   EXPECT_EQ(at_turn - before_third, 1u) << "the third in line reads who is ahead once the key ahead goes";
 }
 
+// A waiter that follows only the key ahead claims nothing: it probes one round in ten (1,000 waiters probing every
+// second cost etcd more than their hand-offs). The holder probes every round, as with the line.
+TEST_F(predecessor_it, a_waiter_probes_one_round_in_ten_and_the_holder_every_round) {
+  const auto name = lock_name();
+  std::vector<lock_manager*> ms;
+  for (int i = 0; i < 3; ++i) {
+    auto o = pred_options(name, "r-" + std::to_string(i));
+    o.probe_interval = 20ms;
+    ms.push_back(&add_manager(o));
+    ms.back()->start();
+    ASSERT_TRUE(run_until([&] { return !ms.back()->queue().empty(); }, 10s));
+  }
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  auto probes = [](const lock_manager& m) { return m.stats().session.probe_latency.count; };
+  const auto holder_before = probes(*ms[0]), waiter_before = probes(*ms[2]);
+  run_for(2s);  // about 100 rounds (fewer on a loaded machine: each waits for the last probe's answer)
+  const auto holder = probes(*ms[0]) - holder_before, waiter = probes(*ms[2]) - waiter_before;
+  std::printf("[ MEASURE  ] probes in 2 s at 20 ms: holder %llu, third in line %llu\n",
+              static_cast<unsigned long long>(holder), static_cast<unsigned long long>(waiter));
+  EXPECT_GE(holder, 20u);
+  EXPECT_LE(waiter * 5, holder) << "the waiter probed about as often as the holder";
+  EXPECT_GE(waiter, 1u) << "the waiter never proved its watch";
+  EXPECT_FALSE(ms[2]->have_lock());
+}
+
 TEST_F(predecessor_it, the_holders_key_deleted_by_hand_is_removed_at_once_and_the_next_waiter_takes_over) {
   const auto name = lock_name();
   auto ms = line_up(name, 3, watch_scope::predecessor);
