@@ -244,6 +244,37 @@ TEST_F(predecessor_it, waits_behind_etcdctl_lock_and_etcdctl_waits_behind_it) {
   second->terminate();
 }
 
+// On a shared session a lock that follows only the key ahead has a watch of its own; a lock beside it on the same
+// session follows its whole line through the session's watch, as before.
+TEST_F(predecessor_it, on_a_shared_session_beside_a_lock_that_follows_the_line) {
+  const auto prefix = lock_name() + "/";
+  auto& shared = make_session(prefix);
+  auto o = pred_options(prefix + "a", "shared-a");
+  auto& a = add_manager(shared, o);
+  o.name = prefix + "b";
+  o.identity = "shared-b";
+  o.watch = watch_scope::line;
+  auto& b = add_manager(shared, o);
+  auto& holder_a = add_manager(pred_options(prefix + "a", "holder-a"));
+  auto& holder_b = add_manager(make_options(prefix + "b", "holder-b"));
+  holder_a.start();
+  holder_b.start();
+  ASSERT_TRUE(run_until([&] { return holder_a.have_lock() && holder_b.have_lock(); }, 5s));
+  a.start();
+  b.start();
+  ASSERT_TRUE(run_until([&] { return a.queue().size() == 2 && b.queue().size() == 2; }, 5s));
+  ASSERT_TRUE(b.holder());
+  EXPECT_EQ(b.holder()->identity, "holder-b") << "the line's lock knows its holder";
+  EXPECT_FALSE(a.holder()) << "the predecessor's does not";
+  shut_down(holder_a);
+  ASSERT_TRUE(run_until([&] { return a.have_lock(); }, 5s)) << events_of(a).dump();
+  EXPECT_FALSE(b.have_lock());
+  shut_down(holder_b);
+  ASSERT_TRUE(run_until([&] { return b.have_lock(); }, 5s)) << events_of(b).dump();
+  EXPECT_GT(events_of(b).count(lock_event::holder_changed), 0u);
+  EXPECT_EQ(events_of(a).count(lock_event::holder_changed), 0u);
+}
+
 TEST_F(predecessor_it, an_observer_or_a_semaphore_with_predecessor_is_refused) {
   auto o = pred_options(lock_name(), "observer");
   o.contend = false;
