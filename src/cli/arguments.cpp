@@ -106,6 +106,20 @@ class parser {
     return *d;
   }
 
+  std::size_t slots_of(std::string_view value) const {
+    std::size_t slots = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), slots);
+    if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
+      fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
+    return slots;
+  }
+
+  watch_scope watch_scope_of(std::string_view value) const {
+    if (value == "line") return watch_scope::line;
+    if (value == "predecessor") return watch_scope::predecessor;
+    fail("--watch: '" + std::string(value) + "' is not a watch scope (use line or predecessor)");
+  }
+
   void apply(const option_spec& spec, std::string_view value) {
     auto& c = out_.common;
     const std::string_view n = spec.name;
@@ -169,19 +183,13 @@ class parser {
     } else if (n == "contend") {
       out_.watch.contend = true;
     } else if (n == "slots") {
-      std::size_t slots = 0;
-      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), slots);
-      if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
-        fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
-      out_.run.slots = slots;
+      out_.run.slots = slots_of(value);
       kind_options_.insert("--slots");
     } else if (n == "read" || n == "write") {
       out_.run.rw = n == "read" ? rw_mode::read : rw_mode::write;
       kind_options_.insert("--" + std::string(n));
     } else if (n == "watch") {
-      if (value == "line") out_.run.watch = watch_scope::line;
-      else if (value == "predecessor") out_.run.watch = watch_scope::predecessor;
-      else fail("--watch: '" + std::string(value) + "' is not a watch scope (use line or predecessor)");
+      out_.run.watch = watch_scope_of(value);
     } else if (n == "count") {
       std::uint64_t count = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
