@@ -97,7 +97,8 @@ class lock_manager {
   lock_manager(executor_type ex, options opts);
   lock_manager(boost::asio::io_context& io, options opts) : lock_manager(io.get_executor(), std::move(opts)) {}
   /// A lock on a shared session (many locks, one lease, one watch, one probe). Of `opts` only name, identity,
-  /// contend, event_backlog and diagnostics are used; the name must lie under the session's watch_prefix. Runs on the
+  /// contend, watch, event_backlog and diagnostics are used (watch_scope::predecessor: the lock has a watch of its
+  /// own); the name must lie under the session's watch_prefix. Runs on the
   /// session's strand. Two contending managers for one name on one session take turns: the later one waits
   /// until the earlier has shut down and its key is gone (they would otherwise share one key, `name/<lease>`).
   lock_manager(session& s, options opts);
@@ -256,11 +257,13 @@ class lock_manager {
   /// the diagnostics hook (options::diagnostics, or the session's).
   void on_acquired(callback cb);
   void on_lost(callback cb);
-  /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader.
+  /// Called when the holder changes (also when we take or lose it), like Kubernetes' OnNewLeader. Never with
+  /// options::watch = watch_scope::predecessor (the lock does not follow the holder).
   void on_holder_changed(callback cb);
 
-  /// The holder and waiters as last seen (holder first). Call on the manager's strand, or accept a snapshot
-  /// taken under a lock.
+  /// The holder and waiters as last seen (holder first). Call on the manager's strand, or accept a snapshot taken
+  /// under a lock. With watch_scope::predecessor: the key ahead of ours and ours; holder() is ours while we hold, else
+  /// none (the lock does not follow the holder).
   std::vector<lock_entry> queue() const;
   std::optional<lock_entry> holder() const;
 

@@ -144,7 +144,10 @@ std::vector<lock_entry> lock_manager::queue() const {
 std::optional<lock_entry> lock_manager::holder() const {
   std::lock_guard lock(state_->view_mutex);
   if (state_->view.empty()) return std::nullopt;
-  return state_->view.begin()->second;
+  const auto& first = state_->view.begin()->second;
+  // Following only the key ahead, the first key seen is the holder only when it is ours and we hold.
+  if (state_->follows_predecessor() && (first.key != state_->my_key || !state_->held.load())) return std::nullopt;
+  return first;
 }
 
 namespace detail {

@@ -39,9 +39,11 @@ manager_state::manager_state(std::shared_ptr<session_state> s, options o, bool o
       prefix(opts.name + "/"),
       own_session(own),
       client(*sess->client),
-      machine(opts.identity, rule),
+      machine(opts.identity, rule, opts.watch == watch_scope::predecessor),
       value(opts.identity),
       rng(jitter_seed()) {}
+
+manager_state::~manager_state() { drop_own_watch(); }
 
 // ---- telling users
 
@@ -215,6 +217,7 @@ void manager_state::on_watch_batch_end() {
     // An operator's put can make an older key disagree (a read's snapshot is checked in after_read): refuse before
     // the state is published, so that we never claim a permit.
     if (auto ec = check_slots()) fail_contention(ec);
+    if (machine.needs_reread()) reread = true;  // a partial view's key ahead went: who is ahead now? (publish kicks)
     publish();
   }
 }
@@ -254,7 +257,8 @@ void manager_state::on_probe(const probe_keys& keys, std::int64_t revision) {
     // A key ahead of ours is gone (or another) by a linearizable read, and the watch has not said so: it may sit
     // on a member that is frozen or cut off, while keepalives go elsewhere. Reopen it, from where it was.
     report(from::watch, level::warning, "the watch is behind a linearizable read: reopening it");
-    sess->hub->reopen();
+    if (own_watch) reopen_watch();
+    else sess->hub->reopen();
   }
   const auto before = machine.current();
   if (!lease_proven()) {
@@ -276,9 +280,19 @@ void manager_state::on_probe_failed(error_code why) {
   publish();
 }
 
+// A watch of one key has delivered little: resumed from its last event it could ask etcd for a long history. It
+// starts again from now instead, after a read (follow_ahead), which also tells at once who is ahead.
+void manager_state::reopen_watch() {
+  if (!own_watch) return;
+  drop_own_watch();
+  reread = true;
+  kick();
+}
+
 void manager_state::on_session_closed() {
   if (session_closed) return;
   session_closed = true;
+  drop_own_watch();
   maybe_enqueued.clear();
   machine.on_lease_lost();
   fail_contention(make_error_code(errc::not_started));

@@ -52,6 +52,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
 
   /// `rule`: a lock's, a semaphore's or a read-write lock's reader or writer (see recipe::admission).
   manager_state(std::shared_ptr<session_state> s, options o, bool own, recipe::admission rule = {});
+  ~manager_state();
 
   const std::shared_ptr<session_state> sess;
   const boost::asio::any_io_executor strand;
@@ -60,6 +61,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   const bool own_session;  // the session is this lock's alone: leaving it revokes its lease
   etcd::client& client;
   recipe::lock_machine machine;
+  // watch_scope::predecessor: the watch on the key just ahead of ours while we wait, on ours while we hold (none
+  // while we have no key). The session's hub does not tell us of the rest of the line.
+  std::shared_ptr<watch_hub> own_watch;
+  bool follows_predecessor() const { return opts.watch == watch_scope::predecessor; }
 
   // Read from any thread: have_lock() and fencing_token().
   std::atomic<bool> held{false};
@@ -151,6 +156,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   bool probe_targets(std::vector<std::string>& out) const override;
   void on_probe(const probe_keys& keys, std::int64_t revision) override;
   void on_probe_failed(error_code why) override;
+  void reopen_watch() override;
   void on_claim_turn() override;
   void run_contend() override;
   void on_session_closed() override;
@@ -167,6 +173,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   boost::asio::awaitable<error_code> read();
   boost::asio::awaitable<error_code> release_key();
   void apply(const etcd::watch_event& e);
+  // ---- watch_scope::predecessor (follow.cpp)
+  boost::asio::awaitable<error_code> follow_ahead();  // the own watch on the key the machine must hear of
+  void drop_own_watch();
+  bool follows(const std::string& key) const;  // an event about this key concerns a partial view
   void after_read(error_code ec);
   boost::asio::awaitable<void> finish_shutdown();
 

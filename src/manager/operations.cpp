@@ -39,7 +39,7 @@ void manager_state::start() {
   }
   if (!joined) {
     joined = true;
-    sess->join(this, prefix);
+    sess->join(this, prefix, !follows_predecessor());
   }
   publish();
 }
@@ -130,6 +130,7 @@ asio::awaitable<void> manager_state::finish_shutdown() {
     claimed = in_claim_line = false;
     sess->unclaim(opts.name, this);  // the next contender for this name on the session may go
   }
+  drop_own_watch();
   if (joined) {
     joined = false;
     co_await sess->leave(this);

@@ -7,6 +7,7 @@
 
 #include "etcd/with_deadline.hpp"
 #include "recipe/lock_recipe.hpp"
+#include "recipe/predecessor.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -47,6 +48,7 @@ bool manager_state::must_release() const {
 // A read is due: the first, one after the watch lost history, or a new key after ours went.
 bool manager_state::must_read() const {
   if (stage != phase::active || session_closed) return false;
+  if (follows_predecessor() && !wants_key()) return false;  // it reads only what is ahead of a key of its own
   return !have_read || reread || (wants_key() && !fatal && machine.needs_contend());
 }
 
@@ -117,10 +119,13 @@ asio::awaitable<void> manager_state::work() {
       break;
     }
     if (!must_read()) break;
-    // The watch must stand before we read: then nothing between the read and the watch is missed.
-    const auto ready = co_await sess->hub->ready();
-    const error_code ec = ready ? co_await read() : ready.error();
+    // The watch must stand before we read: then nothing between the read and the watch is missed. A lock that
+    // follows only the key ahead of its own learns from the read which key that is, and watches it after.
+    result<void> ready;
+    if (!follows_predecessor()) ready = co_await sess->hub->ready();
+    error_code ec = ready ? co_await read() : ready.error();
     after_read(ec);
+    if (!ec && follows_predecessor()) ec = co_await follow_ahead();
     // No backoff when woken (a release is due) or when nothing is left to read.
     if (ec && ec != asio::error::operation_aborted && !fatal && !must_release() && must_read()) co_await pause(failures++);
     else if (!ec) failures = 0;
@@ -149,7 +154,12 @@ asio::awaitable<error_code> manager_state::read() {
       // Not cancelled: a txn cut off on its way may still create our key, and we could not know to delete it (on a
       // shared session the lease, and so the key, would outlive this lock).
       co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
-      snap = co_await recipe::enqueue(client, prefix, key, key_value(), *lease);
+      if (!follows_predecessor())
+        snap = co_await recipe::enqueue(client, prefix, key, key_value(), *lease);
+      else if (machine.has_key() && machine.my_key() == key)  // it stands: who is ahead of it now?
+        snap = co_await recipe::read_ahead(client, prefix, key, machine.my_token());
+      else
+        snap = co_await recipe::enqueue_behind(client, prefix, key, key_value(), *lease);
       co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
       if (!snap && snap.error() == errc::lease_not_found) sess->lease->lease_gone(*lease);
       // The lease was found gone while the txn was on its way: our key went with it, whatever the reply says.
@@ -174,6 +184,7 @@ asio::awaitable<error_code> manager_state::read() {
   if (epoch == resets) {
     for (const auto& e : early) apply(e);  // the machine skips those the read already saw
     synced = true;
+    if (machine.needs_reread()) reread = true;  // the key ahead went meanwhile: who is ahead now?
   }  // else the watch lost history during the read: the view is the read's, until the next read (reread is set)
   early.clear();
   co_return error_code{};
@@ -181,6 +192,7 @@ asio::awaitable<error_code> manager_state::read() {
 
 void manager_state::apply(const etcd::watch_event& e) {
   if (!recipe::in_queue(prefix, e.kv.key)) return;  // a nested name's key (the hub tells every prefix above it)
+  if (follows_predecessor() && !follows(e.kv.key)) return;  // from a watch we left (the key ahead changed)
   if (e.type == etcd::event_type::del) {
     machine.on_delete(e.kv.key, e.kv.mod_revision);
   } else {
@@ -235,6 +247,7 @@ asio::awaitable<error_code> manager_state::release_key() {
   if (!failed) {
     maybe_enqueued.clear();
     machine.on_released();
+    if (!wants_key()) drop_own_watch();  // a new key, if any, gets a watch of its own
   } else {
     report(from::release, level::warning, "deleting our key failed, will retry: " + failed.message(), failed);
   }

@@ -15,6 +15,7 @@ std::string lock_machine::identity_of(const std::string& value) const {
 
 void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key) {
   snapshot_revision_ = revision;
+  stale_ahead_ = false;
   by_revision_.clear();
   by_key_.clear();
   writers_.clear();
@@ -59,6 +60,10 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
 
 void lock_machine::on_delete(const std::string& key, std::int64_t revision) {
   if (revision <= snapshot_revision_) return;
+  if (partial_ && my_revision_ != 0 && key != my_key_) {
+    const auto it = by_key_.find(key);
+    if (it != by_key_.end() && it->second <= my_revision_) stale_ahead_ = true;
+  }
   erase(key);
   if (key == my_key_ && my_revision_ != 0) lose(lock_event::removed, revision);
   settle(revision);
@@ -197,7 +202,7 @@ bool lock_machine::oldest() const {
   // Ours, and fewer than limit() other keys as old or older block it (a lock: none). A key of the same create revision
   // counts: etcd's recipe would let it believe it holds too (only a txn that made both could do that; ours makes one
   // key). At most limit() + 1 entries are looked at; a reader looks at writers only (and at most two).
-  if (my_revision_ == 0 || conflict_) return false;
+  if (my_revision_ == 0 || conflict_ || stale_ahead_) return false;
   if (rule_.kind == admission::kind_type::read) {
     const auto mine = by_key_.find(my_key_);
     if (mine == by_key_.end() || mine->second != my_revision_) return false;
@@ -230,7 +235,7 @@ void lock_machine::settle(std::int64_t revision) {
   }
   // The holder changed, or its value did (a proclaim): observers learn both. A semaphore or a read-write lock has
   // no one holder.
-  if (!rule_.announces_holder()) return;
+  if (!rule_.announces_holder() || partial_) return;
   holder_view holder;
   if (!by_revision_.empty()) {
     const auto& e = by_revision_.begin()->second;

@@ -55,8 +55,12 @@ class lock_machine {
   /// `my_identity` is what events carry as holder when it is us. `rule`: the lock's, a semaphore's of N permits
   /// (values `slots=N;<identity>`, slots_value.hpp) or a read-write lock's reader or writer (values
   /// `rw=read;<identity>`, `rw=write;<identity>`, rw_value.hpp).
-  explicit lock_machine(std::string my_identity, admission rule = admission::lock())
-      : my_identity_(std::move(my_identity)), rule_(rule) {}
+  /// `partial_view`: the snapshots hold only our key and the one just ahead of it, and the watch follows only those
+  /// (watch_scope::predecessor). Our turn then comes from a snapshot alone: the watch's DELETE of the key ahead asks
+  /// for a new one (needs_reread()), since other keys ahead may stand unseen, and our own key is not watched while
+  /// we wait. No holder_changed: the view does not know the holder.
+  explicit lock_machine(std::string my_identity, admission rule = admission::lock(), bool partial_view = false)
+      : my_identity_(std::move(my_identity)), rule_(rule), partial_(partial_view) {}
 
   /// Every key under the prefix at `revision` (from the acquire txn, or a re-read after compaction), and our key
   /// (empty when we have none: observers, or before contending).
@@ -82,6 +86,9 @@ class lock_machine {
   void set_lease_proven(bool proven) noexcept { lease_proven_ = proven; }
 
   status current() const noexcept { return status_; }
+  /// A partial view's key ahead of ours is gone: only a new snapshot can say whether another stands before us.
+  bool needs_reread() const noexcept { return stale_ahead_ && status_ == status::waiting; }
+  bool partial_view() const noexcept { return partial_; }
   /// Our key must be (re)created: it is gone, or was never made.
   bool needs_contend() const noexcept { return status_ == status::idle; }
   /// Our key may stand (we know its create revision).
@@ -123,6 +130,8 @@ class lock_machine {
   std::int64_t my_token() const noexcept { return my_revision_; }
   std::int64_t my_lease() const noexcept { return my_lease_; }
   const std::string& my_key() const noexcept { return my_key_; }
+  /// The revision of the last snapshot: the view has every change up to it.
+  std::int64_t snapshot_revision() const noexcept { return snapshot_revision_; }
   /// The last etcd revision applied: a broken watch resumes at this + 1.
   std::int64_t revision() const noexcept { return revision_; }
   /// Holder first, then waiters in order.
@@ -187,6 +196,8 @@ class lock_machine {
   std::int64_t my_revision_ = 0;
   std::int64_t my_lease_ = 0;
   bool lease_proven_ = true;
+  bool partial_ = false;
+  bool stale_ahead_ = false;  // partial view: a key ahead of ours went, and a snapshot must tell who is ahead now
   status status_ = status::idle;
   std::int64_t revision_ = 0;
   std::int64_t snapshot_revision_ = 0;

@@ -152,11 +152,11 @@ bool session_state::still_joined(const member& m) const {
   return it != joined_.end() && it->second == m.joined;
 }
 
-void session_state::join(lock_listener* l, const std::string& prefix) {
+void session_state::join(lock_listener* l, const std::string& prefix, bool follow_prefix) {
   if (joined_.contains(l)) return;
   listeners_.push_back(l);
   joined_[l] = ++joins_;
-  hub->add(prefix, l);
+  if (follow_prefix) hub->add(prefix, l);
   if (closed_) {
     // A lock started on a closed session would otherwise ask for a lease (errc::not_started) forever, unaware.
     asio::post(strand, [self = shared_from_this(), m = member{l, joins_}] {
@@ -280,6 +280,11 @@ void session_state::on_lease_lost(std::int64_t id) {
   tell_each(members(), [id](lock_listener* l) { l->on_lease_lost(id); });
 }
 
+void session_state::reopen_watches() {
+  hub->reopen();
+  tell_each(members(), [](lock_listener* l) { l->reopen_watch(); });
+}
+
 void session_state::on_keepalive_failed(boost::system::error_code why) {
   last_failure = why;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lease->valid_until() -
@@ -291,7 +296,7 @@ void session_state::on_keepalive_failed(boost::system::error_code why) {
                       why);
   // The member we talk to may be frozen or cut off: a watch on it would say nothing. Reopen it (the client has
   // moved on to the next endpoint).
-  hub->reopen();
+  reopen_watches();
 }
 
 // One probe page within what is left of the probe's deadline. With several endpoints the first try gets half of
@@ -310,7 +315,7 @@ asio::awaitable<result<Reply>> session_state::probe_call(Call call, std::chrono:
     result<Reply> r = co_await etcd::with_deadline(call(), budget);
     if (r || closed_) co_return r;
     if (r.error() == errc::response_too_large) co_return r;  // the next page is made smaller; another try is not
-    hub->reopen();
+    reopen_watches();
     budget = deadline - steady::now();
     if (attempt == tries) co_return r;
   }

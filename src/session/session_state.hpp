@@ -56,6 +56,9 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
   /// The probe got no answer in time (`why`): etcd is unreachable, or the member lost quorum.
   virtual void on_probe_failed(boost::system::error_code why) = 0;
+  /// The member serving the watch may be cut off: a lock with a watch of its own (watch_scope::predecessor) reopens
+  /// it, from where it was, as the session reopens its hub.
+  virtual void reopen_watch() {}
   /// Its turn to contend for its name (see session_state::claim).
   virtual void on_claim_turn() = 0;
   /// Its turn to run its contend coroutine (see session_state::request_contend); it calls contend_ended() after.
@@ -76,7 +79,8 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
 
   // On the strand.
   /// Starts the probe with the first lock. On a closed session the lock is told on_session_closed() (posted).
-  void join(lock_listener* l, const std::string& prefix);
+  /// `follow_prefix`: the hub tells it of every change under `prefix` (false: the lock watches what it needs itself).
+  void join(lock_listener* l, const std::string& prefix, bool follow_prefix = true);
   /// The lock is done with the session: it is told nothing more from now on. When nobody uses the session any
   /// more (no lock, no session handle), it stops and revokes its lease.
   boost::asio::awaitable<void> leave(lock_listener* l);
@@ -154,6 +158,7 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
       if (still_joined(m)) f(m.l);
   }
   void report_loss(std::int64_t lease);
+  void reopen_watches();  // the hub's, and each lock's own
 
   std::unordered_map<std::string, std::vector<lock_listener*>> claims_;  // name -> line, the claim's owner first
   std::deque<lock_listener*> contend_line_;

@@ -23,8 +23,17 @@ watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
     : metrics_(std::move(metrics)),
       client_(std::move(client)),
       prefix_(std::move(prefix)),
+      range_end_(etcd::prefix_range_end(prefix_)),
       diagnostics_(std::move(diagnostics)),
       created_signal_(client_->get_executor(), asio::steady_timer::time_point::max()) {}
+
+std::shared_ptr<watch_hub> watch_hub::for_key(std::shared_ptr<etcd::client> client, std::string key,
+                                              std::shared_ptr<diagnostics_sink> diagnostics,
+                                              std::shared_ptr<session_metrics> metrics) {
+  auto hub = std::make_shared<watch_hub>(std::move(client), std::move(key), std::move(diagnostics), std::move(metrics));
+  hub->range_end_.clear();  // etcd: no range end, the key alone
+  return hub;
+}
 
 bool watch_hub::still_there(const member& m) const {
   auto it = members_.find(m.s);
@@ -86,7 +95,7 @@ asio::awaitable<void> watch_hub::run() {
     etcd::watch_stream stream(*client_);
     stream_ = &stream;
     detail::scope_exit forget_stream([this] { stream_ = nullptr; });
-    etcd::watch_request req{prefix_, etcd::prefix_range_end(prefix_), revision_ == 0 ? 0 : revision_ + 1, false, true};
+    etcd::watch_request req{prefix_, range_end_, revision_ == 0 ? 0 : revision_ + 1, false, true};
     const auto opened = co_await stream.open(req);
     boost::system::error_code ec = opened ? boost::system::error_code{} : opened.error();
     bool reset = false;
@@ -98,7 +107,7 @@ asio::awaitable<void> watch_hub::run() {
     if (!ec) {
       // A stream from now delivers what comes after its creation: remember where that is, so that a resumed
       // stream has no gap. Anything read from now on has no gap to what the stream delivers.
-      if (revision_ == 0) revision_ = *opened;
+      if (revision_ == 0) revision_ = created_revision_ = *opened;
       created_ = true;
       created_signal_.cancel();
     }

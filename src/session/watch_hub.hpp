@@ -36,6 +36,10 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   /// `diagnostics` (may be null) hears of broken streams and restarts.
   watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
             std::shared_ptr<diagnostics_sink> diagnostics = nullptr, std::shared_ptr<session_metrics> metrics = nullptr);
+  /// One key alone, not a prefix (a lock that follows only the key ahead of its own: watch_scope::predecessor).
+  static std::shared_ptr<watch_hub> for_key(std::shared_ptr<etcd::client> client, std::string key,
+                                            std::shared_ptr<diagnostics_sink> diagnostics,
+                                            std::shared_ptr<session_metrics> metrics);
 
   /// `prefix` must lie under the hub's prefix. Starts the stream on first use. A subscriber may add and remove
   /// subscribers (itself too) while it is told of something; one that is removed is told nothing more.
@@ -51,6 +55,11 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   void close();
 
   std::int64_t revision() const noexcept { return revision_; }
+  /// The revision etcd was at when the stream started from "now" (first, or after history was lost; 0: not yet):
+  /// it has delivered, or will, every change after it.
+  std::int64_t created_revision() const noexcept { return created_revision_; }
+  /// The key, or prefix, it watches.
+  const std::string& key() const noexcept { return prefix_; }
 
  private:
   boost::asio::awaitable<void> run();
@@ -59,6 +68,7 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   std::shared_ptr<session_metrics> metrics_;  // told of restarts (may be null)
   std::shared_ptr<etcd::client> client_;
   std::string prefix_;
+  std::string range_end_;  // prefix_range_end(prefix_), or the one key's end
   // A subscriber, as it was when told: still there, and not gone and come back (at the same address) meanwhile.
   struct member {
     subscriber* s;
@@ -71,6 +81,7 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   std::uint64_t adds_ = 0;
   std::shared_ptr<diagnostics_sink> diagnostics_;
   std::int64_t revision_ = 0;  // last revision delivered; 0: none yet (start from now)
+  std::int64_t created_revision_ = 0;
   bool running_ = false;
   bool created_ = false;
   bool closed_ = false;

@@ -378,6 +378,7 @@ const char* name_of(op_kind o) {
 struct cell {
   state_kind state;
   op_kind op;
+  watch_scope scope = watch_scope::line;
 };
 
 class lifecycle_matrix : public lifecycle, public ::testing::WithParamInterface<cell> {
@@ -402,7 +403,9 @@ class lifecycle_matrix : public lifecycle, public ::testing::WithParamInterface<
 
   void make() {
     // 5 s: a lease that outlives the freezes below (etcd frozen ~2 s for an UNKNOWN).
-    m_ = std::make_unique<lock_manager>(io_.get_executor(), make_options(name_, "m", 5s));
+    auto o = make_options(name_, "m", 5s);
+    o.watch = GetParam().scope;
+    m_ = std::make_unique<lock_manager>(io_.get_executor(), o);
     events_ = recorder::attach(m_->subscribe());
   }
   void freeze() {
@@ -481,7 +484,7 @@ class lifecycle_matrix : public lifecycle, public ::testing::WithParamInterface<
 };
 
 TEST_P(lifecycle_matrix, every_operation_in_every_state) {
-  const auto [state, op] = GetParam();
+  const auto [state, op, scope] = GetParam();
   ASSERT_NO_FATAL_FAILURE(enter(state));
   const bool final_state = state == state_kind::shutting_down || state == state_kind::shut_down;
   // In the fixture, not on this body's stack: a handler may still run in TearDown after a failed assertion.
@@ -512,12 +515,20 @@ TEST_P(lifecycle_matrix, every_operation_in_every_state) {
     case op_kind::destroy:
       m_.reset();
       break;
-    case op_kind::destroy_in_callback:
-      m_->on_holder_changed([this](const lock_event&) {
+    case op_kind::destroy_in_callback: {
+      auto destroy = [this](const lock_event&) {
         destroyed_in_callback_ = true;
         m_.reset();
-      });
+      };
+      // A lock that watches only the key ahead is told of no holder change: of its own gain or loss, then.
+      if (scope == watch_scope::line) {
+        m_->on_holder_changed(destroy);
+      } else {
+        m_->on_acquired(destroy);
+        m_->on_lost(destroy);
+      }
       break;
+    }
     case op_kind::cancel_terminal:
     case op_kind::cancel_partial:
     case op_kind::cancel_total:
@@ -544,6 +555,9 @@ TEST_P(lifecycle_matrix, every_operation_in_every_state) {
   }
   if (op == op_kind::destroy_in_callback) {
     run_for(100ms);
+    // A lock that watches only the key ahead hears of its own gain or loss alone: the holder goes for good, so that
+    // m_'s turn comes (else the holder, its key deleted, may queue again first).
+    if (scope == watch_scope::predecessor && other_) other_->async_release([](error_code) {});
     cluster().etcdctl({"del", "--prefix", name_ + "/"});  // a holder change, for the callback
   }
 
@@ -631,12 +645,17 @@ std::vector<cell> every_cell() {
   for (int s = 0; s <= static_cast<int>(state_kind::shut_down); ++s)
     for (int o = 0; o <= static_cast<int>(op_kind::cancel_total); ++o)
       cells.push_back({static_cast<state_kind>(s), static_cast<op_kind>(o)});
+  // A lock that watches only the key ahead (or its own) has its own paths where it waits and holds.
+  for (auto s : {state_kind::enqueuing, state_kind::waiting, state_kind::holding})
+    for (int o = 0; o <= static_cast<int>(op_kind::cancel_total); ++o)
+      cells.push_back({s, static_cast<op_kind>(o), watch_scope::predecessor});
   return cells;
 }
 
 INSTANTIATE_TEST_SUITE_P(states_by_operations, lifecycle_matrix, ::testing::ValuesIn(every_cell()),
                          [](const ::testing::TestParamInfo<cell>& info) {
-                           return std::string(name_of(info.param.state)) + "__" + name_of(info.param.op);
+                           return std::string(name_of(info.param.state)) + "__" + name_of(info.param.op) +
+                                  (info.param.scope == watch_scope::predecessor ? "__predecessor" : "");
                          });
 
 }  // namespace

@@ -68,6 +68,17 @@ TEST(OptionsTest, EachFieldIsNamed) {
   EXPECT_NE(why_not(o).find("auth:"), std::string::npos);
 }
 
+TEST(OptionsTest, PredecessorWatchNeedsAContender) {
+  auto o = good();
+  o.watch = watch_scope::predecessor;
+  EXPECT_EQ(why_not(o), "");
+  o.contend = false;
+  EXPECT_NE(why_not(o).find("watch: predecessor needs contend"), std::string::npos);
+  std::string why;
+  EXPECT_EQ(validate_lock(o, &why), errc::invalid_options);  // a lock on a shared session too
+  EXPECT_NE(why.find("watch:"), std::string::npos);
+}
+
 // The message of a URL with user info named it whole, password included.
 TEST(OptionsTest, AUrlWithAPasswordIsRefusedWithoutRepeatingThePassword) {
   auto o = good();

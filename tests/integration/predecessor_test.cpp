@@ -1,0 +1,209 @@
+// watch_scope::predecessor against real etcd: FIFO hand-off with increasing tokens, one waiter told per release
+// (etcd's own count of the events it sent), keys deleted by hand (the holder's, a waiter's, the one ahead), and
+// interop with etcdctl lock.
+
+#include <clusterlock/clusterlock.hpp>
+
+#include "support/bounded_wait.hpp"
+#include "support/etcd_cluster.hpp"
+#include "support/http_probe.hpp"
+#include "support/lock_fixture.hpp"
+#include "support/piped_child.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace clusterlock {
+namespace {
+
+using namespace test;
+using namespace std::chrono_literals;
+
+class predecessor_it : public lock_manager_it {
+ protected:
+  // A member: the managers' hooks call it until TearDown has shut them down, also after a failed ASSERT.
+  exclusion_check exclusive;
+
+  options pred_options(const std::string& name, const std::string& identity) {
+    auto o = make_options(name, identity, 5s);
+    o.watch = watch_scope::predecessor;
+    return o;
+  }
+  // Events etcd's member has sent to watchers so far (its own counter, etcd_debugging_mvcc_events_total).
+  long long events_sent() {
+    http_request_options o;
+    o.target = "/metrics";
+    auto r = http_request(cluster().client_urls().front(), o);
+    EXPECT_TRUE(r) << "no /metrics";
+    if (!r) return 0;
+    std::istringstream in(r->body);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("etcd_debugging_mvcc_events_total ")) return std::stoll(line.substr(line.find(' ') + 1));
+    ADD_FAILURE() << "no etcd_debugging_mvcc_events_total in /metrics";
+    return 0;
+  }
+  // Managers in line, oldest first, once each has its key (every one sees at most itself and the key ahead).
+  std::vector<lock_manager*> line_up(const std::string& name, int n, watch_scope scope) {
+    std::vector<lock_manager*> ms;
+    for (int i = 0; i < n; ++i) {
+      auto o = pred_options(name, "p-" + std::to_string(i));
+      o.watch = scope;
+      ms.push_back(&add_manager(o, [&](const lock_event&) { exclusive(); }));
+      exclusive.managers.push_back(ms.back());
+      ms.back()->start();
+      // One at a time: the line's order is the order of starting.
+      EXPECT_TRUE(run_until([&] { return !ms.back()->queue().empty(); }, 10s)) << "no key for " << i;
+    }
+    return ms;
+  }
+};
+
+TEST_F(predecessor_it, fifo_handoff_with_increasing_tokens_and_a_view_of_the_key_ahead_only) {
+  const auto name = lock_name();
+  auto ms = line_up(name, 5, watch_scope::predecessor);
+  sampler fast(io_, 1ms, [&] { exclusive(); });
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  ASSERT_TRUE(ms[0]->holder());
+  EXPECT_EQ(ms[0]->holder()->identity, "p-0");
+  for (std::size_t i = 1; i < ms.size(); ++i) {
+    EXPECT_FALSE(ms[i]->holder()) << "a waiter does not follow the holder";
+    const auto q = ms[i]->queue();
+    ASSERT_EQ(q.size(), 2u) << "a waiter sees the key ahead and its own";
+    EXPECT_EQ(q[0].identity, "p-" + std::to_string(i - 1));
+    EXPECT_EQ(q[1].identity, "p-" + std::to_string(i));
+  }
+  std::int64_t last = 0;
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    ASSERT_TRUE(run_until([&] { return ms[k]->have_lock(); }, 5s)) << k << " never got the lock";
+    EXPECT_GT(ms[k]->fencing_token(), last);
+    last = ms[k]->fencing_token();
+    for (std::size_t j = k + 1; j < ms.size(); ++j) EXPECT_EQ(events_of(*ms[j]).count(lock_event::acquired), 0u);
+    shut_down(*ms[k]);
+  }
+  for (auto* m : ms) {
+    EXPECT_EQ(events_of(*m).count(lock_event::holder_changed), 0u) << events_of(*m).dump();
+    EXPECT_EQ(events_of(*m).count(lock_event::unknown), 0u) << events_of(*m).dump();
+  }
+  EXPECT_EQ(exclusive.violations, 0) << "two holders at once: " << exclusive.first_violation;
+}
+
+// The point of the mode: a release reaches the one waiter behind it (and the holder's own watch), not the line.
+// etcd counts every event it sends to a watcher; the line scope sends each release to every contender.
+TEST_F(predecessor_it, a_release_is_sent_to_one_waiter_not_to_the_whole_line) {
+  constexpr int n = 8;
+  auto per_handoff = [&](watch_scope scope) {
+    const auto name = lock_name();
+    auto ms = line_up(name, n, scope);
+    EXPECT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+    run_for(300ms);  // every watch stands (a predecessor waiter makes its own after its read)
+    const auto before = events_sent();
+    for (int k = 0; k < 4; ++k) {
+      bool done = false;
+      ms[k]->async_release([&](boost::system::error_code) { done = true; });
+      EXPECT_TRUE(run_until([&] { return done && ms[k + 1]->have_lock(); }, 5s)) << "hand-off " << k;
+    }
+    const double sent = static_cast<double>(events_sent() - before) / 4;
+    EXPECT_EQ(exclusive.violations, 0);
+    shut_down_all();
+    return sent;
+  };
+  const double line = per_handoff(watch_scope::line);
+  const double pred = per_handoff(watch_scope::predecessor);
+  std::printf("[ MEASURE  ] events etcd sent per hand-off, %d contenders: line %.1f, predecessor %.1f\n", n, line, pred);
+  EXPECT_GE(line, n - 1.0) << "the line scope tells every contender";
+  EXPECT_LE(pred, 3.0) << "the released key's DELETE to its own watch and the next waiter's";
+}
+
+TEST_F(predecessor_it, the_holders_key_deleted_by_hand_is_removed_at_once_and_the_next_waiter_takes_over) {
+  const auto name = lock_name();
+  auto ms = line_up(name, 3, watch_scope::predecessor);
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  run_for(200ms);
+  cluster().etcdctl({"del", ms[0]->key()});
+  ASSERT_TRUE(run_until([&] { return events_of(*ms[0]).count(lock_event::removed) > 0; }, 500ms))
+      << "REMOVED from the holder's own watch, not a probe a second later\n" << events_of(*ms[0]).dump();
+  EXPECT_FALSE(ms[0]->have_lock());
+  ASSERT_TRUE(run_until([&] { return ms[1]->have_lock(); }, 5s));
+  EXPECT_EQ(exclusive.violations, 0);
+}
+
+TEST_F(predecessor_it, a_waiters_key_deleted_by_hand_never_holds_and_goes_back_in_line) {
+  const auto name = lock_name();
+  auto ms = line_up(name, 3, watch_scope::predecessor);
+  sampler fast(io_, 1ms, [&] { exclusive(); });
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  const auto gone = ms[1]->key();
+  const auto gone_token = ms[1]->queue().back().fencing_token;
+  cluster().etcdctl({"del", gone});
+  shut_down(*ms[0]);  // its release reaches ms[1]'s watch: the read after it finds ms[1]'s key gone
+  // ms[2] was behind ms[1]: ms[1]'s key went first, so ms[2] is next; ms[1] went back in line, behind it.
+  ASSERT_TRUE(run_until([&] { return ms[2]->have_lock(); }, 5s)) << events_of(*ms[2]).dump();
+  EXPECT_EQ(events_of(*ms[1]).count(lock_event::acquired), 0u) << events_of(*ms[1]).dump();
+  shut_down(*ms[2]);
+  ASSERT_TRUE(run_until([&] { return ms[1]->have_lock(); }, 5s)) << events_of(*ms[1]).dump();
+  EXPECT_GT(ms[1]->fencing_token(), gone_token) << "a new key, a new token";
+  EXPECT_EQ(exclusive.violations, 0) << exclusive.first_violation;
+}
+
+TEST_F(predecessor_it, the_key_ahead_leaving_the_line_sends_the_waiter_to_the_next_one_ahead) {
+  const auto name = lock_name();
+  auto ms = line_up(name, 3, watch_scope::predecessor);
+  sampler fast(io_, 1ms, [&] { exclusive(); });
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  shut_down(*ms[1]);  // ms[2]'s key ahead goes while the holder stays
+  ASSERT_TRUE(run_until([&] {
+    const auto q = ms[2]->queue();
+    return q.size() == 2 && q[0].identity == "p-0";
+  }, 5s)) << "ms[2] now watches the holder";
+  run_for(200ms);
+  EXPECT_FALSE(ms[2]->have_lock());
+  shut_down(*ms[0]);
+  ASSERT_TRUE(run_until([&] { return ms[2]->have_lock(); }, 5s));
+  EXPECT_EQ(exclusive.violations, 0) << exclusive.first_violation;
+}
+
+TEST_F(predecessor_it, waits_behind_etcdctl_lock_and_etcdctl_waits_behind_it) {
+  const auto name = lock_name();
+  auto holds = [&](piped_child& c) { return c.find([&](auto& l) { return l.text.rfind(name + "/", 0) == 0; }).has_value(); };
+  auto first = start_etcdctl({"lock", name});  // prints its key once it holds, and holds until stopped
+  ASSERT_TRUE(run_until([&] { return holds(*first); }, 10s)) << first->text();
+  auto& m = add_manager(pred_options(name, "after-etcdctl"));
+  m.start();
+  ASSERT_TRUE(run_until([&] { return m.queue().size() == 2; }, 5s));
+  run_for(300ms);
+  EXPECT_FALSE(m.have_lock());
+  first->terminate();
+  ASSERT_TRUE(run_until([&] { return m.have_lock(); }, 5s)) << events_of(m).dump();
+  auto second = start_etcdctl({"lock", name});
+  run_for(1s);
+  EXPECT_FALSE(holds(*second)) << second->text();
+  shut_down(m);
+  EXPECT_TRUE(run_until([&] { return holds(*second); }, 10s)) << second->text();
+  second->terminate();
+}
+
+TEST_F(predecessor_it, an_observer_or_a_semaphore_with_predecessor_is_refused) {
+  auto o = pred_options(lock_name(), "observer");
+  o.contend = false;
+  try {
+    lock_manager m(io_.get_executor(), o);
+    ADD_FAILURE() << "an observer with watch_scope::predecessor was accepted";
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), errc::invalid_options);
+    EXPECT_NE(std::string(e.what()).find("watch"), std::string::npos) << e.what();
+  }
+  try {
+    semaphore s(io_.get_executor(), pred_options(lock_name(), "sem"), 2);
+    ADD_FAILURE() << "a semaphore with watch_scope::predecessor was accepted";
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), errc::invalid_options);
+    EXPECT_NE(std::string(e.what()).find("watch"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace clusterlock
