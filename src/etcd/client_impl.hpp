@@ -47,8 +47,6 @@ inline bool is_transport_failure(const error_code& ec) {
 
 struct client::impl : std::enable_shared_from_this<client::impl> {
   using error_code = boost::system::error_code;
-  static constexpr auto& throw_invalid = client_detail::throw_invalid;
-  static constexpr auto& is_transport_failure = client_detail::is_transport_failure;
   asio::any_io_executor ex;
   client_config cfg;
   std::vector<transport::endpoint> endpoints;
@@ -84,6 +82,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   clusterlock::request_stats stats;
 
   impl(asio::any_io_executor e, client_config c) : ex(std::move(e)), cfg(std::move(c)) {
+    using client_detail::throw_invalid;
     if (cfg.endpoints.empty()) throw_invalid("no etcd endpoints given");
     bool any_tls = false;
     for (const auto& url : cfg.endpoints) {
@@ -288,7 +287,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         // (GCC 12 miscompiles co_await inside an if's condition or init-statement: keep it a statement.)
         const error_code ec = co_await authenticate_once();
         if (ec) {
-          if (!is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
+          if (!client_detail::is_transport_failure(ec) && ec != errc::unavailable) co_return ec;
           last = ec;
           continue;
         }
@@ -316,7 +315,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
           move_on_from(used);
           co_return last;
         }
-        if (is_transport_failure(last) || last == errc::response_too_large) {
+        if (client_detail::is_transport_failure(last) || last == errc::response_too_large) {
           move_on_from(used);
           const bool again = (safety == idempotency::safe || !sent) && attempt + 1 < max;
           report_attempt(method, target, used, last, attempt, max, again);

@@ -753,7 +753,7 @@ result<txn_response> decode_txn(std::string_view body) {
   });
 }
 
-std::string encode_txn_batch(const std::vector<std::string>& txn_bodies) {
+std::string encode_txn_batch(const std::vector<std::string_view>& txn_bodies) {
   std::string out = R"({"success":[)";
   for (std::size_t i = 0; i < txn_bodies.size(); ++i) {
     out += i == 0 ? R"({"request_txn":)" : R"(,{"request_txn":)";

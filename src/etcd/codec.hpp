@@ -29,7 +29,7 @@ std::string encode(const put_request&);
 std::string encode(const delete_range_request&);
 std::string encode(const txn_request&);
 /// One txn whose success branch runs each of `txn_bodies` (encode(txn_request) results) as a nested txn (etcd 3.3+).
-std::string encode_txn_batch(const std::vector<std::string>& txn_bodies);
+std::string encode_txn_batch(const std::vector<std::string_view>& txn_bodies);
 
 // POST /v3/lease/grant (id 0: etcd picks one), /v3/lease/keepalive, /v3/lease/revoke, /v3/lease/timetolive.
 std::string encode_lease_grant(std::chrono::seconds ttl, std::int64_t id = 0);

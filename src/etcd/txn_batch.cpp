@@ -114,16 +114,16 @@ asio::awaitable<void> client::impl::send_batch(std::shared_ptr<impl> self,
     replied = true;
     co_return;
   }
-  std::vector<std::string> bodies;
+  std::vector<std::string_view> bodies;  // the members' own: they outlive the encoding
   bodies.reserve(batch.size());
-  for (const auto& m : batch) bodies.push_back(m->body);
+  for (const auto& m : batch) bodies.emplace_back(m->body);
   auto r = co_await c.call(http::verb::post, "/v3/kv/txn", codec::encode_txn_batch(bodies), idempotency::safe,
                            codec::decode_txn_batch);
   replied = true;
   if (r && r->size() != batch.size()) r = make_error_code(errc::malformed_response);
   if (r) {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->finish(std::move((*r)[i]));
-  } else if (r.error() != asio::error::operation_aborted && !is_transport_failure(r.error())) {
+  } else if (r.error() != asio::error::operation_aborted && !client_detail::is_transport_failure(r.error())) {
     // etcd refused the batch as a whole (one txn's permission, size, a lease): each goes again alone, first in line,
     // so that the one at fault fails by itself.
     for (auto it = batch.rbegin(); it != batch.rend(); ++it) {

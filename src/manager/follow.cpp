@@ -1,17 +1,20 @@
 // watch_scope::predecessor: a lock that watches only the key just ahead of its own while it waits, and its own while
 // it holds, as etcd's Go recipe does. A watch of the whole prefix sends every enqueue and release to every contender
 // (etcd's work per hand-off grows with the line); this one reaches one waiter per release. The price: a waiter's
-// turn comes from a read after the DELETE (other keys ahead, and ours, are not watched), one round trip.
+// turn comes from a read after the DELETE (other keys ahead, and ours, are not watched), one round trip; except for
+// the second in line, whose one watch spans the key ahead and its own (the keys between them in key order come
+// along, and are ignored): that DELETE alone is its turn, as with the whole line.
 
 #include "manager/manager_state.hpp"
+
+#include <algorithm>
 
 namespace clusterlock::detail {
 
 using boost::system::error_code;
 
-bool manager_state::follows(const std::string& key) const {
-  return key == machine.my_key() || (own_watch && key == own_watch->key());
-}
+// The view is the key ahead and ours: other keys the watch tells of are not its business.
+bool manager_state::follows(const std::string& key) const { return key == machine.my_key() || machine.in_view(key); }
 
 void manager_state::drop_own_watch() {
   if (!own_watch) return;
@@ -20,7 +23,7 @@ void manager_state::drop_own_watch() {
   own_watch.reset();
 }
 
-// After a read: watch the key the machine must hear of. A watch that started after the read (etcd moved on while it
+// After a read: watch the keys the machine must hear of. A watch that started after the read (etcd moved on while it
 // was made) may have missed a change in between: a read now, with the watch standing, has no gap.
 boost::asio::awaitable<error_code> manager_state::follow_ahead() {
   auto self = shared_from_this();
@@ -29,11 +32,20 @@ boost::asio::awaitable<error_code> manager_state::follow_ahead() {
     co_return error_code{};
   }
   if (machine.needs_reread()) co_return error_code{};  // the key ahead went already: the next read says which is next
+  const std::string& mine = machine.my_key();
   const auto ahead = machine.keys_ahead();  // a waiter's: the one key ahead its partial view has
-  const std::string target = ahead.empty() ? machine.my_key() : ahead.front();
-  if (!own_watch || own_watch->key() != target) {
+  // Second in line: one watch on both keys, so that the DELETE ahead comes after any change to ours.
+  const bool span = !ahead.empty() && ahead_complete;
+  const bool fits = own_watch && (ahead.empty() ? own_watch->covers(mine)
+                                                : own_watch->covers(ahead.front()) && (!span || own_watch->covers(mine)));
+  if (!fits) {
     drop_own_watch();
-    own_watch = watch_hub::for_key(sess->client, target, sess->diagnostics, sess->metrics);
+    std::string from = ahead.empty() ? mine : ahead.front(), end;
+    if (span) {
+      from = std::min(mine, ahead.front());
+      end = std::max(mine, ahead.front()) + '\0';
+    }
+    own_watch = watch_hub::for_range(sess->client, std::move(from), std::move(end), sess->diagnostics, sess->metrics);
     own_watch->add(prefix, this);
   }
   const auto watch = own_watch;  // it may be dropped (a release, a new key) while we wait
@@ -43,7 +55,11 @@ boost::asio::awaitable<error_code> manager_state::follow_ahead() {
     reread = true;  // cut short (a release woke us, etcd is away): whoever goes on reads first
     co_return ready.error();
   }
-  if (watch->created_revision() > machine.snapshot_revision()) reread = true;
+  if (watch->created_revision() > machine.snapshot_revision()) {
+    reread = true;
+  } else if (span && watch->covers(mine)) {
+    machine.trust_watch_ahead();  // without a gap since the read: its DELETE ahead is our turn (if it came while the
+  }                               // watch was made, the machine asked for a read, and trusts nothing)
   co_return error_code{};
 }
 

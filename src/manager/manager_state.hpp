@@ -65,6 +65,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   // while we have no key). The session's hub does not tell us of the rest of the line.
   std::shared_ptr<watch_hub> own_watch;
   bool follows_predecessor() const { return opts.watch == watch_scope::predecessor; }
+  bool ahead_complete = false;  // predecessor: the last read had every key ahead of ours (one, or none)
 
   // Read from any thread: have_lock() and fencing_token().
   std::atomic<bool> held{false};

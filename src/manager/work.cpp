@@ -178,6 +178,7 @@ asio::awaitable<error_code> manager_state::read() {
     co_return snap.error();
   }
   have_read = true;
+  ahead_complete = snap->complete;
   maybe_enqueued.clear();
   machine.set_lease_proven(may_hold());
   machine.on_snapshot(snap->revision, std::move(snap->keys), key);
@@ -192,7 +193,7 @@ asio::awaitable<error_code> manager_state::read() {
 
 void manager_state::apply(const etcd::watch_event& e) {
   if (!recipe::in_queue(prefix, e.kv.key)) return;  // a nested name's key (the hub tells every prefix above it)
-  if (follows_predecessor() && !follows(e.kv.key)) return;  // from a watch we left (the key ahead changed)
+  if (follows_predecessor() && !follows(e.kv.key)) return;  // a key the partial view does not have
   if (e.type == etcd::event_type::del) {
     machine.on_delete(e.kv.key, e.kv.mod_revision);
   } else {

@@ -15,7 +15,7 @@ std::string lock_machine::identity_of(const std::string& value) const {
 
 void lock_machine::on_snapshot(std::int64_t revision, std::vector<queue_entry> keys, const std::string& my_key) {
   snapshot_revision_ = revision;
-  stale_ahead_ = false;
+  stale_ahead_ = watched_ahead_ = false;
   by_revision_.clear();
   by_key_.clear();
   writers_.clear();
@@ -60,7 +60,7 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
 
 void lock_machine::on_delete(const std::string& key, std::int64_t revision) {
   if (revision <= snapshot_revision_) return;
-  if (partial_ && my_revision_ != 0 && key != my_key_) {
+  if (partial_ && !watched_ahead_ && my_revision_ != 0 && key != my_key_) {
     const auto it = by_key_.find(key);
     if (it != by_key_.end() && it->second <= my_revision_) stale_ahead_ = true;
   }

@@ -56,9 +56,10 @@ class lock_machine {
   /// (values `slots=N;<identity>`, slots_value.hpp) or a read-write lock's reader or writer (values
   /// `rw=read;<identity>`, `rw=write;<identity>`, rw_value.hpp).
   /// `partial_view`: the snapshots hold only our key and the one just ahead of it, and the watch follows only those
-  /// (watch_scope::predecessor). Our turn then comes from a snapshot alone: the watch's DELETE of the key ahead asks
-  /// for a new one (needs_reread()), since other keys ahead may stand unseen, and our own key is not watched while
-  /// we wait. No holder_changed: the view does not know the holder.
+  /// (watch_scope::predecessor). Our turn then comes from a snapshot: the watch's DELETE of the key ahead asks for a
+  /// new one (needs_reread()), since other keys ahead may stand unseen, and our own key may not be watched; unless
+  /// the driver says that the view has every key ahead and one watch tells of them and of ours, without a gap since
+  /// the snapshot (trust_watch_ahead()). No holder_changed: the view does not know the holder.
   explicit lock_machine(std::string my_identity, admission rule = admission::lock(), bool partial_view = false)
       : my_identity_(std::move(my_identity)), rule_(rule), partial_(partial_view) {}
 
@@ -89,6 +90,11 @@ class lock_machine {
   /// A partial view's key ahead of ours is gone: only a new snapshot can say whether another stands before us.
   bool needs_reread() const noexcept { return stale_ahead_ && status_ == status::waiting; }
   bool partial_view() const noexcept { return partial_; }
+  /// A partial view's snapshot had every key ahead of ours (one, or none), and since it one watch tells of those keys
+  /// and of ours, in order: the DELETE of the last one ahead is our turn, as in a whole view. Until the next snapshot.
+  void trust_watch_ahead() noexcept { watched_ahead_ = partial_ && !stale_ahead_; }
+  /// Whether `key` is in the view (ours included).
+  bool in_view(const std::string& key) const { return by_key_.contains(key); }
   /// Our key must be (re)created: it is gone, or was never made.
   bool needs_contend() const noexcept { return status_ == status::idle; }
   /// Our key may stand (we know its create revision).
@@ -198,6 +204,7 @@ class lock_machine {
   bool lease_proven_ = true;
   bool partial_ = false;
   bool stale_ahead_ = false;  // partial view: a key ahead of ours went, and a snapshot must tell who is ahead now
+  bool watched_ahead_ = false;  // partial view: see trust_watch_ahead()
   status status_ = status::idle;
   std::int64_t revision_ = 0;
   std::int64_t snapshot_revision_ = 0;

@@ -20,6 +20,7 @@ namespace clusterlock::recipe {
 struct snapshot {
   std::int64_t revision = 0;
   std::vector<queue_entry> keys;
+  bool complete = true;  // every key ahead of ours is in `keys` (a partial one, read_ahead(): not always)
 };
 
 /// Whether `key` is in the queue of the lock whose keys start with `prefix` (`name/`): one more path segment, as

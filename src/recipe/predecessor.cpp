@@ -44,11 +44,16 @@ etcd::key_value* first_other(const std::string& prefix, const std::string& my_ke
 
 // From the whole queue: ours and the newest other key as old as ours or older.
 snapshot ahead_in(const std::string& my_key, snapshot whole) {
-  snapshot s{whole.revision, {}};
+  snapshot s{whole.revision, {}, true};
   auto mine = std::find_if(whole.keys.begin(), whole.keys.end(), [&](const queue_entry& e) { return e.key == my_key; });
   if (mine == whole.keys.end()) return s;
-  for (auto it = whole.keys.begin(); it != whole.keys.end(); ++it)
-    if (it != mine && it->create_revision <= mine->create_revision) s.keys.assign(1, *it);  // oldest first: the last wins
+  std::size_t ahead = 0;
+  for (auto it = whole.keys.begin(); it != whole.keys.end(); ++it) {
+    if (it == mine || it->create_revision > mine->create_revision) continue;
+    s.keys.assign(1, *it);  // oldest first: the last wins
+    ++ahead;
+  }
+  s.complete = ahead <= 1;
   s.keys.push_back(std::move(*mine));
   return s;
 }
@@ -71,7 +76,7 @@ boost::asio::awaitable<result<snapshot>> enqueue_behind(etcd::client& c, const s
   auto* mine = range_at(*r, first);
   auto* oldest = range_at(*r, first + 1);
   if (!mine || !oldest) co_return make_error_code(errc::malformed_response);
-  snapshot s{r->header.revision, {}};
+  snapshot s{r->header.revision, {}, true};
   if (mine->kvs.empty()) co_return s;  // not there (the lease went meanwhile): contend again
   auto my_entry = entry_of(mine->kvs.front());
   const auto ahead_of_us = [&](const etcd::key_value& kv) {
@@ -103,7 +108,11 @@ boost::asio::awaitable<result<snapshot>> read_ahead(etcd::client& c, const std::
     if (!whole) co_return whole.error();
     co_return ahead_in(my_key, std::move(*whole));
   }
-  snapshot s{r->header.revision, {}};
+  // Complete: the key ahead is the only one (we are second in line), or there is none.
+  const auto others = std::count_if(newest->kvs.begin(), newest->kvs.end(), [&](const etcd::key_value& kv) {
+    return kv.key != my_key && in_queue(prefix, kv.key);
+  });
+  snapshot s{r->header.revision, {}, others <= 1 && !newest->more};
   if (ahead) s.keys.push_back(entry_of(*ahead));
   if (!mine->kvs.empty() && mine->kvs.front().create_revision == my_revision)
     s.keys.push_back(entry_of(mine->kvs.front()));

@@ -51,9 +51,8 @@ etcd::client_config client_config_of(const session_options& o, std::shared_ptr<d
   c.auth = o.auth;
   c.retry = o.retry;
   c.max_response_size = o.max_response_size;
-  // Up to 16 requests in flight (etcd commits concurrent writes together); the burst's extra connections close once
-  // idle. The contend coroutines' enqueue and release txns beyond those share requests (etcd::client::txn_batched).
-  c.max_connections = 16;
+  // The contend coroutines' enqueue and release txns beyond max_connections share requests (etcd::client::txn_batched).
+  c.max_connections = session_state::max_connections;
   c.max_idle_connections = 2;
   return c;
 }

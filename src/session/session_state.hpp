@@ -56,8 +56,8 @@ class lock_listener : public watch_hub::subscriber {
   virtual void on_probe(const probe_keys& keys, std::int64_t revision) = 0;
   /// The probe got no answer in time (`why`): etcd is unreachable, or the member lost quorum.
   virtual void on_probe_failed(boost::system::error_code why) = 0;
-  /// The member serving the watch may be cut off: a lock with a watch of its own (watch_scope::predecessor) reopens
-  /// it, from where it was, as the session reopens its hub.
+  /// The member serving the watch may be cut off: a lock with a watch of its own (watch_scope::predecessor) makes it
+  /// again, as the session reopens its hub.
   virtual void reopen_watch() {}
   /// Its turn to contend for its name (see session_state::claim).
   virtual void on_claim_turn() = 0;
@@ -120,6 +120,9 @@ class session_state : public std::enable_shared_from_this<session_state>, lease_
   /// for the client's connections: they set the process's memory high-water mark.) 128: enough that a burst's
   /// enqueue txns fill batches of up to 64 (etcd::client::txn_batched) on 16 connections.
   static constexpr int max_contending = 128;
+  /// The client's connections for unary requests: up to 16 in flight (etcd commits concurrent writes together); a
+  /// burst's extra connections close once idle.
+  static constexpr std::size_t max_connections = 16;
   void request_contend(lock_listener* l);  // l->run_contend() now or when a coroutine ends
   void contend_ended();
   void leave_contend_line(lock_listener* l);

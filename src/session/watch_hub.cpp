@@ -27,11 +27,11 @@ watch_hub::watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
       diagnostics_(std::move(diagnostics)),
       created_signal_(client_->get_executor(), asio::steady_timer::time_point::max()) {}
 
-std::shared_ptr<watch_hub> watch_hub::for_key(std::shared_ptr<etcd::client> client, std::string key,
-                                              std::shared_ptr<diagnostics_sink> diagnostics,
-                                              std::shared_ptr<session_metrics> metrics) {
+std::shared_ptr<watch_hub> watch_hub::for_range(std::shared_ptr<etcd::client> client, std::string key,
+                                                std::string range_end, std::shared_ptr<diagnostics_sink> diagnostics,
+                                                std::shared_ptr<session_metrics> metrics) {
   auto hub = std::make_shared<watch_hub>(std::move(client), std::move(key), std::move(diagnostics), std::move(metrics));
-  hub->range_end_.clear();  // etcd: no range end, the key alone
+  hub->range_end_ = std::move(range_end);  // etcd: empty, the key alone
   return hub;
 }
 

@@ -36,10 +36,11 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   /// `diagnostics` (may be null) hears of broken streams and restarts.
   watch_hub(std::shared_ptr<etcd::client> client, std::string prefix,
             std::shared_ptr<diagnostics_sink> diagnostics = nullptr, std::shared_ptr<session_metrics> metrics = nullptr);
-  /// One key alone, not a prefix (a lock that follows only the key ahead of its own: watch_scope::predecessor).
-  static std::shared_ptr<watch_hub> for_key(std::shared_ptr<etcd::client> client, std::string key,
-                                            std::shared_ptr<diagnostics_sink> diagnostics,
-                                            std::shared_ptr<session_metrics> metrics);
+  /// The keys in [key, range_end) (empty range_end: `key` alone), not a prefix: a lock that follows only the key
+  /// ahead of its own (watch_scope::predecessor).
+  static std::shared_ptr<watch_hub> for_range(std::shared_ptr<etcd::client> client, std::string key,
+                                              std::string range_end, std::shared_ptr<diagnostics_sink> diagnostics,
+                                              std::shared_ptr<session_metrics> metrics);
 
   /// `prefix` must lie under the hub's prefix. Starts the stream on first use. A subscriber may add and remove
   /// subscribers (itself too) while it is told of something; one that is removed is told nothing more.
@@ -58,8 +59,10 @@ class watch_hub : public std::enable_shared_from_this<watch_hub> {
   /// The revision etcd was at when the stream started from "now" (first, or after history was lost; 0: not yet):
   /// it has delivered, or will, every change after it.
   std::int64_t created_revision() const noexcept { return created_revision_; }
-  /// The key, or prefix, it watches.
-  const std::string& key() const noexcept { return prefix_; }
+  /// Whether it tells of changes to `key`.
+  bool covers(const std::string& key) const noexcept {
+    return range_end_.empty() ? key == prefix_ : prefix_ <= key && key < range_end_;
+  }
 
  private:
   boost::asio::awaitable<void> run();

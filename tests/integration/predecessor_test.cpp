@@ -118,6 +118,39 @@ TEST_F(predecessor_it, a_release_is_sent_to_one_waiter_not_to_the_whole_line) {
   EXPECT_LE(pred, 3.0) << "the released key's DELETE to its own watch and the next waiter's";
 }
 
+// The second in line watches the key ahead and its own on one watch: the DELETE alone is its turn, with no request
+// (as with the whole line); further back, the turn takes a read. Long TTL and probe interval: no keepalive or probe
+// falls into the hand-offs, so the session's request count says what the turn cost.
+TEST_F(predecessor_it, the_second_in_line_takes_its_turn_without_a_request_and_the_third_with_one_read) {
+  const auto name = lock_name();
+  std::vector<lock_manager*> ms;
+  for (int i = 0; i < 3; ++i) {
+    auto o = pred_options(name, "q-" + std::to_string(i));
+    o.ttl = 30s;
+    o.probe_interval = 20s;
+    ms.push_back(&add_manager(o));
+    ms.back()->start();
+    ASSERT_TRUE(run_until([&] { return !ms.back()->queue().empty(); }, 10s));
+  }
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  run_for(300ms);  // every watch stands
+  auto requests = [](const lock_manager& m) { return m.stats().session.requests.requests; };
+  std::uint64_t at_turn = 0;
+  ms[1]->on_acquired([&](const lock_event&) { at_turn = requests(*ms[1]); });
+  const auto before_second = requests(*ms[1]);
+  ms[0]->async_release([](boost::system::error_code) {});
+  ASSERT_TRUE(run_until([&] { return at_turn != 0; }, 5s));
+  EXPECT_EQ(at_turn - before_second, 0u) << "the second in line read or wrote to take its turn";
+
+  at_turn = 0;
+  ms[2]->on_acquired([&](const lock_event&) { at_turn = requests(*ms[2]); });
+  run_for(300ms);
+  const auto before_third = requests(*ms[2]);
+  ms[1]->async_release([](boost::system::error_code) {});
+  ASSERT_TRUE(run_until([&] { return at_turn != 0; }, 5s));
+  EXPECT_EQ(at_turn - before_third, 1u) << "the third in line reads who is ahead once the key ahead goes";
+}
+
 TEST_F(predecessor_it, the_holders_key_deleted_by_hand_is_removed_at_once_and_the_next_waiter_takes_over) {
   const auto name = lock_name();
   auto ms = line_up(name, 3, watch_scope::predecessor);

@@ -50,6 +50,40 @@ TEST(partial_machine, the_delete_of_the_key_ahead_asks_for_a_read_instead_of_hol
   ASSERT_EQ(m.take_events().size(), 1u);
 }
 
+// Second in line, with one watch over the key ahead and ours since the snapshot: the DELETE is our turn (no read).
+TEST(partial_machine, a_trusted_watch_over_the_only_key_ahead_and_ours_takes_its_turn_from_the_delete) {
+  auto m = partial();
+  m.on_snapshot(9, {key_at("l/b", 6), key_at("l/me", 9, "me")}, "l/me");
+  m.trust_watch_ahead();
+  m.on_delete("l/b", 12);
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_FALSE(m.needs_reread());
+  ASSERT_EQ(m.take_events().size(), 1u);
+  // A new snapshot takes the trust back: it holds until the driver says so again.
+  m.on_snapshot(13, {key_at("l/me", 9, "me")}, "l/me");
+  EXPECT_EQ(m.current(), status::held);
+}
+
+TEST(partial_machine, trust_comes_too_late_for_a_delete_seen_before_it) {
+  auto m = partial();
+  m.on_snapshot(9, {key_at("l/b", 6), key_at("l/me", 9, "me")}, "l/me");
+  m.on_delete("l/b", 12);  // while the watch was being made
+  m.trust_watch_ahead();
+  EXPECT_EQ(m.current(), status::waiting);
+  EXPECT_TRUE(m.needs_reread());
+}
+
+TEST(partial_machine, our_key_deleted_before_the_key_ahead_on_a_trusted_watch_never_holds) {
+  auto m = partial();
+  m.on_snapshot(9, {key_at("l/b", 6), key_at("l/me", 9, "me")}, "l/me");
+  m.trust_watch_ahead();
+  m.on_delete("l/me", 11);
+  m.on_delete("l/b", 12);
+  EXPECT_NE(m.current(), status::held);
+  EXPECT_TRUE(m.needs_contend());
+  EXPECT_TRUE(m.take_events().empty());
+}
+
 TEST(partial_machine, a_line_view_takes_its_turn_from_the_delete_alone) {
   lock_machine m("me");  // the default: the whole line, watched
   m.on_snapshot(9, {key_at("l/b", 6), key_at("l/me", 9, "me")}, "l/me");
