@@ -34,11 +34,11 @@ constexpr option_spec common_specs[] = {
 };
 constexpr option_spec contender_specs[] = {{"ttl", 0, true}, {"identity", 0, true}};
 constexpr option_spec run_specs[] = {{"timeout", 0, true}, {"grace", 0, true}, {"slots", 0, true},
-                                     {"read", 0, false},    {"write", 0, false}};
+                                     {"read", 0, false},    {"write", 0, false}, {"watch", 0, true}};
 constexpr option_spec status_specs[] = {{"json", 0, false}};
 constexpr option_spec watch_specs[] = {{"json", 0, false}, {"contend", 0, false}, {"count", 0, true}};
 constexpr option_spec elect_specs[] = {{"listen", 'l', false}, {"json", 0, false}, {"timeout", 0, true},
-                                       {"grace", 0, true},      {"ttl", 0, true}};
+                                       {"grace", 0, true},      {"ttl", 0, true},   {"watch", 0, true}};
 constexpr option_spec fenced_specs[] = {{"fenced", 0, false}};
 
 template <std::size_t N>
@@ -106,6 +106,20 @@ class parser {
     return *d;
   }
 
+  std::size_t slots_of(std::string_view value) const {
+    std::size_t slots = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), slots);
+    if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
+      fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
+    return slots;
+  }
+
+  watch_scope watch_scope_of(std::string_view value) const {
+    if (value == "line") return watch_scope::line;
+    if (value == "predecessor") return watch_scope::predecessor;
+    fail("--watch: '" + std::string(value) + "' is not a watch scope (use line or predecessor)");
+  }
+
   void apply(const option_spec& spec, std::string_view value) {
     auto& c = out_.common;
     const std::string_view n = spec.name;
@@ -169,15 +183,13 @@ class parser {
     } else if (n == "contend") {
       out_.watch.contend = true;
     } else if (n == "slots") {
-      std::size_t slots = 0;
-      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), slots);
-      if (ec != std::errc{} || end != value.data() + value.size() || slots == 0 || slots > 1'000'000)
-        fail("--slots: '" + std::string(value) + "' is not a whole number from 1 to 1000000");
-      out_.run.slots = slots;
+      out_.run.slots = slots_of(value);
       kind_options_.insert("--slots");
     } else if (n == "read" || n == "write") {
       out_.run.rw = n == "read" ? rw_mode::read : rw_mode::write;
       kind_options_.insert("--" + std::string(n));
+    } else if (n == "watch") {
+      out_.run.watch = watch_scope_of(value);
     } else if (n == "count") {
       std::uint64_t count = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
@@ -297,6 +309,10 @@ class parser {
            " exclude each other: run holds the lock, a permit of a semaphore (--slots N), or a read-write lock "
            "for reading (--read) or writing (--write)");
     }
+    // The library refuses it too (options::watch), but its words are for programs: here we can name the flags.
+    if (out_.run.watch == watch_scope::predecessor && !kind_options_.empty())
+      fail("--watch predecessor is for the plain lock, not with " + *kind_options_.begin() +
+           ": a semaphore's and a read-write lock's contenders follow their whole line");
     if (positional.empty()) fail("the lock's NAME is missing");
     out_.name = positional.front();
     out_.run.command.assign(positional.begin() + 1, positional.end());

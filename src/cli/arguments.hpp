@@ -2,6 +2,7 @@
 // The command line of `clusterlock`: subcommands, options, durations, and the help texts. Parsing does no I/O and
 // never exits: it returns what was asked, or throws usage_error with a message for the user.
 
+#include <clusterlock/options.hpp>
 #include <clusterlock/structured_log.hpp>
 
 #include <chrono>
@@ -40,6 +41,7 @@ struct run_arguments {
   std::vector<std::string> command;                  ///< COMMAND [ARGS...], never empty
   std::size_t slots = 0;  ///< --slots N: a permit of a semaphore of N (at most N commands at once); 0: the lock
   rw_mode rw = rw_mode::none;  ///< --read, --write: NAME's read-write lock in that mode (excludes --slots)
+  watch_scope watch = watch_scope::line;  ///< --watch (run and elect): predecessor only for the plain lock
 };
 
 struct status_arguments {

@@ -52,6 +52,7 @@ int elect_command(const parsed_arguments& args) {
   }
   auto opts = make_options(args.common, args.name, true);
   opts.identity = args.elect.proposal;  // our key's value: what etcdctl elect -l and the others show as the leader
+  opts.watch = args.run.watch;
   return supervise(args, std::move(opts), std::move(plan));
 }
 

@@ -76,6 +76,10 @@ Options:
                            waits for every writer that asked before it). A plain lock or
                            `etcdctl lock` on NAME counts as a writer. --slots, --read and --write
                            exclude one another
+  --watch SCOPE            what we watch: line (default), every key of the lock; or predecessor,
+                           only the key just ahead of ours (as etcd's Go recipe: a release wakes
+                           one waiter, for long lines; -v then shows no holder lines). The plain
+                           lock only: predecessor not with --slots, --read or --write
 )";
 
 constexpr const char* run_help_tail = R"(
@@ -147,6 +151,9 @@ Options:
   --grace DURATION         with COMMAND: time between SIGTERM and SIGKILL (default 5s)
   --ttl DURATION           lease TTL, whole seconds (default 10s): how long a crashed leader
                            keeps leading
+  --watch SCOPE            what we watch: line (default), every key of the election; or
+                           predecessor, only the key just ahead of ours (as etcd's Go recipe: a
+                           resignation wakes one candidate, for many candidates)
 
 )text";
 

@@ -368,7 +368,9 @@ std::optional<int> find_command(const parsed_arguments& args, hold_plan& plan) {
 int run_command(const parsed_arguments& args) {
   hold_plan plan;
   if (auto failed = find_command(args, plan)) return *failed;
-  return supervise(args, make_options(args.common, args.name, true), std::move(plan));
+  auto opts = make_options(args.common, args.name, true);
+  opts.watch = args.run.watch;
+  return supervise(args, std::move(opts), std::move(plan));
 }
 
 }  // namespace clusterlock::cli

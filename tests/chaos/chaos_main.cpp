@@ -7,7 +7,8 @@
 // draws the timeline. With --slots N every contender holds a semaphore permit instead, and both checks allow N holders
 // at once (holder_check.hpp; the resource then checks only). With --rw-writers K every contender holds an rw_lock,
 // K of them writers: both checks allow readers together and a writer alone (the resource by its rw fence,
-// resource_check.hpp). See docs/chaos.md.
+// resource_check.hpp). With --watch predecessor every contender's lock_manager watches only the key ahead of its own.
+// See docs/chaos.md.
 //
 // Exit code: 0 all good; 1 a safety violation (lock log or resource); 2 a liveness failure (unless --liveness-advisory); 3 a contender
 // ended by itself (a crash); 4 the harness could not run (bad flags, etcd did not start, nothing was logged).
@@ -48,6 +49,8 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
                           others read (1 <= K <= contenders - 2); the checker allows readers together and a writer
                           alone, and the resource fences by mode (writers above every token, readers above the
                           writers')
+  --watch SCOPE           line (default) or predecessor: every contender's lock_manager watches only the key just
+                          ahead of its own (options::watch; a plain lock only: not with --slots or --rw-writers)
   --out DIR               output directory (default ./chaos-out); emptied first
   --timeline FILE         timeline PNG (default DIR/timeline.png; 'none': no picture)
   --timeline-window A:B   draw only seconds A to B of the run (a long run's whole timeline is too dense to read)
@@ -107,7 +110,7 @@ flags parse(int argc, char** argv) {
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
                                 "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
-                                "contender", "quiet", "slots", "rw-writers"};
+                                "contender", "quiet", "slots", "rw-writers", "watch"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
     for (const char* n : known) ok = ok || k == n;
@@ -225,7 +228,8 @@ int judge(const std::string& dir, const judge_settings& j) {
   summary << "seed " << (run.info.count("seed") ? run.info.at("seed") : "?")
           << ", ttl " << info_number(run.info, "ttl_s", 0) << " s, " << info_number(run.info, "contenders", 0)
           << " contenders at a time (" << info_number(run.info, "contenders_started", 0) << " started), log every "
-          << s.log_interval_ns / 1'000'000 << " ms\n";
+          << s.log_interval_ns / 1'000'000 << " ms"
+          << (run.info.count("watch") && run.info.at("watch") == "predecessor" ? ", predecessor watch" : "") << "\n";
   summary << describe(report, run.faults, s);
   summary << resource.text;
   summary << "verdicts:          "
@@ -309,6 +313,11 @@ int main(int argc, char** argv) {
     r.rw_writers = static_cast<int>(f.number("rw-writers", -1));
     if (f.has("rw-writers") && f.has("slots"))
       throw std::invalid_argument("--rw-writers and --slots: a read-write lock or a semaphore, not both");
+    const std::string watch = f.text("watch", "line");
+    if (watch != "line" && watch != "predecessor") throw std::invalid_argument("--watch: line or predecessor");
+    r.predecessor = watch == "predecessor";
+    if (r.predecessor && (f.has("slots") || f.has("rw-writers")))
+      throw std::invalid_argument("--watch predecessor: a plain lock only, not with --slots or --rw-writers");
     r.contenders = static_cast<int>(f.number("contenders", std::max(5, r.slots + 3)));
     // Readers must be able to share, and a writer to wait behind them.
     if (f.has("rw-writers") && (r.rw_writers < 1 || r.rw_writers > r.contenders - 2))

@@ -112,6 +112,7 @@ void chaos_run::write_run_info() {
        << "contenders " << settings_.contenders << "\n"
        << "slots " << settings_.slots << "\n";
   if (settings_.rw_writers >= 0) info << "rw_writers " << settings_.rw_writers << "\n";  // the judge's rw rule
+  info << "watch " << (settings_.predecessor ? "predecessor" : "line") << "\n";  // for the summary
   info << "log_interval_ms " << settings_.log_interval_ms << "\n"
        << "probe_interval_ms " << settings_.probe_interval_ms << "\n"
        << "request_timeout_ms " << settings_.request_timeout_ms << "\n"

@@ -42,6 +42,7 @@ void chaos_run::start_contender(contender& c, int slot) {
             "--resource-port", std::to_string(resource_.port())};
   if (settings_.slots > 0) o.argv.insert(o.argv.end(), {"--slots", std::to_string(settings_.slots)});
   if (settings_.rw_writers >= 0) o.argv.push_back(slot < settings_.rw_writers ? "--write" : "--read");
+  if (settings_.predecessor) o.argv.insert(o.argv.end(), {"--watch", "predecessor"});
   o.env = test::clean_environment();
   for (const auto& entry : c.next_env) {  // a clock fault's entries replace ours of the same name (getenv: first)
     const auto name = entry.substr(0, entry.find('=') + 1);

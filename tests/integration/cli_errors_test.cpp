@@ -225,6 +225,9 @@ TEST_F(Cli, BadUsageExitsWithTwoAndSaysWhy) {
       {{"status", "x", "y"}, "unexpected argument 'y'"},
       {{"run", "--user=root:secret", "x", "--", "true"}, "never taken from the command line"},
       {{"status", "--endpoints=ftp://127.0.0.1:1", "x"}, "endpoints"},
+      {{"run", "--watch=all", "x", "true"}, "--watch: 'all' is not a watch scope (use line or predecessor)"},
+      {{"run", "--read", "--watch=predecessor", "x", "true"}, "--watch predecessor is for the plain lock"},
+      {{"elect", "--listen", "--watch=predecessor", "x"}, "--watch is for a candidate"},
   };
   for (const auto& [args, message] : cases) {
     const auto r = cli_run(args);

@@ -212,6 +212,40 @@ TEST_F(Cli, SigtermToRunReachesTheCommandAndFreesTheLockAtOnce) {
   EXPECT_THAT(read_file(file("second")), HasSubstr("ran"));
 }
 
+// run --watch predecessor (options::watch): a waiter watches only the key ahead of its own, so -v shows no holder
+// lines, and still takes its turn from the release. Behind it a waiter of the whole line (the default) in the same
+// line: both kinds take turns in one lock.
+TEST_F(Cli, RunWithThePredecessorWatchTakesItsTurnFromTheReleaseAndShowsNoHolderLines) {
+  // TTL 10 s: a turn within 3 s is the release's, not a lease's expiry.
+  auto first = cli_start({"run", endpoints(), "--ttl=10", "--identity=first", name_, "--", sh, "-c",
+                          "trap 'exit 143' TERM; echo started >> " + file("first").string() +
+                              "; while :; do sleep 0.1; done"},
+                         "first");
+  ASSERT_TRUE(file_has("first", "started")) << first->report();
+  auto pred = cli_start({"run", endpoints(), "-v", "--ttl=10", "--identity=pred", "--watch=predecessor", name_, "--",
+                         sh, "-c", "echo ran >> " + file("pred").string() + "; sleep 0.5"},
+                        "pred");
+  ASSERT_TRUE(queue_reaches(2)) << pred->report();
+  auto line = cli_start({"run", endpoints(), "-v", "--ttl=10", "--identity=line", "--watch=line", name_, "--", sh,
+                         "-c", "echo ran >> " + file("line").string()},
+                        "line");
+  ASSERT_TRUE(queue_reaches(3)) << line->report();
+
+  first->signal(SIGTERM);
+  EXPECT_EQ(first->wait_for_exit(10s), 143) << first->report();
+  const auto start = steady::now();
+  EXPECT_EQ(pred->wait_for_exit(10s), 0) << pred->report();
+  EXPECT_LT(milliseconds_since(start), 3000) << pred->report();
+  EXPECT_EQ(line->wait_for_exit(10s), 0) << line->report();
+  EXPECT_LT(milliseconds_since(start), 6000) << line->report();
+  EXPECT_THAT(read_file(file("pred")), HasSubstr("ran"));
+  EXPECT_THAT(read_file(file("line")), HasSubstr("ran"));
+  EXPECT_THAT(pred->err(), HasSubstr("ACQUIRED"));
+  EXPECT_THAT(pred->err(), Not(HasSubstr("holder: "))) << "a predecessor watch sends no holder_changed";
+  EXPECT_THAT(line->err(), HasSubstr("holder: pred")) << "the whole line's watch saw the hand-off to pred";
+  EXPECT_EQ(queue_length(), 0u);
+}
+
 TEST_F(Cli, GivingUpTheWaitLeavesTheQueue) {
   auto holder = etcdctl_start({"lock", name_}, "etcdctl");
   ASSERT_TRUE(eventually([&] { return holder->out().find(name_ + "/") != std::string::npos; }, 10s))

@@ -88,6 +88,25 @@ TEST_F(ElectCli, WaitsWhileEtcdctlLeadsAndLeadsWhenItResigns) {
   EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
 }
 
+// elect --watch predecessor: behind etcdctl's candidate it watches only etcdctl's key, and leads on its resignation.
+TEST_F(ElectCli, WithThePredecessorWatchLeadsWhenEtcdctlResigns) {
+  auto theirs = etcdctl_start({"elect", name_, "proposal-q"}, "etcdctl");
+  ASSERT_EQ(first_lines(*theirs, 2).size(), 2u) << theirs->report();
+  auto ours = cli_start({"elect", endpoints(), "--watch=predecessor", name_, "proposal-p"}, "ours");
+  ASSERT_TRUE(queue_reaches(2)) << ours->report();
+  EXPECT_EQ(ours->out(), "") << "we printed a win while etcdctl led";
+
+  theirs->signal(SIGINT);
+  EXPECT_TRUE(theirs->wait_for_exit(10s).has_value()) << theirs->report();
+  const auto start = steady::now();
+  const auto won = first_lines(*ours, 2);
+  ASSERT_EQ(won.size(), 2u) << ours->report();
+  EXPECT_LT(milliseconds_since(start), 5000) << "should lead on etcdctl's resignation, not on its lease's expiry";
+  EXPECT_EQ(won[1], "proposal-p");
+  ours->signal(SIGTERM);
+  EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
+}
+
 TEST_F(ElectCli, LosingLeadershipExitsAsRunDoes) {
   // Without COMMAND: our key deleted by hand is REMOVED, 122.
   auto ours = cli_start({"elect", endpoints(), name_, "proposal-p"}, "ours");

@@ -19,9 +19,11 @@
 // --resource-port PORT it also sends "<token> <identity>\n" to that loopback TCP port after each such line: a
 // write to the chaos test's fenced resource (no answer is read; a failed send reconnects at the next write).
 //
+// With --watch predecessor a lock_manager watches only the key ahead of ours (options::watch): no HOLDER lines then.
+//
 // Usage: clusterlock_test_contender --endpoints URL[,URL...] --name NAME --identity ID [--ttl S]
 //        [--probe-interval-ms N] [--request-timeout-ms N] [--have-interval-ms N] [--log FILE] [--log-interval-ms N]
-//        [--resource-port PORT] [--slots N | --read | --write]
+//        [--resource-port PORT] [--slots N | --read | --write | --watch line|predecessor]
 
 #include <clusterlock/clusterlock.hpp>
 
@@ -207,6 +209,14 @@ int main(int argc, char** argv) {
   opts.ttl = std::chrono::seconds(number("ttl", 2));
   opts.probe_interval = std::chrono::milliseconds(number("probe-interval-ms", opts.probe_interval.count()));
   opts.request_timeout = std::chrono::milliseconds(number("request-timeout-ms", opts.request_timeout.count()));
+  if (const auto w = args.find("watch"); w != args.end()) {
+    if (w->second != "line" && w->second != "predecessor") {
+      say("ERROR --watch: line or predecessor: " + w->second);
+      return 2;
+    }
+    // Not checked against --slots, --read, --write here: the library refuses predecessor for them (ERROR below).
+    opts.watch = w->second == "line" ? clusterlock::watch_scope::line : clusterlock::watch_scope::predecessor;
+  }
   const auto have_interval = std::chrono::milliseconds(number("have-interval-ms", 50));
   const auto log_interval = std::chrono::milliseconds(number("log-interval-ms", 5));
   resource_link resource(static_cast<int>(number("resource-port", 0)));

@@ -283,5 +283,38 @@ TEST(CliArguments, RunReadOrWriteTakesAModeAndExcludesSlots) {
   EXPECT_THAT(help_text(subcommand::run), HasSubstr("--read, --write"));
 }
 
+// run --watch, elect --watch: the plain lock's watch scope (options::watch); predecessor only for a plain lock.
+TEST(CliArguments, RunAndElectTakeAWatchScope) {
+  EXPECT_EQ(parse({"run", "jobs", "--", "true"}).run.watch, watch_scope::line);
+  EXPECT_EQ(parse({"elect", "jobs", "p"}).run.watch, watch_scope::line);
+  EXPECT_EQ(parse({"run", "--watch", "predecessor", "jobs", "--", "true"}).run.watch, watch_scope::predecessor);
+  EXPECT_EQ(parse({"run", "jobs", "--watch=predecessor", "true"}).run.watch, watch_scope::predecessor);
+  EXPECT_EQ(parse({"run", "--watch=predecessor", "--watch=line", "jobs", "true"}).run.watch, watch_scope::line);
+  EXPECT_EQ(parse({"elect", "--watch=predecessor", "jobs", "p"}).run.watch, watch_scope::predecessor);
+  EXPECT_EQ(parse({"elect", "jobs", "p", "--watch", "predecessor", "--", "true"}).run.watch, watch_scope::predecessor);
+  // The whole line is every kind's: line goes with a semaphore or a read-write lock, predecessor does not.
+  EXPECT_EQ(parse({"run", "--slots=2", "--watch=line", "jobs", "true"}).run.watch, watch_scope::line);
+  for (const char* kind : {"--slots=2", "--read", "--write"}) {
+    const std::string flag = std::string(kind).substr(0, std::string(kind).find('='));
+    const std::string why = "--watch predecessor is for the plain lock, not with " + flag +
+                            ": a semaphore's and a read-write lock's contenders follow their whole line";
+    EXPECT_THAT(usage_message({"run", kind, "--watch=predecessor", "jobs", "--", "true"}), HasSubstr(why));
+    EXPECT_THAT(usage_message({"run", "--watch", "predecessor", "jobs", kind, "--", "true"}), HasSubstr(why));
+  }
+  for (const char* bad : {"", "Line", "prefix", "pred"})
+    EXPECT_THAT(usage_message({"run", std::string("--watch=") + bad, "jobs", "--", "true"}),
+                HasSubstr("--watch: '" + std::string(bad) + "' is not a watch scope (use line or predecessor)"));
+  EXPECT_THAT(usage_message({"run", "jobs", "--watch"}), HasSubstr("--watch needs a value"));
+  EXPECT_THAT(usage_message({"elect", "--listen", "--watch=predecessor", "jobs"}),
+              HasSubstr("--watch is for a candidate: leave out --listen, or it"));
+  EXPECT_THAT(usage_message({"status", "--watch=line", "jobs"}), HasSubstr("unknown option '--watch=line'"));
+  EXPECT_THAT(usage_message({"watch", "--contend", "--watch=line", "jobs"}), HasSubstr("unknown option '--watch=line'"));
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("--watch SCOPE"));
+  EXPECT_THAT(help_text(subcommand::run), HasSubstr("predecessor"));
+  EXPECT_THAT(help_text(subcommand::elect), HasSubstr("--watch SCOPE"));
+  EXPECT_THAT(help_text(subcommand::status), Not(HasSubstr("--watch")));
+  EXPECT_THAT(help_text(subcommand::watch), Not(HasSubstr("--watch")));
+}
+
 }  // namespace
 }  // namespace clusterlock::cli
