@@ -16,6 +16,15 @@
 // `slots=N;` values, other contenders' sometimes another N or none (a plain lock's), and the invariants count.
 // Bit 7 (bit 2 clear): a read-write lock, we a reader (bit 6) or a writer: keys carry `rw=read;` or `rw=write;` values, other
 // contenders' sometimes a plain lock's, etcdctl's empty one or a semaphore's (writers all).
+// Bit 6 alone (bits 1, 2 and 7 clear; without bit 7 it was never a reader's, and no seed set it): the partial view
+// (partial_world.hpp), watch_scope::predecessor's machine for a plain lock that contends, fed only what its driver
+// (manager/work.cpp, manager/follow.cpp) can: snapshots as recipe::read_ahead reads them (our key if it stands and the
+// newest other key as old as ours or older, `complete` when that one is the only one; enqueue_behind's first read
+// alone when none is as old as ours, else a second read at any later revision), watch events in revision order,
+// delayed at will, of the keys in the view (ours not always: a snapshot that was not complete may have a watch on
+// the key ahead alone), a read again whenever needs_reread(), and trust_watch_ahead() only after a complete snapshot
+// whose watch has had no gap since (op 16; as the driver, at any point after it, some events delivered or not).
+// Bit 5 is not free: seeds (regression-reset-gap, regression-tie) set it, without meaning.
 //
 // Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
 //
@@ -49,6 +58,11 @@
 //       is a writer's (any value but `rw=read;...`); a writer: no other key is as old or older;
 //  (5r) no HOLDER_CHANGED at all;
 //  (6r) status held => the same held in etcd at the machine's revision().
+// Partial view (bit 6 alone): (1) to (4), (6), (8), (9), (10) as in world mode; in place of (5) and (7):
+//  (5p) no HOLDER_CHANGED at all;
+//  (7p) the view has our key and at most one other; when revision() is the last revision applied from the watch or
+//       a read, each of its keys stood in etcd at revision() with that create revision (ours only while the watch
+//       tells of it). A partial view is not etcd's whole state: (7) itself does not hold.
 // Liveness is not checked here (the integration tests do): delays are unbounded in this model.
 
 #include "etcd_model.hpp"

@@ -107,12 +107,13 @@ machine('rw-etcdctl-holds', RW_READ, [PUT, 0, 1, 1] + acquire + [UNREACH, DEL, 1
 machine('rw-free-mixed', RW_READ | 1, [0, 5, 2, 7, 3, 1, 5, 3, 0, 3, 1, 8, 0, 3, 1, 10, 1, 7, 3, 2, 0, 9, 5, 4, 5, 10, 6, 7])
 # partial view (mode bit 6 alone: watch_scope::predecessor's machine, a plain lock that contends); op 16 is the
 # driver's trust_watch_ahead(). Our key l/100 sorts before l/a and l/b: DEL 1 is l/a, DEL 2 l/b. A read's reply
-# takes a revision byte only when etcd moved on since the read began (none here).
+# takes a revision byte only when etcd moved on since the read began (none here), and one that says whether the watch
+# tells of our key when the snapshot was not complete.
 PARTIAL, TRUST = 64, 16
 machine('partial-acquire-alone', PARTIAL, acquire + [DELIVER])
 machine('partial-second-trusts-delete', PARTIAL, [PUT, 0, 1] + acquire + [TRUST, DEL, 1, DELIVER_N, 7])
 machine('partial-delete-ahead-rereads', PARTIAL, [PUT, 0, 1] + acquire + [DEL, 1, DELIVER_N, 7, READ, REPLY, 0, DELIVER])
 machine('partial-third-rereads-then-trusts', PARTIAL,
-        [PUT, 0, 1, PUT, 1, 2] + acquire + [TRUST, DEL, 2, DELIVER_N, 7, READ, REPLY, 0, TRUST, DEL, 1, DELIVER_N, 7])
+        [PUT, 0, 1, PUT, 1, 2] + acquire + [0, TRUST, DEL, 2, DELIVER_N, 7, READ, REPLY, 0, TRUST, DEL, 1, DELIVER_N, 7])
 machine('partial-reset-no-trust', PARTIAL,
         [PUT, 0, 1] + acquire + [COMPACT, TRUST, DEL, 1, DELIVER_N, 7, READ, REPLY, 0, DELIVER_N, 7, PROBE, PROBE_REPLY])
