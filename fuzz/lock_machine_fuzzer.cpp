@@ -23,7 +23,8 @@
 // alone when none is as old as ours, else a second read at any later revision), watch events in revision order,
 // delayed at will, of the keys in the view (ours not always: a snapshot that was not complete may have a watch on
 // the key ahead alone), a read again whenever needs_reread(), and trust_watch_ahead() only after a complete snapshot
-// whose watch has had no gap since (op 16; as the driver, at any point after it, some events delivered or not).
+// whose watch has had no gap since (op 16; as the driver, at any point after it, some events delivered or not), and
+// a lease whose lifetime is proven, or not (op 17; set_lease_proven before each input, on_unreachable at a probe).
 // Bit 5 is not free: seeds (regression-reset-gap, regression-tie) set it, without meaning.
 //
 // Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
@@ -63,6 +64,7 @@
 //  (7p) the view has our key and at most one other; when revision() is the last revision applied from the watch or
 //       a read, each of its keys stood in etcd at revision() with that create revision (ours only while the watch
 //       tells of it). A partial view is not etcd's whole state: (7) itself does not hold.
+// (11p) a hold begins (status becomes held) only while the lease's lifetime is proven.
 // Liveness is not checked here (the integration tests do): delays are unbounded in this model.
 
 #include "etcd_model.hpp"

@@ -82,6 +82,7 @@ void run_partial(FuzzedDataProvider& in) {
   };
   std::optional<pending_probe> probing;
   std::int64_t applied = 0;  // the last revision given to the machine by a read or the watch
+  bool proven = true;        // our lease's lifetime is proven now (may_hold(): the driver says so before each input)
 
   // manager_state::apply: the watch tells of keys the view does not have (a span's keys between ours and the one
   // ahead, keys that left the view); follows() drops them.
@@ -90,6 +91,7 @@ void run_partial(FuzzedDataProvider& in) {
   bool watch_mine = true;
   auto apply = [&](const change& c) {
     if (c.key == m.my_key() ? !watch_mine : !m.in_view(c.key)) return;
+    m.set_lease_proven(proven);
     if (c.deleted) {
       TRACE("    watch: delete " + c.key + " at " + std::to_string(c.revision));
       m.on_delete(c.key, c.revision);
@@ -115,7 +117,8 @@ void run_partial(FuzzedDataProvider& in) {
   };
 
   while (in.remaining_bytes() > 0) {
-    const int op = in.ConsumeIntegralInRange<int>(0, 16);
+    const int op = in.ConsumeIntegralInRange<int>(0, 17);
+    const status before = m.current();
     switch (op) {
       case 0: case 1: case 2: case 3: case 4: case 5:
         other_change(op, in, db, rule, lease, our_names);
@@ -183,6 +186,7 @@ void run_partial(FuzzedDataProvider& in) {
         watch_mine = s.ahead == 0 || s.complete || in.ConsumeBool();
         TRACE("driver: read reply -> on_snapshot(" + std::to_string(rev) + ", " + describe(s.keys) + ")" +
               (s.complete ? " complete" : "") + (watch_mine ? "" : ", our key unwatched"));
+        m.set_lease_proven(proven);
         m.on_snapshot(rev, std::move(s.keys), r.key);
         applied = std::max(applied, rev);
         if (read_epoch == resets) {
@@ -209,7 +213,13 @@ void run_partial(FuzzedDataProvider& in) {
         if (!m.wants_probe()) break;
         auto it = p.keys.find(m.my_key());
         const std::int64_t create = it == p.keys.end() ? 0 : it->second;
+        if (!proven) {  // manager_state::on_probe: the lease may have expired
+          TRACE("driver: probe reply, lease unproven -> on_unreachable");
+          m.on_unreachable();
+          break;
+        }
         TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(p.revision) + ")");
+        m.set_lease_proven(true);
         m.on_probe(create, p.revision);
         break;
       }
@@ -254,10 +264,17 @@ void run_partial(FuzzedDataProvider& in) {
         TRACE("driver: trust_watch_ahead");
         m.trust_watch_ahead();
         break;
+      case 17:  // the lease's lifetime is proven no longer (keepalives are late), or again
+        proven = !proven;
+        TRACE(std::string("driver: lease ") + (proven ? "proven again" : "unproven"));
+        break;
     }
     check.events(m);
     check.state_of(m);
 
+    // (11p) A hold begins only while the lease's lifetime is proven (ACQUIRED promises have_lock()).
+    if (m.current() == status::held && before != status::held)
+      require(proven, "held while the lease's lifetime was not proven");
     // (8) A hold is on the lease the driver keeps alive (not one it knows is gone).
     if (m.current() == status::held) require(lease != 0 && m.my_key() == lock_key(lease), "held on a lost lease");
     // (6) A claim is true at the revision it was made of.
