@@ -16,6 +16,16 @@
 // `slots=N;` values, other contenders' sometimes another N or none (a plain lock's), and the invariants count.
 // Bit 7 (bit 2 clear): a read-write lock, we a reader (bit 6) or a writer: keys carry `rw=read;` or `rw=write;` values, other
 // contenders' sometimes a plain lock's, etcdctl's empty one or a semaphore's (writers all).
+// Bit 6 alone (bits 1, 2 and 7 clear; without bit 7 it was never a reader's, and no seed set it): the partial view
+// (partial_world.hpp), watch_scope::predecessor's machine for a plain lock that contends, fed only what its driver
+// (manager/work.cpp, manager/follow.cpp) can: snapshots as recipe::read_ahead reads them (our key if it stands and the
+// newest other key as old as ours or older, `complete` when that one is the only one; enqueue_behind's first read
+// alone when none is as old as ours, else a second read at any later revision), watch events in revision order,
+// delayed at will, of the keys in the view (ours not always: a snapshot that was not complete may have a watch on
+// the key ahead alone), a read again whenever needs_reread(), and trust_watch_ahead() only after a complete snapshot
+// whose watch has had no gap since (op 16; as the driver, at any point after it, some events delivered or not), and
+// a lease whose lifetime is proven, or not (op 17; set_lease_proven before each input, on_unreachable at a probe).
+// Bit 5 is not free: seeds (regression-reset-gap, regression-tie) set it, without meaning.
 //
 // Free mode (bit 0 set): every entry point with arbitrary arguments, contradictions included.
 //
@@ -49,9 +59,17 @@
 //       is a writer's (any value but `rw=read;...`); a writer: no other key is as old or older;
 //  (5r) no HOLDER_CHANGED at all;
 //  (6r) status held => the same held in etcd at the machine's revision().
+// Partial view (bit 6 alone): (1) to (4), (6), (8), (9), (10) as in world mode; in place of (5) and (7):
+//  (5p) no HOLDER_CHANGED at all;
+//  (7p) the view has our key and at most one other; when revision() is the last revision applied from the watch or
+//       a read, each of its keys stood in etcd at revision() with that create revision (ours only while the watch
+//       tells of it). A partial view is not etcd's whole state: (7) itself does not hold.
+// (11p) a hold begins (status becomes held) only while the lease's lifetime is proven.
 // Liveness is not checked here (the integration tests do): delays are unbounded in this model.
 
 #include "etcd_model.hpp"
+#include "world_changes.hpp"
+#include "partial_world.hpp"
 #include "machine_checks.hpp"
 #include "recipe/lock_machine.hpp"
 
@@ -62,26 +80,6 @@
 namespace {
 
 // ---- World mode --------------------------------------------------------------------------------------------
-
-// What another contender writes: a lock's bare identity, a semaphore's `slots=N;` value (sometimes another N, or
-// none), a read-write lock's `rw=read;` or `rw=write;` (sometimes a plain lock's, etcdctl's empty or a semaphore's).
-std::string value_of(FuzzedDataProvider& in, const admission& rule, std::string who) {
-  if (rule.kind == admission::kind_type::lock) return who;
-  if (rule.kind == admission::kind_type::semaphore) {
-    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-      case 0: return who;                                  // a plain lock (etcdctl lock on the name)
-      case 1: return encode_slots(rule.slots + 1, who);    // another N
-      default: return encode_slots(rule.slots, who);
-    }
-  }
-  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-    case 0: return who;                     // a plain lock
-    case 1: return "";                      // etcdctl lock
-    case 2: return encode_slots(2, who);    // a semaphore on the name
-    case 3: case 4: return encode_rw(false, who);
-    default: return encode_rw(true, who);
-  }
-}
 
 void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
   etcd_model db;
@@ -146,68 +144,9 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
   while (in.remaining_bytes() > 0) {
     const int op = in.ConsumeIntegralInRange<int>(0, 15);
     switch (op) {
-      case 0: {  // another contender (or anyone) puts a key
-        const std::string key = other_names[in.ConsumeIntegralInRange<int>(0, 5)];
-        const std::int64_t owner = in.ConsumeIntegralInRange<int>(0, 3);  // 0: no lease
-        if (owner != 0 && db.dead_leases.count(owner)) break;
-        TRACE("etcd: put " + key + " lease " + std::to_string(owner));
-        std::string value = value_of(in, rule, "other" + std::to_string(owner));
-        etcd_model::txn t(db);
-        t.put(key, std::move(value), owner);
+      case 0: case 1: case 2: case 3: case 4: case 5:
+        other_change(op, in, db, rule, lease, our_names);
         break;
-      }
-      case 1: {  // someone deletes a key (ours too)
-        if (db.keys.empty()) break;
-        const std::string key =
-            std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1))->first;
-        TRACE("etcd: delete " + key);
-        etcd_model::txn t(db);
-        t.del(key);
-        break;
-      }
-      case 2: {  // one txn puts two keys: the same create revision for both if new
-        const int a = in.ConsumeIntegralInRange<int>(0, 5), b = in.ConsumeIntegralInRange<int>(0, 5);
-        if (a == b) break;
-        TRACE(std::string("etcd: txn put ") + other_names[a] + " and " + other_names[b]);
-        std::string va = value_of(in, rule, "pair"), vb = value_of(in, rule, "pair");
-        etcd_model::txn t(db);
-        t.put(other_names[a], std::move(va), 0);
-        t.put(other_names[b], std::move(vb), 0);
-        break;
-      }
-      case 3: {  // one txn deletes two keys
-        if (db.keys.size() < 2) break;
-        auto a = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
-        auto b = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
-        if (a == b) break;
-        const std::string ka = a->first, kb = b->first;
-        TRACE("etcd: txn delete " + ka + " and " + kb);
-        etcd_model::txn t(db);
-        t.del(ka);
-        t.del(kb);
-        break;
-      }
-      case 4: {  // a lease expires (or is revoked): its keys go, in one revision
-        const bool ours = in.ConsumeBool();
-        const std::int64_t id = ours ? lease : in.ConsumeIntegralInRange<int>(1, 3);
-        if (id == 0 || db.dead_leases.count(id)) break;
-        TRACE("etcd: lease " + std::to_string(id) + " expires");
-        db.dead_leases.insert(id);
-        etcd_model::txn t(db);
-        std::vector<std::string> doomed;
-        for (const auto& [k, v] : db.keys)
-          if (v.lease == id) doomed.push_back(k);
-        for (const auto& k : doomed) t.del(k);
-        break;
-      }
-      case 5: {  // an operator writes at our key's name (a put keeps an existing key's create revision)
-        if (our_names.empty()) break;
-        const std::string key = *std::next(our_names.begin(), in.ConsumeIntegralInRange<std::size_t>(0, our_names.size() - 1));
-        TRACE("etcd: operator puts " + key);
-        etcd_model::txn t(db);
-        t.put(key, "operator", 0);
-        break;
-      }
       case 6:
         deliver_one();
         break;
@@ -468,6 +407,8 @@ void run(const std::uint8_t* data, std::size_t size) {
                                         : admission::lock();
   if (mode & 1) {
     run_free(in, rule);
+  } else if ((mode & (2 | 4 | 64 | 128)) == 64) {
+    run_partial(in);  // bit 6 (a reader's without bit 7): a partial view; seeds made before never set it thus
   } else {
     run_world(in, (mode & 2) == 0, rule);
   }

@@ -149,6 +149,7 @@ struct checker {
           break;
         case lock_event::holder_changed:
           require(m.rule().announces_holder(), "HOLDER_CHANGED from a semaphore or a read-write lock");  // (5s)
+          require(!m.partial_view(), "HOLDER_CHANGED from a partial view");  // (5p)
           // The same token twice: only another key of the same create revision (one txn made both) can be that.
           require(!announced || *announced != e.fencing_token || e.fencing_token != 0, "HOLDER_CHANGED without a change");
           if (strict_tokens && e.fencing_token != 0) {

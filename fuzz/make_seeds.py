@@ -105,3 +105,17 @@ machine('rw-writer-waits-for-readers', RW_WRITE,
         [PUT, 0, 1, 7, PUT, 1, 2, 7] + acquire + [DEL, 1, DELIVER, DEL, 1, DELIVER_N, 3, PROBE, PROBE_REPLY])
 machine('rw-etcdctl-holds', RW_READ, [PUT, 0, 1, 1] + acquire + [UNREACH, DEL, 1, DELIVER_N, 3, PROBE, PROBE_REPLY])
 machine('rw-free-mixed', RW_READ | 1, [0, 5, 2, 7, 3, 1, 5, 3, 0, 3, 1, 8, 0, 3, 1, 10, 1, 7, 3, 2, 0, 9, 5, 4, 5, 10, 6, 7])
+# partial view (mode bit 6 alone: watch_scope::predecessor's machine, a plain lock that contends); op 16 is the
+# driver's trust_watch_ahead(), op 17 flips whether the lease is proven. Our key l/100 sorts before l/a and l/b: DEL 1 is l/a, DEL 2 l/b. A read's reply
+# takes a revision byte only when etcd moved on since the read began (none here), and one that says whether the watch
+# tells of our key when the snapshot was not complete.
+PARTIAL, TRUST, PROVEN = 64, 16, 17  # PROVEN: the lease's lifetime is proven no longer, or again
+machine('partial-acquire-alone', PARTIAL, acquire + [DELIVER])
+machine('partial-second-trusts-delete', PARTIAL, [PUT, 0, 1] + acquire + [TRUST, DEL, 1, DELIVER_N, 7])
+machine('partial-delete-ahead-rereads', PARTIAL, [PUT, 0, 1] + acquire + [DEL, 1, DELIVER_N, 7, READ, REPLY, 0, DELIVER])
+machine('partial-third-rereads-then-trusts', PARTIAL,
+        [PUT, 0, 1, PUT, 1, 2] + acquire + [0, TRUST, DEL, 2, DELIVER_N, 7, READ, REPLY, 0, TRUST, DEL, 1, DELIVER_N, 7])
+machine('partial-reset-no-trust', PARTIAL,
+        [PUT, 0, 1] + acquire + [COMPACT, TRUST, DEL, 1, DELIVER_N, 7, READ, REPLY, 0, DELIVER_N, 7, PROBE, PROBE_REPLY])
+machine('partial-turn-while-unproven', PARTIAL, [PUT, 0, 1] + acquire + [TRUST, PROVEN, DEL, 1, DELIVER_N, 7, PROBE,
+                                                  PROBE_REPLY, PROVEN, PROBE, PROBE_REPLY])

@@ -1,0 +1,106 @@
+#pragma once
+// The lock-machine fuzzer's changes to its model of etcd (lock_machine_fuzzer.cpp, the only file that includes this,
+// directly or through partial_world.hpp): what other contenders and operators do, shared by the world modes.
+
+#include "etcd_model.hpp"
+#include "machine_checks.hpp"
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace {
+
+// What another contender writes: a lock's bare identity, a semaphore's `slots=N;` value (sometimes another N, or
+// none), a read-write lock's `rw=read;` or `rw=write;` (sometimes a plain lock's, etcdctl's empty or a semaphore's).
+std::string value_of(FuzzedDataProvider& in, const admission& rule, std::string who) {
+  if (rule.kind == admission::kind_type::lock) return who;
+  if (rule.kind == admission::kind_type::semaphore) {
+    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+      case 0: return who;                                  // a plain lock (etcdctl lock on the name)
+      case 1: return encode_slots(rule.slots + 1, who);    // another N
+      default: return encode_slots(rule.slots, who);
+    }
+  }
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0: return who;                     // a plain lock
+    case 1: return "";                      // etcdctl lock
+    case 2: return encode_slots(2, who);    // a semaphore on the name
+    case 3: case 4: return encode_rw(false, who);
+    default: return encode_rw(true, who);
+  }
+}
+
+// Operations 0 to 5 of a world mode: etcd changed by others (and an operator at our key's name). `lease` is ours as the
+// driver knows it (0: none), `our_names` every key name we ever contended with.
+void other_change(int op, FuzzedDataProvider& in, etcd_model& db, const admission& rule, std::int64_t lease,
+                  const std::set<std::string>& our_names) {
+  switch (op) {
+    case 0: {  // another contender (or anyone) puts a key
+      const std::string key = other_names[in.ConsumeIntegralInRange<int>(0, 5)];
+      const std::int64_t owner = in.ConsumeIntegralInRange<int>(0, 3);  // 0: no lease
+      if (owner != 0 && db.dead_leases.count(owner)) break;
+      TRACE("etcd: put " + key + " lease " + std::to_string(owner));
+      std::string value = value_of(in, rule, "other" + std::to_string(owner));
+      etcd_model::txn t(db);
+      t.put(key, std::move(value), owner);
+      break;
+    }
+    case 1: {  // someone deletes a key (ours too)
+      if (db.keys.empty()) break;
+      const std::string key =
+          std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1))->first;
+      TRACE("etcd: delete " + key);
+      etcd_model::txn t(db);
+      t.del(key);
+      break;
+    }
+    case 2: {  // one txn puts two keys: the same create revision for both if new
+      const int a = in.ConsumeIntegralInRange<int>(0, 5), b = in.ConsumeIntegralInRange<int>(0, 5);
+      if (a == b) break;
+      TRACE(std::string("etcd: txn put ") + other_names[a] + " and " + other_names[b]);
+      std::string va = value_of(in, rule, "pair"), vb = value_of(in, rule, "pair");
+      etcd_model::txn t(db);
+      t.put(other_names[a], std::move(va), 0);
+      t.put(other_names[b], std::move(vb), 0);
+      break;
+    }
+    case 3: {  // one txn deletes two keys
+      if (db.keys.size() < 2) break;
+      auto a = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
+      auto b = std::next(db.keys.begin(), in.ConsumeIntegralInRange<std::size_t>(0, db.keys.size() - 1));
+      if (a == b) break;
+      const std::string ka = a->first, kb = b->first;
+      TRACE("etcd: txn delete " + ka + " and " + kb);
+      etcd_model::txn t(db);
+      t.del(ka);
+      t.del(kb);
+      break;
+    }
+    case 4: {  // a lease expires (or is revoked): its keys go, in one revision
+      const bool ours = in.ConsumeBool();
+      const std::int64_t id = ours ? lease : in.ConsumeIntegralInRange<int>(1, 3);
+      if (id == 0 || db.dead_leases.count(id)) break;
+      TRACE("etcd: lease " + std::to_string(id) + " expires");
+      db.dead_leases.insert(id);
+      etcd_model::txn t(db);
+      std::vector<std::string> doomed;
+      for (const auto& [k, v] : db.keys)
+        if (v.lease == id) doomed.push_back(k);
+      for (const auto& k : doomed) t.del(k);
+      break;
+    }
+    case 5: {  // an operator writes at our key's name (a put keeps an existing key's create revision)
+      if (our_names.empty()) break;
+      const std::string key = *std::next(our_names.begin(), in.ConsumeIntegralInRange<std::size_t>(0, our_names.size() - 1));
+      TRACE("etcd: operator puts " + key);
+      etcd_model::txn t(db);
+      t.put(key, "operator", 0);
+      break;
+    }
+  }
+}
+
+}  // namespace
