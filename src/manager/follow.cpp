@@ -86,7 +86,9 @@ boost::asio::awaitable<bool> manager_state::unchanged_since_read() {
       now && std::equal(view.begin(), view.end(), now->keys.begin(), now->keys.end(), same);
   machine.set_lease_proven(may_hold());
   if (unchanged) machine.on_snapshot(now->revision, std::move(now->keys), machine.my_key());
+  machine.begin_batch();
   for (const auto& e : early) apply(e);  // as they would have been without this read
+  machine.end_batch();
   early.clear();
   if (machine.needs_reread()) reread = true;
   co_return unchanged;  // else something changed, or we cannot tell: read the queue

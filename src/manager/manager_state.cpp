@@ -208,11 +208,13 @@ void manager_state::on_watch_event(const etcd::watch_event& e) {
     early.push_back(e);  // applied after the read, which they may or may not be part of
   } else if (synced) {
     machine.set_lease_proven(may_hold());
+    machine.begin_batch();  // decided at the message's end (on_watch_batch_end)
     apply(e);
   }  // else a read will come and contain it: keeping it would grow without bound while we wait for our turn
 }
 
 void manager_state::on_watch_batch_end() {
+  machine.end_batch();
   if (!reading && synced) {
     // An operator's put can make an older key disagree (a read's snapshot is checked in after_read): refuse before
     // the state is published, so that we never claim a permit.

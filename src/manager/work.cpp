@@ -183,7 +183,9 @@ asio::awaitable<error_code> manager_state::read() {
   machine.set_lease_proven(may_hold());
   machine.on_snapshot(snap->revision, std::move(snap->keys), key);
   if (epoch == resets) {
+    machine.begin_batch();
     for (const auto& e : early) apply(e);  // the machine skips those the read already saw
+    machine.end_batch();
     synced = true;
     if (machine.needs_reread()) reread = true;  // the key ahead went meanwhile: who is ahead now?
   }  // else the watch lost history during the read: the view is the read's, until the next read (reread is set)

@@ -55,7 +55,7 @@ void lock_machine::on_put(queue_entry entry, std::int64_t revision) {
       !conflict_)
     conflict_ = entry;
   insert(std::move(entry));
-  settle(revision);
+  decide(revision);
 }
 
 void lock_machine::on_delete(const std::string& key, std::int64_t revision) {
@@ -66,7 +66,17 @@ void lock_machine::on_delete(const std::string& key, std::int64_t revision) {
   }
   erase(key);
   if (key == my_key_ && my_revision_ != 0) lose(lock_event::removed, revision);
-  settle(revision);
+  decide(revision);
+}
+
+void lock_machine::decide(std::int64_t revision) {
+  if (batching_) undecided_ = std::max(undecided_, revision);
+  else settle(revision);
+}
+
+void lock_machine::end_batch() {
+  batching_ = false;
+  if (undecided_ != 0) settle(std::exchange(undecided_, 0));
 }
 
 void lock_machine::on_progress(std::int64_t revision) {

@@ -69,6 +69,12 @@ class lock_machine {
   /// A watch event. Those at or before the last snapshot's revision are already in it and are skipped.
   void on_put(queue_entry entry, std::int64_t revision);
   void on_delete(const std::string& key, std::int64_t revision);
+  /// The events of one watch message are one step: after begin_batch(), on_put and on_delete change the view and
+  /// end_batch() decides, once. A txn that deleted the key ahead of ours and ours, in one revision, otherwise made an
+  /// ACQUIRED (for the first DELETE) and a REMOVED (for the second) of a hold that never stood. (etcd never splits a
+  /// revision's events across messages.) Outside a batch each event is decided alone.
+  void begin_batch() noexcept { batching_ = true; }
+  void end_batch();
   /// The watch is at `revision` with nothing new (a progress notification).
   void on_progress(std::int64_t revision);
   /// A linearizable read at `revision` found our key with `create_revision` (0: not there).
@@ -205,6 +211,9 @@ class lock_machine {
   bool partial_ = false;
   bool stale_ahead_ = false;  // partial view: a key ahead of ours went, and a snapshot must tell who is ahead now
   bool watched_ahead_ = false;  // partial view: see trust_watch_ahead()
+  bool batching_ = false;
+  std::int64_t undecided_ = 0;  // in a batch: the revision of its last change, decided at end_batch()
+  void decide(std::int64_t revision);  // settle(), or later in a batch
   status status_ = status::idle;
   std::int64_t revision_ = 0;
   std::int64_t snapshot_revision_ = 0;

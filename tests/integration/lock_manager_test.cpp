@@ -871,5 +871,33 @@ TEST_F(lock_manager_it, invalid_options_throw_naming_the_field_before_any_io) {
   EXPECT_FALSE(*connected) << "a manager connected to etcd without start()";
 }
 
+// An operator's txn deletes the holder's key and ours at one revision: our turn never came (our key went in the same
+// step), so no ACQUIRED (the watch message was decided event by event: ACQUIRED, then REMOVED, at one revision).
+TEST_F(lock_manager_it, one_txn_deleting_the_holders_key_and_ours_is_no_hold_for_us) {
+  const auto name = lock_name();
+  auto& holder = add_manager(make_options(name, "holder"));
+  auto& m = add_manager(make_options(name, "next"));
+  holder.start();
+  ASSERT_TRUE(run_until([&] { return holder.have_lock(); }, 5s));
+  m.start();
+  ASSERT_TRUE(run_until([&] { return m.queue().size() == 2 && !m.key().empty(); }, 5s));
+  const auto old_token = m.queue().back().fencing_token;
+  etcd::client c(io_.get_executor(), cluster().client_config());
+  etcd::txn_request both;  // the holder's key first: its DELETE comes first in the watch message
+  both.success.push_back(etcd::delete_range_request{holder.key(), {}, false});
+  both.success.push_back(etcd::delete_range_request{m.key(), {}, false});
+  std::optional<bool> ok;
+  asio::co_spawn(io_, c.txn(both), [&](std::exception_ptr, result<etcd::txn_response> r) { ok = r.has_value(); });
+  ASSERT_TRUE(run_until([&] { return ok.has_value(); }, 5s));
+  ASSERT_TRUE(*ok);
+  // Both contend again with new keys, and one of them holds. m never held with its old key.
+  ASSERT_TRUE(run_until([&] { return holder.have_lock() || m.have_lock(); }, 5s));
+  run_for(200ms);
+  for (const auto& a : events_of(m).of(lock_event::acquired))
+    EXPECT_NE(a.event.fencing_token, old_token) << "ACQUIRED for a key deleted in the same step\n" << events_of(m).dump();
+  for (const auto& r : events_of(m).of(lock_event::removed))
+    EXPECT_NE(r.event.fencing_token, old_token) << "REMOVED of a hold never told\n" << events_of(m).dump();
+}
+
 }  // namespace
 }  // namespace clusterlock

@@ -49,6 +49,29 @@ TEST(lock_machine, a_waiter_holds_the_lock_when_the_last_key_ahead_is_deleted) {
   EXPECT_EQ(m.revision(), 15);
 }
 
+// One txn deleted the key ahead of ours and ours, at one revision: the events of the message are decided together,
+// and no ACQUIRED is told of a hold that never stood (found by the fuzzer: ACQUIRED, then REMOVED, at revision 15).
+TEST(lock_machine, a_message_that_deletes_the_key_ahead_and_ours_at_one_revision_is_no_hold) {
+  lock_machine m("me");
+  m.on_snapshot(9, {entry("l/a", 3), entry("l/me", 9, "me")}, "l/me");
+  kinds(m);
+  m.begin_batch();
+  m.on_delete("l/a", 15);
+  m.on_delete("l/me", 15);
+  m.end_batch();
+  EXPECT_EQ(kinds(m), std::vector<lock_event::kind_type>{});
+  EXPECT_TRUE(m.needs_contend());
+  EXPECT_EQ(m.revision(), 15);
+  // The same message with only the key ahead: the hold begins at its end.
+  m.on_snapshot(20, {entry("l/a", 18), entry("l/me", 19, "me")}, "l/me");
+  m.begin_batch();
+  m.on_delete("l/a", 21);
+  EXPECT_EQ(m.current(), status::waiting) << "decided at the batch's end";
+  m.end_batch();
+  EXPECT_EQ(m.current(), status::held);
+  EXPECT_EQ(kinds(m), std::vector{lock_event::acquired});
+}
+
 TEST(lock_machine, holder_changes_are_announced_to_observers) {
   lock_machine m("observer");
   m.on_snapshot(4, {entry("l/a", 3, "A"), entry("l/b", 4, "B")}, "");
