@@ -65,46 +65,31 @@ TEST_F(ElectCli, OurListenerSeesEtcdctlsLeaderAndProposal) {
   }
 }
 
+// With either watch scope (--watch predecessor: behind etcdctl's candidate it watches only etcdctl's key).
 TEST_F(ElectCli, WaitsWhileEtcdctlLeadsAndLeadsWhenItResigns) {
-  auto theirs = etcdctl_start({"elect", name_, "proposal-q"}, "etcdctl");
-  const auto their_lines = first_lines(*theirs, 2);
-  ASSERT_EQ(their_lines.size(), 2u) << theirs->report();
+  for (const std::string scope : {"line", "predecessor"}) {
+    SCOPED_TRACE("--watch " + scope);
+    auto theirs = etcdctl_start({"elect", name_, "proposal-q"}, "etcdctl");
+    const auto their_lines = first_lines(*theirs, 2);
+    ASSERT_EQ(their_lines.size(), 2u) << theirs->report();
 
-  auto ours = cli_start({"elect", endpoints(), name_, "proposal-p"}, "ours");
-  ASSERT_TRUE(queue_reaches(2)) << ours->report();  // our key is in line behind etcdctl's
-  EXPECT_THAT(cli_run({"status", endpoints(), name_}).out, HasSubstr("held by proposal-q"));
-  EXPECT_EQ(ours->out(), "") << "we printed a win while etcdctl led";
+    auto ours = cli_start({"elect", endpoints(), "--watch=" + scope, name_, "proposal-p"}, "ours");
+    ASSERT_TRUE(queue_reaches(2)) << ours->report();  // our key is in line behind etcdctl's
+    EXPECT_THAT(cli_run({"status", endpoints(), name_}).out, HasSubstr("held by proposal-q"));
+    EXPECT_EQ(ours->out(), "") << "we printed a win while etcdctl led";
 
-  theirs->signal(SIGINT);
-  EXPECT_TRUE(theirs->wait_for_exit(10s).has_value()) << theirs->report();
-  const auto start = steady::now();
-  const auto won = first_lines(*ours, 2);
-  ASSERT_EQ(won.size(), 2u) << ours->report();
-  EXPECT_LT(milliseconds_since(start), 5000) << "should lead on etcdctl's resignation, not on its lease's expiry";
-  EXPECT_THAT(won[0], StartsWith(name_ + "/"));
-  EXPECT_NE(won[0], their_lines[0]);
-  EXPECT_EQ(won[1], "proposal-p");
-  ours->signal(SIGTERM);
-  EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
-}
-
-// elect --watch predecessor: behind etcdctl's candidate it watches only etcdctl's key, and leads on its resignation.
-TEST_F(ElectCli, WithThePredecessorWatchLeadsWhenEtcdctlResigns) {
-  auto theirs = etcdctl_start({"elect", name_, "proposal-q"}, "etcdctl");
-  ASSERT_EQ(first_lines(*theirs, 2).size(), 2u) << theirs->report();
-  auto ours = cli_start({"elect", endpoints(), "--watch=predecessor", name_, "proposal-p"}, "ours");
-  ASSERT_TRUE(queue_reaches(2)) << ours->report();
-  EXPECT_EQ(ours->out(), "") << "we printed a win while etcdctl led";
-
-  theirs->signal(SIGINT);
-  EXPECT_TRUE(theirs->wait_for_exit(10s).has_value()) << theirs->report();
-  const auto start = steady::now();
-  const auto won = first_lines(*ours, 2);
-  ASSERT_EQ(won.size(), 2u) << ours->report();
-  EXPECT_LT(milliseconds_since(start), 5000) << "should lead on etcdctl's resignation, not on its lease's expiry";
-  EXPECT_EQ(won[1], "proposal-p");
-  ours->signal(SIGTERM);
-  EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
+    theirs->signal(SIGINT);
+    EXPECT_TRUE(theirs->wait_for_exit(10s).has_value()) << theirs->report();
+    const auto start = steady::now();
+    const auto won = first_lines(*ours, 2);
+    ASSERT_EQ(won.size(), 2u) << ours->report();
+    EXPECT_LT(milliseconds_since(start), 5000) << "should lead on etcdctl's resignation, not on its lease's expiry";
+    EXPECT_THAT(won[0], StartsWith(name_ + "/"));
+    EXPECT_NE(won[0], their_lines[0]);
+    EXPECT_EQ(won[1], "proposal-p");
+    ours->signal(SIGTERM);
+    EXPECT_EQ(ours->wait_for_exit(10s), 0) << ours->report();
+  }
 }
 
 TEST_F(ElectCli, LosingLeadershipExitsAsRunDoes) {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,11 +48,13 @@ class predecessor_it : public lock_manager_it {
     return 0;
   }
   // Managers in line, oldest first, once each has its key (every one sees at most itself and the key ahead).
-  std::vector<lock_manager*> line_up(const std::string& name, int n, watch_scope scope) {
+  std::vector<lock_manager*> line_up(const std::string& name, int n, watch_scope scope,
+                                     const std::function<void(options&)>& tweak = {}) {
     std::vector<lock_manager*> ms;
     for (int i = 0; i < n; ++i) {
       auto o = pred_options(name, "p-" + std::to_string(i));
       o.watch = scope;
+      if (tweak) tweak(o);
       ms.push_back(&add_manager(o, [&](const lock_event&) { exclusive(); }));
       exclusive.managers.push_back(ms.back());
       ms.back()->start();
@@ -122,16 +125,10 @@ TEST_F(predecessor_it, a_release_is_sent_to_one_waiter_not_to_the_whole_line) {
 // (as with the whole line); further back, the turn takes a read. Long TTL and probe interval: no keepalive or probe
 // falls into the hand-offs, so the session's request count says what the turn cost.
 TEST_F(predecessor_it, the_second_in_line_takes_its_turn_without_a_request_and_the_third_with_one_read) {
-  const auto name = lock_name();
-  std::vector<lock_manager*> ms;
-  for (int i = 0; i < 3; ++i) {
-    auto o = pred_options(name, "q-" + std::to_string(i));
+  auto ms = line_up(lock_name(), 3, watch_scope::predecessor, [](options& o) {
     o.ttl = 30s;
     o.probe_interval = 20s;
-    ms.push_back(&add_manager(o));
-    ms.back()->start();
-    ASSERT_TRUE(run_until([&] { return !ms.back()->queue().empty(); }, 10s));
-  }
+  });
   ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
   run_for(300ms);  // every watch stands
   auto requests = [](const lock_manager& m) { return m.stats().session.requests.requests; };
@@ -154,15 +151,7 @@ TEST_F(predecessor_it, the_second_in_line_takes_its_turn_without_a_request_and_t
 // A waiter that follows only the key ahead claims nothing: it probes one round in ten (1,000 waiters probing every
 // second cost etcd more than their hand-offs). The holder probes every round, as with the line.
 TEST_F(predecessor_it, a_waiter_probes_one_round_in_ten_and_the_holder_every_round) {
-  const auto name = lock_name();
-  std::vector<lock_manager*> ms;
-  for (int i = 0; i < 3; ++i) {
-    auto o = pred_options(name, "r-" + std::to_string(i));
-    o.probe_interval = 20ms;
-    ms.push_back(&add_manager(o));
-    ms.back()->start();
-    ASSERT_TRUE(run_until([&] { return !ms.back()->queue().empty(); }, 10s));
-  }
+  auto ms = line_up(lock_name(), 3, watch_scope::predecessor, [](options& o) { o.probe_interval = 20ms; });
   ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
   auto probes = [](const lock_manager& m) { return m.stats().session.probe_latency.count; };
   const auto holder_before = probes(*ms[0]), waiter_before = probes(*ms[2]);
