@@ -22,8 +22,9 @@ enum class watch_scope {
   line,
   /// As etcd's Go recipe (concurrency.Mutex): only the key just ahead of ours while we wait, and ours while we hold.
   /// A release reaches one waiter, whatever the line's length, which then takes its turn after one linearizable read
-  /// (a round trip). One watch, so one connection, per lock; queue() shows just the key ahead of ours and ours, and
-  /// no holder_changed event comes. Plain locks only (not semaphore, not rw_lock), and contenders only.
+  /// (a round trip). Watches of its own, so connections: one per lock, two once it has held and waited (it keeps the
+  /// watch it no longer follows for its next turn, until it wants no key at a probe round); queue() shows just the
+  /// key ahead of ours and ours, and no holder_changed event comes. Plain locks only (not semaphore, not rw_lock), and contenders only.
   predecessor,
 };
 

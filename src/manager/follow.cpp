@@ -10,6 +10,7 @@
 #include "recipe/predecessor.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace clusterlock::detail {
 
@@ -19,18 +20,41 @@ using boost::system::error_code;
 bool manager_state::follows(const std::string& key) const { return key == machine.my_key() || machine.in_view(key); }
 
 void manager_state::drop_own_watch() {
+  park_own_watch();
+  for (auto& w : spare_watches) w->close();
+  spare_watches.clear();
+}
+
+// A watch through the gateway costs etcd more than a request (its own connection and stream), and a lock taken in
+// turns needs the same keys again: its own while it holds and, while it waits, the key ahead, most often that of
+// whoever queued again just before it. So a watch it no longer follows stays open, unsubscribed, as a spare: two
+// watches a lock at most (each is a connection), the oldest closed first; all dropped once the lock wants no key at
+// a probe round.
+void manager_state::park_own_watch() {
   if (!own_watch) return;
   own_watch->remove(this);
-  own_watch->close();
-  own_watch.reset();
+  spare_watches.push_back(std::exchange(own_watch, nullptr));
+  trim_spares(kept_watches);
+}
+
+void manager_state::trim_spares(std::size_t keep) {
+  while (spare_watches.size() > keep) {
+    spare_watches.front()->close();
+    spare_watches.erase(spare_watches.begin());
+  }
+}
+
+void manager_state::on_probe_round() {
+  if (!spare_watches.empty() && !own_watch && !wants_key()) drop_own_watch();
 }
 
 // After a read: watch the keys the machine must hear of. A watch that started after the read (etcd moved on while it
-// was made) may have missed a change in between: a read now, with the watch standing, has no gap.
+// was made), or a spare that delivered past it while we were not listening, may have missed a change in between: a
+// read now, with the watch standing, has no gap.
 boost::asio::awaitable<error_code> manager_state::follow_ahead() {
   auto self = shared_from_this();
   if (!machine.has_key()) {
-    drop_own_watch();
+    park_own_watch();
     co_return error_code{};
   }
   if (machine.needs_reread()) co_return error_code{};  // the key ahead went already: the next read says which is next
@@ -38,16 +62,29 @@ boost::asio::awaitable<error_code> manager_state::follow_ahead() {
   const auto ahead = machine.keys_ahead();  // a waiter's: the one key ahead its partial view has
   // Second in line: one watch on both keys, so that the DELETE ahead comes after any change to ours.
   const bool span = !ahead.empty() && ahead_complete;
-  const bool fits = own_watch && (ahead.empty() ? own_watch->covers(mine)
-                                                : own_watch->covers(ahead.front()) && (!span || own_watch->covers(mine)));
-  if (!fits) {
-    drop_own_watch();
-    std::string from = ahead.empty() ? mine : ahead.front(), end;
-    if (span) {
-      from = std::min(mine, ahead.front());
-      end = std::max(mine, ahead.front()) + '\0';
+  const auto fits = [&](const std::shared_ptr<watch_hub>& w) {
+    return w && (ahead.empty() ? w->covers(mine) : w->covers(ahead.front()) && (!span || w->covers(mine)));
+  };
+  std::int64_t unheard = 0;  // the last revision the watch delivered while we were not listening
+  if (!fits(own_watch)) {
+    const auto spare = std::find_if(spare_watches.begin(), spare_watches.end(), fits);
+    std::shared_ptr<watch_hub> next;
+    if (spare != spare_watches.end()) {
+      next = std::move(*spare);
+      spare_watches.erase(spare);
+      unheard = next->revision();
     }
-    own_watch = watch_hub::for_range(sess->client, std::move(from), std::move(end), sess->diagnostics, sess->metrics);
+    park_own_watch();
+    if (!next) {
+      trim_spares(kept_watches - 1);
+      std::string from = ahead.empty() ? mine : ahead.front(), end;
+      if (span) {
+        from = std::min(mine, ahead.front());
+        end = std::max(mine, ahead.front()) + '\0';
+      }
+      next = watch_hub::for_range(sess->client, std::move(from), std::move(end), sess->diagnostics, sess->metrics);
+    }
+    own_watch = std::move(next);
     own_watch->add(prefix, this);
   }
   const auto watch = own_watch;  // it may be dropped (a release, a new key) while we wait
@@ -57,7 +94,7 @@ boost::asio::awaitable<error_code> manager_state::follow_ahead() {
     reread = true;  // cut short (a release woke us, etcd is away): whoever goes on reads first
     co_return ready.error();
   }
-  if (watch->created_revision() > machine.snapshot_revision() && !co_await unchanged_since_read()) {
+  if (std::max(unheard, watch->created_revision()) > machine.snapshot_revision() && !co_await unchanged_since_read()) {
     reread = true;
   } else if (span && watch->covers(mine)) {
     machine.trust_watch_ahead();  // without a gap since the read: its DELETE ahead is our turn (if it came while the

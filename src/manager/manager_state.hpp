@@ -64,6 +64,10 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   // watch_scope::predecessor: the watch on the key just ahead of ours while we wait, on ours while we hold (none
   // while we have no key). The session's hub does not tell us of the rest of the line.
   std::shared_ptr<watch_hub> own_watch;
+  // Watches this lock used before and does not follow now, kept open and unsubscribed, the latest last (follow.cpp):
+  // a lock taken in turns needs the same keys again. With own_watch, at most kept_watches.
+  std::vector<std::shared_ptr<watch_hub>> spare_watches;
+  static constexpr std::size_t kept_watches = 2;
   bool follows_predecessor() const { return opts.watch == watch_scope::predecessor; }
   bool ahead_complete = false;  // predecessor: the last read had every key ahead of ours (one, or none)
   static constexpr std::uint32_t quiet_probe_every = 10;  // predecessor: a waiter's probes, in session probe rounds
@@ -160,6 +164,7 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   void on_probe(const probe_keys& keys, std::int64_t revision) override;
   void on_probe_failed(error_code why) override;
   void reopen_watch() override;
+  void on_probe_round() override;
   void on_claim_turn() override;
   void run_contend() override;
   void on_session_closed() override;
@@ -179,7 +184,9 @@ struct manager_state : std::enable_shared_from_this<manager_state>, lock_listene
   // ---- watch_scope::predecessor (follow.cpp)
   boost::asio::awaitable<error_code> follow_ahead();  // the own watch on the key the machine must hear of
   boost::asio::awaitable<bool> unchanged_since_read();
-  void drop_own_watch();
+  void drop_own_watch();  // and the spares
+  void park_own_watch();  // it becomes a spare
+  void trim_spares(std::size_t keep);  // closes the oldest spares beyond `keep`
   bool follows(const std::string& key) const;  // an event about this key concerns a partial view
   void after_read(error_code ec);
   boost::asio::awaitable<void> finish_shutdown();

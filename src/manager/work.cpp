@@ -250,7 +250,7 @@ asio::awaitable<error_code> manager_state::release_key() {
   if (!failed) {
     maybe_enqueued.clear();
     machine.on_released();
-    if (!wants_key()) drop_own_watch();  // a new key, if any, gets a watch of its own
+    park_own_watch();  // our next key, if any, may need it again
   } else {
     report(from::release, level::warning, "deleting our key failed, will retry: " + failed.message(), failed);
   }

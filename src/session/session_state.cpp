@@ -389,8 +389,10 @@ asio::awaitable<void> session_state::probe_loop() {
     if (ec || closed_) break;
     // Sorted, for binary search: with thousands of locks a linear search per lock made every probe quadratic.
     std::vector<member> asking;
-    for (const auto& m : members())
+    for (const auto& m : members()) {
+      m.l->on_probe_round();
       if (m.l->wants_probe()) asking.push_back(m);
+    }
     if (asking.empty()) continue;
     // Linearizable: proves quorum, and that the keys stood after we asked.
     std::optional<std::vector<std::string>> targets = std::vector<std::string>{};

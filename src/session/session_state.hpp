@@ -46,6 +46,8 @@ class lock_listener : public watch_hub::subscriber {
  public:
   virtual void on_lease_renewed() = 0;
   virtual void on_lease_lost(std::int64_t lease) = 0;
+  /// Every probe round, before wants_probe(): a lock may let go of what it keeps for its next turn.
+  virtual void on_probe_round() {}
   /// Whether this lock needs the probe (it holds, or held, the lock).
   virtual bool wants_probe() const = 0;
   /// The keys its probe must read, added to `out`; false: every key under the watch prefix (the default).

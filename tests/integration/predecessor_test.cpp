@@ -34,8 +34,8 @@ class predecessor_it : public lock_manager_it {
     o.watch = watch_scope::predecessor;
     return o;
   }
-  // Events etcd's member has sent to watchers so far (its own counter, etcd_debugging_mvcc_events_total).
-  long long events_sent() {
+  // A counter (or gauge) of etcd's member from its /metrics: the line that starts with `series`.
+  long long etcd_metric(const std::string& series) {
     http_request_options o;
     o.target = "/metrics";
     auto r = http_request(cluster().client_urls().front(), o);
@@ -43,9 +43,16 @@ class predecessor_it : public lock_manager_it {
     if (!r) return 0;
     std::istringstream in(r->body);
     for (std::string line; std::getline(in, line);)
-      if (line.starts_with("etcd_debugging_mvcc_events_total ")) return std::stoll(line.substr(line.find(' ') + 1));
-    ADD_FAILURE() << "no etcd_debugging_mvcc_events_total in /metrics";
+      if (line.starts_with(series + " ")) return std::stoll(line.substr(series.size() + 1));
+    ADD_FAILURE() << "no " << series << " in /metrics";
     return 0;
+  }
+  // Events etcd's member has sent to watchers so far.
+  long long events_sent() { return etcd_metric("etcd_debugging_mvcc_events_total"); }
+  // Watch streams etcd has started so far: through the gateway, each is a connection of ours.
+  long long watches_started() {
+    return etcd_metric(R"(grpc_server_started_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",)"
+                       R"(grpc_type="bidi_stream"})");
   }
   // Managers in line, oldest first, once each has its key (every one sees at most itself and the key ahead).
   std::vector<lock_manager*> line_up(const std::string& name, int n, watch_scope scope,
@@ -146,6 +153,56 @@ TEST_F(predecessor_it, the_second_in_line_takes_its_turn_without_a_request_and_t
   ms[1]->async_release([](boost::system::error_code) {});
   ASSERT_TRUE(run_until([&] { return at_turn != 0; }, 5s));
   EXPECT_EQ(at_turn - before_third, 1u) << "the third in line reads who is ahead once the key ahead goes";
+}
+
+// A lock taken in turns needs the same keys again: its own while it holds and, while it waits, the key of whoever
+// queued just before it. It keeps the watches it used (two at most) instead of making new ones: once each lock of
+// the line has held and waited, a turn starts no watch (etcd's own count). Before, every turn started two.
+TEST_F(predecessor_it, locks_taken_in_turns_start_no_watch_once_each_has_held_and_waited) {
+  auto ms = line_up(lock_name(), 3, watch_scope::predecessor, [](options& o) {
+    o.ttl = 30s;
+    o.probe_interval = 20s;
+  });
+  sampler fast(io_, 1ms, [&] { exclusive(); });
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  auto turn = [&](std::size_t k) {  // the holder goes to the back of the line and the next one takes over
+    auto& holder = *ms[k % ms.size()];
+    const auto token = holder.fencing_token();
+    bool released = false;
+    holder.async_release([&](boost::system::error_code ec) {
+      EXPECT_FALSE(ec) << ec.message();
+      released = true;
+      holder.start();
+    });
+    // Until the next one holds and this one is back in line, behind the key ahead of it: the turns of a line
+    // that holds for a while.
+    return run_until([&] {
+      const auto q = holder.queue();
+      return released && ms[(k + 1) % ms.size()]->fencing_token() > token && q.size() == 2 &&
+             q.back().fencing_token > token;
+    }, 5s);
+  };
+  for (std::size_t k = 0; k < 2 * ms.size(); ++k) ASSERT_TRUE(turn(k)) << "turn " << k;
+  const auto before = watches_started();
+  for (std::size_t k = 2 * ms.size(); k < 4 * ms.size(); ++k) ASSERT_TRUE(turn(k)) << "turn " << k;
+  EXPECT_EQ(watches_started() - before, 0) << "watches started in " << 2 * ms.size() << " turns";
+  EXPECT_LE(etcd_metric("etcd_debugging_mvcc_watch_stream_total"), 2 * static_cast<long long>(ms.size()))
+      << "more than two watches a lock";
+  EXPECT_EQ(exclusive.violations, 0) << exclusive.first_violation;
+}
+
+// The watches a released lock keeps for its next turn close once it wants no key at a probe round.
+TEST_F(predecessor_it, a_released_lock_that_wants_no_key_closes_its_watches_at_the_next_probe_round) {
+  auto ms = line_up(lock_name(), 2, watch_scope::predecessor, [](options& o) { o.probe_interval = 50ms; });
+  ASSERT_TRUE(run_until([&] { return ms[0]->have_lock(); }, 5s));
+  const auto streams = [&] { return etcd_metric("etcd_debugging_mvcc_watch_stream_total"); };
+  ASSERT_TRUE(run_until([&] { return streams() >= 2; }, 5s)) << "the holder's watch and the waiter's";
+  for (auto* m : ms) {
+    bool released = false;
+    m->async_release([&](boost::system::error_code) { released = true; });
+    ASSERT_TRUE(run_until([&] { return released; }, 5s));
+  }
+  EXPECT_TRUE(run_until([&] { return streams() == 0; }, 5s)) << streams() << " watches still open";
 }
 
 // A waiter that follows only the key ahead claims nothing: it probes one round in ten (1,000 waiters probing every
