@@ -252,26 +252,13 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
       case 15: {  // shutdown: delete our key if it is still ours, then tell the machine
         if (reading) break;
         if (m.current() == status::releasing) {  // the machine gave up its key (rw): delete it, contend again
-          const std::string key = m.my_key();
-          auto it = db.keys.find(key);
-          if (it != db.keys.end() && it->second.create == m.my_token()) {
-            etcd_model::txn t(db);
-            t.del(key);
-          }
+          delete_if_ours(db, m.my_key(), m.my_token());
           TRACE("driver: the machine released its key -> deleted, on_released");
-          let_go.emplace(key, m.my_token());
+          let_go.emplace(m.my_key(), m.my_token());
           m.on_released();
           break;
         }
-        const std::string key = m.my_key();
-        const std::int64_t mine = m.my_token();
-        if (mine != 0) {
-          auto it = db.keys.find(key);
-          if (it != db.keys.end() && it->second.create == mine) {
-            etcd_model::txn t(db);
-            t.del(key);
-          }
-        }
+        delete_if_ours(db, m.my_key(), m.my_token());
         TRACE("driver: release -> on_released");
         m.on_released();
         check.events(m);

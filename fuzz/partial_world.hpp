@@ -244,15 +244,7 @@ void run_partial(FuzzedDataProvider& in) {
         break;
       case 15: {  // shutdown: delete our key if it is still ours, then tell the machine
         if (reading) break;
-        const std::string key = m.my_key();
-        const std::int64_t mine = m.my_token();
-        if (mine != 0) {
-          auto it = db.keys.find(key);
-          if (it != db.keys.end() && it->second.create == mine) {
-            etcd_model::txn t(db);
-            t.del(key);
-          }
-        }
+        delete_if_ours(db, m.my_key(), m.my_token());
         TRACE("driver: release -> on_released");
         m.on_released();
         check.events(m);

@@ -33,6 +33,15 @@ std::string value_of(FuzzedDataProvider& in, const admission& rule, std::string 
   }
 }
 
+// The driver's release: deletes `key` if it is still the incarnation we made (`mine`, its create revision; 0: none).
+void delete_if_ours(etcd_model& db, const std::string& key, std::int64_t mine) {
+  if (mine == 0) return;
+  auto it = db.keys.find(key);
+  if (it == db.keys.end() || it->second.create != mine) return;
+  etcd_model::txn t(db);
+  t.del(key);
+}
+
 // Operations 0 to 5 of a world mode: etcd changed by others (and an operator at our key's name). `lease` is ours as the
 // driver knows it (0: none), `our_names` every key name we ever contended with.
 void other_change(int op, FuzzedDataProvider& in, etcd_model& db, const admission& rule, std::int64_t lease,
