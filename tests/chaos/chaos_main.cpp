@@ -60,6 +60,8 @@ const char* usage = R"(usage: clusterlock_chaos [flags]
   --fault-gap-min-ms N    quiet time between a heal and the next fault, at least (default 2000)
   --fault-gap-max-ms N    ... at most (default 6000)
   --churn-ms N            mean time between graceful SIGTERMs of the holder in the quiet times; 0: none (default 1500)
+  --requeue-every K       every K-th of those is a SIGUSR1 instead: the holder releases and queues again in its
+                          process (a lock taken in turns); 0: none (default 0)
   --faults LIST           comma-separated fault kinds (default: all): kill_holder,stop_holder,restart_member,
                           stop_leader,stop_majority,delete_key,revoke_lease,compact,clock_slow,clock_fast,
                           clock_jump,isolate_holder,isolate_member,isolate_leader,split,flap
@@ -109,7 +111,7 @@ flags parse(int argc, char** argv) {
   }
   static const char* known[] = {"duration-s", "seed", "ttl", "contenders", "out", "timeline", "log-interval-ms",
                                 "probe-interval-ms", "request-timeout-ms", "fault-gap-min-ms", "fault-gap-max-ms", "timeline-window",
-                                "churn-ms", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
+                                "churn-ms", "requeue-every", "faults", "liveness-slack-ms", "liveness-advisory", "count-races", "check-only",
                                 "contender", "quiet", "slots", "rw-writers", "watch"};
   for (const auto& [k, v] : f.values) {
     bool ok = false;
@@ -335,6 +337,8 @@ int main(int argc, char** argv) {
     r.plan.gap_min_s = static_cast<double>(f.number("fault-gap-min-ms", 2000)) / 1e3;
     r.plan.gap_max_s = static_cast<double>(f.number("fault-gap-max-ms", 6000)) / 1e3;
     r.plan.churn_mean_s = static_cast<double>(f.number("churn-ms", 1500)) / 1e3;
+    r.requeue_every = static_cast<int>(f.number("requeue-every", 0));
+    if (r.requeue_every < 0) throw std::invalid_argument("--requeue-every: 0 (none) or more");
     if (r.contenders < 5) throw std::invalid_argument("--contenders: at least 5");
     // A queue behind the permits: after a holder is killed or terminated someone must still wait to be admitted.
     if (r.slots > 0 && r.contenders < r.slots + 2)

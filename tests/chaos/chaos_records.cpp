@@ -82,12 +82,15 @@ std::optional<fault_record> parse_fault(std::string_view line) {
   return f;
 }
 
-std::string format_driver(const driver_record& d) { return std::to_string(d.ns) + " terminate " + d.identity; }
+std::string format_driver(const driver_record& d) {
+  return std::to_string(d.ns) + (d.requeue ? " requeue " : " terminate ") + d.identity;
+}
 
 std::optional<driver_record> parse_driver(std::string_view line) {
   const auto w = words(line);
-  if (w.size() != 3 || w[1] != "terminate") return std::nullopt;
+  if (w.size() != 3 || (w[1] != "terminate" && w[1] != "requeue")) return std::nullopt;
   driver_record d;
+  d.requeue = w[1] == "requeue";
   if (!number(w[0], d.ns)) return std::nullopt;
   d.identity = std::string(w[2]);
   return d;

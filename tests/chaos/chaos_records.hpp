@@ -4,7 +4,8 @@
 //
 //   logs/<identity>.log   "<ns> <token> <identity>"                  a contender acted while have_lock() was true
 //   faults.txt            "<id> <kind> <inject ns> <heal ns> <detail>" one fault, after it healed
-//   drivers.txt           "<ns> terminate <identity>"                a graceful hand-off forced by SIGTERM
+//   drivers.txt           "<ns> terminate|requeue <identity>"        a graceful hand-off forced by SIGTERM, or by
+//                                                                    SIGUSR1 (release and queue again, --requeue-every)
 //   resource.log          "<ns> accept|reject <token> <identity>"   a write the fenced resource received (its clock)
 //   run.txt               "key value" lines: start_ns, end_ns, seed, ttl_s, contenders, log_interval_ms, ...
 #pragma once
@@ -89,6 +90,7 @@ struct resource_write {
 struct driver_record {
   long long ns = 0;
   std::string identity;
+  bool requeue = false;  // the holder was told to release and queue again (SIGUSR1), not to end (SIGTERM)
 };
 
 // One line each, without the newline; parse_* return nothing for a line that is not one (a torn last line of a

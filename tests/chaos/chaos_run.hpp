@@ -81,6 +81,8 @@ class chaos_run {
   contender* running(const std::string& identity);
   std::optional<std::pair<contender*, etcd::key_value>> live_holder(long long wait);
   void terminate_holder();
+  void requeue_holder();  // SIGUSR1: the holder releases and queues again, in its process
+  int churns_ = 0;
   void finish();
 
   // ---- faults (fault_actions.cpp)

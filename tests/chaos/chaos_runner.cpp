@@ -75,7 +75,8 @@ run_result chaos_run::run() {
       const long long at = gap_start + seconds_to_ns(offset);
       if (at >= end) break;
       wait_until(at);
-      terminate_holder();
+      if (settings_.requeue_every > 0 && ++churns_ % settings_.requeue_every == 0) requeue_holder();
+      else terminate_holder();
     }
     if (!fits) break;
     plan_out_ << format_step(step) << std::endl;

@@ -27,6 +27,7 @@ struct run_settings {
   int slots = 0;  // 0: every contender a lock_manager; N: a semaphore of N permits (contenders > N + 1)
   int rw_writers = -1;  // >= 0: an rw_lock; the contenders of slots below it write, the others read (slots 0)
   bool predecessor = false;  // lock_managers watching only the key ahead of theirs (options::watch; slots 0, no rw)
+  int requeue_every = 0;  // > 0: every this many churns, the holder releases and queues again (SIGUSR1), not SIGTERM
   std::string out_dir;
   std::string contender_path;
   int log_interval_ms = 5;

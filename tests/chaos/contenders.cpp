@@ -177,6 +177,20 @@ void chaos_run::terminate_holder() {
   note("SIGTERM " + c.identity);
 }
 
+// A graceful hand-off within the process: the holder releases its key and queues again (a lock taken in turns).
+void chaos_run::requeue_holder() {
+  const auto h = live_holder(0);
+  if (!h) {
+    note("no live holder to requeue");
+    return;
+  }
+  const long long t = now_ns();
+  ::kill(h->first->pid, SIGUSR1);
+  ++result_.drivers;
+  drivers_ << format_driver({t, h->first->identity, true}) << std::endl;
+  note("SIGUSR1 " + h->first->identity + " (release and queue again)");
+}
+
 void chaos_run::finish() {
   result_.end_ns = now_ns();
   note("end: terminating every contender", true);

@@ -279,7 +279,7 @@ std::string describe(const check_report& r, const std::vector<fault_record>& fau
   out << "run length:        " << seconds(r.run_ns) << "\n";
   out << "actions logged:    " << r.actions << " by " << r.identities << " identities\n";
   out << "hand-offs:         " << r.handoffs << " (" << r.tenures << " tenures; " << r.drivers
-      << " forced gracefully by SIGTERM; from the SIGTERM to the next holder's first action: worst "
+      << " forced gracefully, by SIGTERM or a requeue's SIGUSR1; from the signal to the next holder's first action: worst "
       << milliseconds(r.worst_graceful_gap_ns) << ", mean " << milliseconds(r.mean_graceful_gap_ns) << " over the "
       << r.graceful_measured << " that no fault disturbed)\n";
   const auto& rule = s.holders;

@@ -12,6 +12,8 @@
 //   KEY <key> <ns>                            our key, whenever it changes
 //   HAVE <0|1> <ns>                           have_lock(), after every event and every --have-interval-ms
 //   SHUTDOWN <error code value> <ns>          after a graceful shutdown (SIGTERM or SIGINT); then it exits 0
+//   REQUEUED <error code value> <ns>          SIGUSR1: released (async_release), and back in line (start()) with a
+//                                             new key: a hand-off without the process ending
 //
 // With --log FILE it also appends "<ns> <token> <identity>" to FILE every --log-interval-ms while have_lock() is
 // true (O_APPEND, one write per line: lines of several contenders sharing a file do not tear). The time is taken
@@ -135,6 +137,7 @@ struct primitive {
   std::function<std::string()> key;
   std::function<void(std::function<void(boost::system::error_code, clusterlock::lock_event)>)> wait_event;
   std::function<void(std::function<void(boost::system::error_code)>)> shutdown;
+  std::function<void(std::function<void(boost::system::error_code)>)> release;
 };
 
 template <class P, class Have>
@@ -148,6 +151,7 @@ primitive wrap(std::shared_ptr<P> p, Have have) {
   w.key = [raw] { return raw->key(); };
   w.wait_event = [raw](auto h) { raw->async_wait_event(std::move(h)); };
   w.shutdown = [raw](auto h) { raw->async_shutdown(std::move(h)); };
+  w.release = [raw](auto h) { raw->async_release(std::move(h)); };
   return w;
 }
 
@@ -291,10 +295,27 @@ int main(int argc, char** argv) {
     });
   }
 
+  bool stopping = false;  // SIGTERM came: no queueing again
+  // SIGUSR1 (the chaos test's --requeue-every): give the lock up and queue again, in this process.
+  asio::signal_set requeue(io, SIGUSR1);
+  std::function<void()> next_requeue = [&] {
+    requeue.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      m.release([&](boost::system::error_code rec) {
+        say("REQUEUED " + std::to_string(rec.value()) + " " + std::to_string(now_ns()));
+        if (!stopping) m.start();
+      });
+      next_requeue();
+    });
+  };
+  next_requeue();
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
     log_timer.cancel();  // stop claiming before we let go
+    stopping = true;
+    requeue.cancel();
     m.shutdown([&](boost::system::error_code sec) {
       say("SHUTDOWN " + std::to_string(sec.value()) + " " + std::to_string(now_ns()));
       have_timer.cancel();

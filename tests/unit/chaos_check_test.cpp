@@ -326,6 +326,11 @@ TEST(ChaosRecords, ParseAndFormat) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->ns, 99);
   EXPECT_EQ(d->identity, "c0.3");
+  EXPECT_FALSE(d->requeue);
+  auto r = parse_driver(format_driver({100, "c1.2", true}));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->requeue);
+  EXPECT_EQ(r->identity, "c1.2");
 
   for (auto k : all_fault_kinds) EXPECT_EQ(fault_kind_from(to_string(k)), k);
   EXPECT_EQ(slot_of("c3.7"), 3);
