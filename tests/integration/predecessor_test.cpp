@@ -192,8 +192,12 @@ TEST_F(predecessor_it, locks_taken_in_turns_start_no_watch_once_each_has_held_an
   const auto before = watches_started();
   const auto restarts_before = restarts();
   for (std::size_t k = 2 * ms.size(); k < 4 * ms.size(); ++k) ASSERT_TRUE(turn(k)) << "turn " << k;
-  EXPECT_EQ(watches_started() - before, 0) << "watches started in " << 2 * ms.size() << " turns; of them, "
-                                           << restarts() - restarts_before << " broken watches opened again";
+  // On a loaded machine a watch may break (its opening timed out) and be opened again: etcd starts a stream for
+  // that too. None may be new.
+  const auto started = watches_started() - before;
+  const auto reopened = static_cast<long long>(restarts() - restarts_before);
+  EXPECT_LE(started, reopened) << started << " watches started in " << 2 * ms.size() << " turns, " << reopened
+                               << " of them broken watches opened again";
   EXPECT_LE(etcd_metric("etcd_debugging_mvcc_watch_stream_total"), 2 * static_cast<long long>(ms.size()))
       << "more than two watches a lock";
   EXPECT_EQ(exclusive.violations, 0) << exclusive.first_violation;
