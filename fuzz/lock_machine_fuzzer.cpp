@@ -104,10 +104,6 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
   };
   std::optional<pending_read> reading;
   std::vector<change> early;        // watch events that arrived during the read
-  struct pending_probe {
-    std::unordered_map<std::string, std::int64_t> keys;
-    std::int64_t revision;
-  };
   std::optional<pending_probe> probing;
   std::int64_t applied = 0;  // the last revision applied from a read or the watch
   // Our keys (name, create revision) the machine let go of (on_released): its view drops them at once, and a PUT the
@@ -126,19 +122,10 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
 
   // Delivers the changes of the next revision in the log, as one watch message.
   auto deliver_one = [&] {
-    if (cursor >= db.log.size()) return false;
-    const std::int64_t rev = db.log[cursor].revision;
-    TRACE("watch delivers revision " + std::to_string(rev));
     const bool hold_back = reading || !synced;
-    for (; cursor < db.log.size() && db.log[cursor].revision == rev; ++cursor) {
-      if (hold_back) {
-        early.push_back(db.log[cursor]);
-      } else {
-        apply(db.log[cursor]);
-      }
-    }
-    if (!hold_back) applied = std::max(applied, rev);
-    return true;
+    const std::int64_t rev = deliver_message(db, cursor, hold_back, early, apply);
+    if (rev != 0 && !hold_back) applied = std::max(applied, rev);
+    return rev != 0;
   };
 
   while (in.remaining_bytes() > 0) {
@@ -150,27 +137,14 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
       case 6:
         deliver_one();
         break;
-      case 7: {
-        const int n = in.ConsumeIntegralInRange<int>(1, 8);
-        for (int i = 0; i < n && deliver_one(); ++i) {
-        }
+      case 7:
+        deliver_some(in, deliver_one);
         break;
-      }
       case 8: {  // the contend loop reads: enqueue txn (contending) or a plain range (observing)
         if (reading || !read_due()) break;
         std::string key;
         if (contend) {
-          if (lease == 0) {
-            lease = next_lease++;
-            TRACE("driver: lease " + std::to_string(lease) + " granted");
-          }
-          if (db.dead_leases.count(lease)) {
-            // The txn's put fails with "lease not found": the driver drops the lease, the machine hears of it.
-            TRACE("driver: enqueue fails, lease " + std::to_string(lease) + " not found -> on_lease_lost");
-            lease = 0;
-            m.on_lease_lost();
-            break;
-          }
+          if (!lease_for_enqueue(lease, next_lease, db, m)) break;
           key = lock_key(lease);
           our_names.insert(key);
           etcd_model::txn t(db);
@@ -185,18 +159,9 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
       }
       case 9: {  // the read's reply arrives (or, the last input byte odd, the read fails after etcd did it)
         if (!reading) break;
-        const auto r = std::move(*reading);
-        reading.reset();
-        if (in.ConsumeBool()) {
-          TRACE("driver: read fails");
-          synced = false;
-          break;
-        }
-        if (contend && r.lease != lease) {
-          TRACE("driver: read reply for lease " + std::to_string(r.lease) + ", found gone meanwhile: dropped");
-          synced = false;
-          break;
-        }
+        const auto reply = read_reply(in, reading, lease, synced);  // an observer's lease is always 0
+        if (!reply) break;
+        const auto& r = *reply;
         TRACE("driver: read reply -> on_snapshot(" + std::to_string(r.revision) + ")");
         m.on_snapshot(r.revision, r.keys, r.key);
         applied = std::max(applied, r.revision);
@@ -213,21 +178,16 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
       }
       case 10: {  // the probe asks (a linearizable read of every key under the prefix)
         if (probing || !wants_probe()) break;
-        pending_probe p{{}, db.revision};
-        for (const auto& [k, v] : db.keys) p.keys[k] = v.create;
-        TRACE("driver: probe reads at revision " + std::to_string(db.revision));
-        probing = std::move(p);
+        probing = probe_now(db);
         break;
       }
       case 11: {  // the probe's reply arrives
         if (!probing) break;
-        const auto p = std::move(*probing);
-        probing.reset();
-        if (!wants_probe()) break;
-        auto it = p.keys.find(m.my_key());
-        const std::int64_t create = it == p.keys.end() ? 0 : it->second;
-        TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(p.revision) + ")");
-        m.on_probe(create, p.revision);
+        const auto reply = probe_reply(probing, wants_probe(), m.my_key());
+        if (!reply) break;
+        const auto [create, revision] = *reply;
+        TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(revision) + ")");
+        m.on_probe(create, revision);
         break;
       }
       case 12:  // a probe failed, or the lease's proven lifetime ran out
@@ -235,13 +195,9 @@ void run_world(FuzzedDataProvider& in, bool contend, const admission& rule) {
         probing.reset();
         m.on_unreachable();
         break;
-      case 13: {  // a keepalive finds the lease gone
-        if (lease == 0 || !db.dead_leases.count(lease)) break;
-        TRACE("driver: keepalive says lease " + std::to_string(lease) + " is gone -> on_lease_lost");
-        lease = 0;
-        m.on_lease_lost();
+      case 13:  // a keepalive finds the lease gone
+        keepalive(lease, db, m);
         break;
-      }
       case 14: {  // the watch's history was compacted: it restarts from now, and the queue is read again
         TRACE("driver: watch compacted at revision " + std::to_string(db.revision) + ", restarts from now");
         cursor = db.log.size();

@@ -76,10 +76,6 @@ void run_partial(FuzzedDataProvider& in) {
   };
   std::optional<pending_read> reading;
   std::vector<change> early;  // watch events that arrived during the read
-  struct pending_probe {
-    std::unordered_map<std::string, std::int64_t> keys;
-    std::int64_t revision;
-  };
   std::optional<pending_probe> probing;
   std::int64_t applied = 0;  // the last revision given to the machine by a read or the watch
   bool proven = true;        // our lease's lifetime is proven now (may_hold(): the driver says so before each input)
@@ -104,17 +100,7 @@ void run_partial(FuzzedDataProvider& in) {
   auto read_due = [&] { return !synced || m.needs_contend() || m.needs_reread(); };
 
   // Delivers the changes of the next revision in the log, as one watch message.
-  auto deliver_one = [&] {
-    if (cursor >= db.log.size()) return false;
-    const std::int64_t rev = db.log[cursor].revision;
-    TRACE("watch delivers revision " + std::to_string(rev));
-    const bool hold_back = reading || !synced;
-    for (; cursor < db.log.size() && db.log[cursor].revision == rev; ++cursor) {
-      if (hold_back) early.push_back(db.log[cursor]);
-      else apply(db.log[cursor]);
-    }
-    return true;
-  };
+  auto deliver_one = [&] { return deliver_message(db, cursor, reading || !synced, early, apply) != 0; };
 
   while (in.remaining_bytes() > 0) {
     const int op = in.ConsumeIntegralInRange<int>(0, 17);
@@ -126,24 +112,12 @@ void run_partial(FuzzedDataProvider& in) {
       case 6:
         deliver_one();
         break;
-      case 7: {
-        const int n = in.ConsumeIntegralInRange<int>(1, 8);
-        for (int i = 0; i < n && deliver_one(); ++i) {
-        }
+      case 7:
+        deliver_some(in, deliver_one);
         break;
-      }
       case 8: {  // the work loop reads: read_ahead for the key the machine has, else enqueue_behind
         if (reading || !read_due()) break;
-        if (lease == 0) {
-          lease = next_lease++;
-          TRACE("driver: lease " + std::to_string(lease) + " granted");
-        }
-        if (db.dead_leases.count(lease)) {
-          TRACE("driver: enqueue fails, lease " + std::to_string(lease) + " not found -> on_lease_lost");
-          lease = 0;
-          m.on_lease_lost();
-          break;
-        }
+        if (!lease_for_enqueue(lease, next_lease, db, m)) break;
         const std::string key = lock_key(lease);
         pending_read r{0, key, lease, 0, false};
         if (m.has_key() && m.my_key() == key) {
@@ -168,18 +142,9 @@ void run_partial(FuzzedDataProvider& in) {
       }
       case 9: {  // the read's reply arrives (or the read fails after etcd did it)
         if (!reading) break;
-        const auto r = std::move(*reading);
-        reading.reset();
-        if (in.ConsumeBool()) {
-          TRACE("driver: read fails");
-          synced = false;
-          break;
-        }
-        if (r.lease != lease) {
-          TRACE("driver: read reply for lease " + std::to_string(r.lease) + ", found gone meanwhile: dropped");
-          synced = false;
-          break;
-        }
+        const auto reply = read_reply(in, reading, lease, synced);
+        if (!reply) break;
+        const auto& r = *reply;
         // enqueue_behind's second read (read_ahead) and a re-read happen at any revision up to now.
         const std::int64_t rev = r.alone ? r.start : in.ConsumeIntegralInRange<std::int64_t>(r.start, db.revision);
         auto s = read_ahead_at(db, rev, r.key, r.mine);
@@ -200,27 +165,22 @@ void run_partial(FuzzedDataProvider& in) {
       }
       case 10: {  // the probe asks (a linearizable read; a waiter's too in this scope)
         if (probing || !m.wants_probe()) break;
-        pending_probe p{{}, db.revision};
-        for (const auto& [k, v] : db.keys) p.keys[k] = v.create;
-        TRACE("driver: probe reads at revision " + std::to_string(db.revision));
-        probing = std::move(p);
+        probing = probe_now(db);
         break;
       }
       case 11: {  // the probe's reply arrives
         if (!probing) break;
-        const auto p = std::move(*probing);
-        probing.reset();
-        if (!m.wants_probe()) break;
-        auto it = p.keys.find(m.my_key());
-        const std::int64_t create = it == p.keys.end() ? 0 : it->second;
+        const auto reply = probe_reply(probing, m.wants_probe(), m.my_key());
+        if (!reply) break;
+        const auto [create, revision] = *reply;
         if (!proven) {  // manager_state::on_probe: the lease may have expired
           TRACE("driver: probe reply, lease unproven -> on_unreachable");
           m.on_unreachable();
           break;
         }
-        TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(p.revision) + ")");
+        TRACE("driver: probe reply -> on_probe(" + std::to_string(create) + ", " + std::to_string(revision) + ")");
         m.set_lease_proven(true);
-        m.on_probe(create, p.revision);
+        m.on_probe(create, revision);
         break;
       }
       case 12:
@@ -228,13 +188,9 @@ void run_partial(FuzzedDataProvider& in) {
         probing.reset();
         m.on_unreachable();
         break;
-      case 13: {
-        if (lease == 0 || !db.dead_leases.count(lease)) break;
-        TRACE("driver: keepalive says lease " + std::to_string(lease) + " is gone -> on_lease_lost");
-        lease = 0;
-        m.on_lease_lost();
+      case 13:  // a keepalive finds the lease gone
+        keepalive(lease, db, m);
         break;
-      }
       case 14:  // the watch's history was compacted (or it broke): it restarts from now, and the driver reads again
         TRACE("driver: watch reset at revision " + std::to_string(db.revision));
         cursor = db.log.size();

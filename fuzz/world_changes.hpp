@@ -8,8 +8,12 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -31,6 +35,96 @@ std::string value_of(FuzzedDataProvider& in, const admission& rule, std::string 
     case 3: case 4: return encode_rw(false, who);
     default: return encode_rw(true, who);
   }
+}
+
+// The driver's steps that both world modes take alike.
+
+// A probe in flight: every key under the prefix, as a linearizable read at `revision` found them.
+struct pending_probe {
+  std::unordered_map<std::string, std::int64_t> keys;
+  std::int64_t revision;
+};
+
+pending_probe probe_now(const etcd_model& db) {
+  pending_probe p{{}, db.revision};
+  for (const auto& [k, v] : db.keys) p.keys[k] = v.create;
+  TRACE("driver: probe reads at revision " + std::to_string(db.revision));
+  return p;
+}
+
+// The reply to the read in flight arrives, or (a byte says) the read fails after etcd did it. The read, unless it
+// failed or was made with a lease found gone meanwhile: then the view has a gap until the next read.
+template <class Read>
+std::optional<Read> read_reply(FuzzedDataProvider& in, std::optional<Read>& reading, std::int64_t lease, bool& synced) {
+  Read r = std::move(*reading);
+  reading.reset();
+  if (in.ConsumeBool()) {
+    TRACE("driver: read fails");
+    synced = false;
+    return std::nullopt;
+  }
+  if (r.lease != lease) {
+    TRACE("driver: read reply for lease " + std::to_string(r.lease) + ", found gone meanwhile: dropped");
+    synced = false;
+    return std::nullopt;
+  }
+  return r;
+}
+
+// The probe's reply arrives: our key's create revision (0: none) and the probe's revision, if the lock still wants
+// the probe.
+std::optional<std::pair<std::int64_t, std::int64_t>> probe_reply(std::optional<pending_probe>& probing, bool wanted,
+                                                                 const std::string& my_key) {
+  const pending_probe p = std::move(*probing);
+  probing.reset();
+  if (!wanted) return std::nullopt;
+  const auto it = p.keys.find(my_key);
+  return std::make_pair(it == p.keys.end() ? 0 : it->second, p.revision);
+}
+
+// The watch delivers the changes of the next revision in the log as one message: held back in `early` (a read is on
+// its way, or the view has a gap) or applied. Its revision; 0 when the log has nothing more (revisions start at 2).
+template <class Apply>
+std::int64_t deliver_message(const etcd_model& db, std::size_t& cursor, bool hold_back, std::vector<change>& early,
+                             Apply& apply) {
+  if (cursor >= db.log.size()) return 0;
+  const std::int64_t rev = db.log[cursor].revision;
+  TRACE("watch delivers revision " + std::to_string(rev));
+  for (; cursor < db.log.size() && db.log[cursor].revision == rev; ++cursor) {
+    if (hold_back) early.push_back(db.log[cursor]);
+    else apply(db.log[cursor]);
+  }
+  return rev;
+}
+
+// The watch delivers 1 to 8 messages (fewer if the log runs out).
+template <class DeliverOne>
+void deliver_some(FuzzedDataProvider& in, DeliverOne& deliver_one) {
+  const int n = in.ConsumeIntegralInRange<int>(1, 8);
+  for (int i = 0; i < n && deliver_one(); ++i) {
+  }
+}
+
+// Before an enqueue: the lease keeper grants a lease when it has none. A lease it does not yet know is gone makes the
+// txn's put fail ("lease not found"): the driver drops it and the machine hears of it. False: no enqueue now.
+bool lease_for_enqueue(std::int64_t& lease, std::int64_t& next_lease, const etcd_model& db, lock_machine& m) {
+  if (lease == 0) {
+    lease = next_lease++;
+    TRACE("driver: lease " + std::to_string(lease) + " granted");
+  }
+  if (!db.dead_leases.count(lease)) return true;
+  TRACE("driver: enqueue fails, lease " + std::to_string(lease) + " not found -> on_lease_lost");
+  lease = 0;
+  m.on_lease_lost();
+  return false;
+}
+
+// A keepalive finds the lease gone: the driver drops it and the machine hears of it.
+void keepalive(std::int64_t& lease, const etcd_model& db, lock_machine& m) {
+  if (lease == 0 || !db.dead_leases.count(lease)) return;
+  TRACE("driver: keepalive says lease " + std::to_string(lease) + " is gone -> on_lease_lost");
+  lease = 0;
+  m.on_lease_lost();
 }
 
 // The driver's release: deletes `key` if it is still the incarnation we made (`mine`, its create revision; 0: none).
